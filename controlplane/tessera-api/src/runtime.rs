@@ -1,0 +1,139 @@
+//! Runtime sub-resources of a room (participants, streams, streaming-ins/outs, recordings,
+//! SIP calls, analytics; spec §2.5–§2.8). They are answered by whoever holds the room's live
+//! state — the conference agent — through [`RoomRuntime`]. Until a component provides a
+//! resource, [`Unavailable`] answers `501` with a body saying so: never a fake success.
+
+use async_trait::async_trait;
+use http::Method;
+use serde_json::Value;
+use tessera_schema::room::Room;
+
+use crate::error::ApiError;
+
+/// A runtime resource kind under `/v1[.1]/rooms/{room}/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// `participants`
+    Participants,
+    /// `streams`
+    Streams,
+    /// `streaming-ins`
+    StreamingIns,
+    /// `streaming-outs`
+    StreamingOuts,
+    /// `recordings`
+    Recordings,
+    /// `sipcalls`
+    SipCalls,
+    /// `analytics`
+    Analytics,
+}
+
+impl Resource {
+    /// The resource for a path segment.
+    pub fn from_segment(s: &str) -> Option<Resource> {
+        Some(match s {
+            "participants" => Resource::Participants,
+            "streams" => Resource::Streams,
+            "streaming-ins" => Resource::StreamingIns,
+            "streaming-outs" => Resource::StreamingOuts,
+            "recordings" => Resource::Recordings,
+            "sipcalls" => Resource::SipCalls,
+            "analytics" => Resource::Analytics,
+            _ => return None,
+        })
+    }
+
+    /// The path segment.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Resource::Participants => "participants",
+            Resource::Streams => "streams",
+            Resource::StreamingIns => "streaming-ins",
+            Resource::StreamingOuts => "streaming-outs",
+            Resource::Recordings => "recordings",
+            Resource::SipCalls => "sipcalls",
+            Resource::Analytics => "analytics",
+        }
+    }
+}
+
+/// `/v1` or `/v1.1` (they differ in the stream format, spec §2.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// `/v1`
+    V1,
+    /// `/v1.1`
+    V1_1,
+}
+
+/// One request on a runtime resource of a room the caller owns.
+#[derive(Clone, Debug)]
+pub struct RuntimeRequest {
+    /// Path version.
+    pub version: ApiVersion,
+    /// Resource kind.
+    pub resource: Resource,
+    /// Item id (`/streams/{id}`), validated against `^[0-9a-zA-Z\-_]+$`.
+    pub id: Option<String>,
+    /// HTTP method.
+    pub method: Method,
+    /// Parsed body (`Null` when empty).
+    pub body: Value,
+}
+
+/// What a runtime request answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RuntimeReply {
+    /// `200` with a JSON body.
+    Json(Value),
+    /// `200` with an empty body (most DELETEs).
+    Empty,
+}
+
+/// Whoever holds rooms' live state.
+#[async_trait]
+pub trait RoomRuntime: Send + Sync + std::fmt::Debug + 'static {
+    /// Answers a runtime request for `room`.
+    async fn handle(&self, room: &Room, req: RuntimeRequest) -> Result<RuntimeReply, ApiError>;
+    /// The room was deleted: end its sessions and drop its participants.
+    async fn room_deleted(&self, room: &Room);
+    /// The room's configuration changed.
+    async fn room_updated(&self, room: &Room);
+}
+
+/// The runtime of a build without the conference agent: every runtime resource answers 501.
+#[derive(Debug, Default)]
+pub struct Unavailable;
+
+#[async_trait]
+impl RoomRuntime for Unavailable {
+    async fn handle(&self, _room: &Room, req: RuntimeRequest) -> Result<RuntimeReply, ApiError> {
+        Err(not_implemented(req.resource))
+    }
+    async fn room_deleted(&self, _room: &Room) {}
+    async fn room_updated(&self, _room: &Room) {}
+}
+
+/// The 501 error for a resource this build does not serve.
+pub fn not_implemented(resource: Resource) -> ApiError {
+    let what = match resource {
+        Resource::Participants => {
+            "participants are served by the conference agent, which this build does not include yet"
+        }
+        Resource::Streams => {
+            "streams are served by the conference agent, which this build does not include yet"
+        }
+        Resource::StreamingIns | Resource::StreamingOuts => {
+            "streaming-ins/outs need the streaming agent, which this build does not include yet"
+        }
+        Resource::Recordings => {
+            "recordings need the recording agent, which this build does not include yet"
+        }
+        Resource::SipCalls => "SIP calls need the SIP agent, which this build does not include yet",
+        Resource::Analytics => {
+            "analytics need the analytics agent, which this build does not include yet"
+        }
+    };
+    ApiError::not_implemented(format!("Not implemented: {what}"))
+}

@@ -1,0 +1,113 @@
+//! `tessera`: see `tessera --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tessera::cli::Cli;
+use tessera::config::{Config, LogFormat};
+use tessera::server::Server;
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
+    use std::io::IsTerminal as _;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn banner(server: &Server, config: &Config) {
+    let host = |addr: std::net::SocketAddr| {
+        if addr.ip().is_unspecified() {
+            format!("http://localhost:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        }
+    };
+    println!(
+        "Tessera {} is running (store: {}).",
+        env!("CARGO_PKG_VERSION"),
+        server.backend
+    );
+    println!(
+        "  Management REST API: {}/v1/rooms   (metrics: {}/metrics)",
+        host(server.rest_addr),
+        host(server.rest_addr)
+    );
+    println!("  Super service id:    {}", server.super_service.id);
+    println!("  Super service key:   {}", server.super_service.key);
+    println!("  Credentials file:    {}", server.service_file.display());
+    if let (Some(demo), Some(room)) = (server.demo_addr, server.sample_room) {
+        println!(
+            "  Demo endpoint:       POST {}/tokens  {{\"room\":\"\",\"user\":\"alice\",\"role\":\"presenter\"}}",
+            host(demo)
+        );
+        println!(
+            "  Demo room:           {} ({})",
+            room, config.demo.room_name
+        );
+    }
+    println!(
+        "  Tokens send clients to the portal at {}:{} (Socket.IO signaling is not part of this build yet).",
+        config.portal.hostname, config.portal.port
+    );
+    println!("Stop with Ctrl-C.");
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), &cli.overrides()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.print_config {
+        #[allow(clippy::print_stdout)]
+        {
+            print!("{}", config.to_toml());
+        }
+        return ExitCode::SUCCESS;
+    }
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tessera-ctl")
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the control runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let server = match Server::start(config.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        banner(&server, &config);
+        let sig = wait_for_signal().await;
+        tracing::info!(target: "tessera", signal = sig, "shutting down");
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}

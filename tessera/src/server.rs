@@ -1,0 +1,273 @@
+//! The standalone server: every control-plane role in one process, on the embedded store
+//! unless `--mongodb` is given.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tessera_api::{ApiConfig, ApiMetrics, AppState, PortalAddress, runtime};
+use tessera_schema::ObjectId;
+use tessera_schema::records::Service;
+use tessera_schema::room::{Room, RoomConfig};
+use tessera_store::{EmbeddedStore, MongoStore, Store};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+
+/// Name of the super service (as OWT's `initdb.js` names it).
+pub const SUPER_SERVICE_NAME: &str = "superService";
+
+/// `<data-dir>/service.json`: the super service's credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceFile {
+    /// Service id.
+    pub id: String,
+    /// Service key (plain text).
+    pub key: String,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// Where the REST API listens.
+    pub rest_addr: SocketAddr,
+    /// Where the demo endpoint listens, when enabled.
+    pub demo_addr: Option<SocketAddr>,
+    /// The super service.
+    pub super_service: ServiceFile,
+    /// Path of `service.json`.
+    pub service_file: PathBuf,
+    /// The demo room.
+    pub sample_room: Option<ObjectId>,
+    /// Store backend name.
+    pub backend: &'static str,
+    /// The token-signing key (tests verify token signatures with it).
+    pub token_key: String,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!("port {} is already in use (another tessera or OWT running?); choose another with {flag}", addr.port())
+        } else {
+            e.to_string()
+        };
+        anyhow!("cannot listen on {addr} for the {what}: {hint}")
+    })
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.mongodb {
+        Some(url) => Arc::new(MongoStore::connect(url).await.map_err(|e| anyhow!("{e}"))?),
+        None => {
+            Arc::new(EmbeddedStore::open(&config.data_dir.join("db")).map_err(|e| anyhow!("{e}"))?)
+        }
+    })
+}
+
+/// Finds or creates the super service and returns it with its plain-text key.
+async fn ensure_super_service(
+    store: &dyn Store,
+    config: &Config,
+) -> anyhow::Result<(Service, String)> {
+    let cipher_key = config.cipher_key();
+    let service = match &config.rest.super_service_id {
+        Some(id) => {
+            let id: ObjectId = id.parse().expect("validated");
+            store.service(id).await?.ok_or_else(|| {
+                anyhow!("rest.super_service_id {id} names no service in the database")
+            })?
+        }
+        None => match store.service_by_name(SUPER_SERVICE_NAME).await? {
+            Some(s) => s,
+            None => {
+                let key = tessera_auth::random_service_key();
+                let s = Service {
+                    id: ObjectId::new(),
+                    name: SUPER_SERVICE_NAME.into(),
+                    key: tessera_auth::cipher::encrypt(&cipher_key, &key),
+                    encrypted: true,
+                    rooms: vec![],
+                    v: 0,
+                };
+                store.create_service(&s).await?;
+                tracing::info!(target: "tessera::api", service = %s.id, "super service created");
+                s
+            }
+        },
+    };
+    let key = tessera_api::service_key(&service, &cipher_key)
+        .map_err(|e| anyhow!("cannot read the super service's key: {e} (set rest.service_cipher_key to the key the database was written with)"))?;
+    Ok((service, key))
+}
+
+async fn ensure_sample_room(
+    store: &dyn Store,
+    service: ObjectId,
+    name: &str,
+) -> anyhow::Result<ObjectId> {
+    if let Some(r) = store
+        .rooms(service, None)
+        .await?
+        .into_iter()
+        .find(|r| r.config.name == name)
+    {
+        return Ok(r.id);
+    }
+    let room = Room {
+        id: ObjectId::new(),
+        config: RoomConfig::with_defaults(name),
+        v: 0,
+    };
+    store.create_room(service, &room).await?;
+    tracing::info!(target: "tessera::room", room = %room.id, name, "demo room created");
+    Ok(room.id)
+}
+
+fn write_service_file(path: &Path, sf: &ServiceFile) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(sf)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+impl Server {
+    /// Binds every listener, opens the store, prepares the super service, the token key and the
+    /// demo room, and starts serving. Fails with a one-line reason (port taken, database
+    /// unreachable, data directory unusable).
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        // Listeners first: a taken port is the most common start-up failure.
+        let rest_listener = bind(
+            SocketAddr::new(config.rest.bind, config.rest.port),
+            "REST API",
+            "--rest-port",
+        )
+        .await?;
+        let demo_listener = if config.demo.enabled {
+            Some(
+                bind(
+                    SocketAddr::new(config.demo.bind, config.demo.port),
+                    "demo endpoint",
+                    "--demo-port",
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow!(
+                "cannot create the data directory {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+
+        let store = open_store(&config).await?;
+        let (service, key) = ensure_super_service(store.as_ref(), &config).await?;
+        let token_key = store.token_key().await?;
+        let sample_room = if config.demo.enabled {
+            Some(ensure_sample_room(store.as_ref(), service.id, &config.demo.room_name).await?)
+        } else {
+            None
+        };
+        let super_service = ServiceFile {
+            id: service.id.to_hex(),
+            key,
+        };
+        let service_file = config.data_dir.join("service.json");
+        write_service_file(&service_file, &super_service)?;
+
+        let mut registry = Registry::default();
+        let metrics = ApiMetrics::register(&mut registry);
+        let portal = match &config.portal.via_host {
+            Some(via) => PortalAddress::from_via_host(via),
+            None => PortalAddress {
+                host: format!("{}:{}", config.portal.hostname, config.portal.port),
+                secure: config.portal.secure,
+            },
+        };
+        let api_config = ApiConfig {
+            super_service_id: service.id,
+            service_cipher_key: config.cipher_key(),
+            portal,
+            web_transport_url: None,
+            max_body_bytes: config.rest.max_body_bytes,
+            auth_failure_delay: Duration::from_millis(config.rest.auth_failure_delay_ms),
+        };
+        let state = AppState::new(
+            store.clone(),
+            api_config,
+            token_key.clone(),
+            Arc::new(runtime::Unavailable),
+            metrics,
+            Arc::new(registry),
+        );
+
+        let (shutdown, rx) = watch::channel(false);
+        let rest_addr = rest_listener.local_addr()?;
+        let mut tasks = vec![serve(
+            rest_listener,
+            tessera_api::rest_app(state.clone()),
+            rx.clone(),
+        )];
+        let mut demo_addr = None;
+        if let (Some(l), Some(room)) = (demo_listener, sample_room) {
+            demo_addr = Some(l.local_addr()?);
+            tasks.push(serve(l, tessera_api::demo_app(state, room), rx));
+        }
+        tracing::info!(target: "tessera", %rest_addr, ?demo_addr, store = store.backend(), "tessera started");
+        Ok(Server {
+            rest_addr,
+            demo_addr,
+            super_service,
+            service_file,
+            sample_room,
+            backend: store.backend(),
+            token_key,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to 10 s), then returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .is_err()
+            {
+                tracing::warn!(target: "tessera", "a listener did not finish within 10 s");
+            }
+        }
+        tracing::info!(target: "tessera", "tessera stopped");
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    mut rx: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
