@@ -173,10 +173,15 @@ impl Config {
             }
             fig = fig.merge(Toml::file_exact(path));
         }
+        // The filter runs after `split`: keys look like `PORTAL.PORT` here (lowercased later).
         let env = Env::prefixed("TESSERA_").split("__").filter(|k| {
-            TOP_LEVEL_KEYS
-                .iter()
-                .any(|t| k.as_str() == *t || k.as_str().starts_with(&format!("{t}.")))
+            let top = k
+                .as_str()
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            TOP_LEVEL_KEYS.contains(&top.as_str())
         });
         fig = fig.merge(env).merge(overrides.clone());
         let config: Config = fig.extract().map_err(|e| {
