@@ -80,6 +80,7 @@ fn start(cmd: &mut Command) -> (Child, Vec<String>) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("no start-up banner within 30 s: {lines:?}");
 }
 

@@ -80,7 +80,7 @@ pub const TOKEN_LIFETIME_MS: i64 = 3 * 60 * 1000;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenTake {
     /// The token existed, was young enough, and is now deleted.
-    Taken(TokenRecord),
+    Taken(Box<TokenRecord>),
     /// The token existed but was older than [`TOKEN_LIFETIME_MS`]; it is deleted.
     Expired,
     /// No such token (never minted, or already used).

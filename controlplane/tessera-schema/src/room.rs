@@ -1349,6 +1349,74 @@ mod tests {
         ));
     }
 
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let keys = prop::sample::select(vec![
+            "name",
+            "inputLimit",
+            "participantLimit",
+            "roles",
+            "views",
+            "mediaIn",
+            "mediaOut",
+            "video",
+            "audio",
+            "format",
+            "codec",
+            "label",
+            "maxInput",
+            "parameters",
+            "resolution",
+            "width",
+            "height",
+            "layout",
+            "templates",
+            "custom",
+            "region",
+            "id",
+            "area",
+            "left",
+            "top",
+            "op",
+            "path",
+            "value",
+            "/name",
+            "vp8",
+            "h264",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-3i64..300).prop_map(Value::from),
+            prop::sample::select(vec![
+                "", "0", "1/2", "vp8", "opus", "common", "x1/2", "/views/0", "replace"
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..5).prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        // The fuzz target `room_options` checks the same properties with coverage guidance.
+        #[test]
+        fn room_options_never_panic_and_accepted_rooms_round_trip(v in arb_json()) {
+            if let Ok(config) = RoomConfig::from_create(&json!({"name": "p", "options": v.clone()})) {
+                let room = Room { id: ObjectId::from_bytes([1; 12]), config, v: 0 };
+                proptest::prop_assert_eq!(Room::from_stored(room.to_json()).unwrap(), room);
+            }
+            let base = RoomConfig::with_defaults("b");
+            let _ = base.updated(&v);
+            let _ = base.patched(&v);
+        }
+    }
+
     #[test]
     fn stored_documents_round_trip() {
         let room = Room {

@@ -376,7 +376,7 @@ impl Store for EmbeddedStore {
                 Ok(match taken {
                     None => TokenTake::Missing,
                     Some(t) if now_ms - t.creation_date > TOKEN_LIFETIME_MS => TokenTake::Expired,
-                    Some(t) => TokenTake::Taken(t),
+                    Some(t) => TokenTake::Taken(Box::new(t)),
                 })
             })
         })

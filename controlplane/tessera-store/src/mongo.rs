@@ -411,7 +411,7 @@ impl Store for MongoStore {
         Ok(match taken.map(decode_token).transpose()? {
             None => TokenTake::Missing,
             Some(t) if now_ms - t.creation_date > TOKEN_LIFETIME_MS => TokenTake::Expired,
-            Some(t) => TokenTake::Taken(t),
+            Some(t) => TokenTake::Taken(Box::new(t)),
         })
     }
 

@@ -154,7 +154,7 @@ async fn suite(store: &dyn Store) {
     store.insert_token(fresh, &t).await.unwrap();
     assert_eq!(
         store.take_token(fresh, now + 1000).await.unwrap(),
-        TokenTake::Taken(t.clone())
+        TokenTake::Taken(Box::new(t.clone()))
     );
     assert_eq!(
         store.take_token(fresh, now + 1000).await.unwrap(),

@@ -14,9 +14,11 @@ use tessera_auth::mauth::MauthHeader;
 
 /// A configuration for tests: loopback, ephemeral ports, no 401 delay.
 pub fn test_config(data_dir: &Path, mongodb: Option<String>) -> Config {
-    let mut c = Config::default();
-    c.data_dir = data_dir.to_path_buf();
-    c.mongodb = mongodb;
+    let mut c = Config {
+        data_dir: data_dir.to_path_buf(),
+        mongodb,
+        ..Config::default()
+    };
     let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     c.rest.bind = lo;
     c.rest.port = 0;
