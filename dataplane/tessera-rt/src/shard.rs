@@ -1,0 +1,302 @@
+//! Shards: one pinned glommio executor per core, each owning a UDP socket and a [`Worker`].
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt;
+use glommio::net::UdpSocket;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::RtError;
+use crate::batch::{RECV_BATCH, RecvBatch, SendBatch};
+
+/// The sans-IO logic a shard drives. Everything it owns lives on the shard's thread.
+pub trait Worker: 'static {
+    /// Commands from the control plane.
+    type Command: Send + 'static;
+    /// One received datagram (mutable: decrypt in place).
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &mut [u8],
+        tx: &mut SendBatch,
+    );
+    /// One command.
+    fn handle_command(&mut self, now: Instant, cmd: Self::Command, tx: &mut SendBatch);
+    /// The deadline reported by [`Worker::poll_timeout`] passed.
+    fn handle_timeout(&mut self, now: Instant, tx: &mut SendBatch);
+    /// The next instant the worker must be woken at, if any.
+    fn poll_timeout(&mut self) -> Option<Instant>;
+    /// Called once after every wake-up, before the send batch is flushed.
+    fn end_of_wakeup(&mut self, _now: Instant, _tx: &mut SendBatch) {}
+}
+
+/// Where and how to run one shard.
+#[derive(Clone, Debug)]
+pub struct ShardSpec {
+    /// Shard index (0-based).
+    pub index: usize,
+    /// CPU to pin the executor to (`None`: not pinned).
+    pub cpu: Option<usize>,
+    /// UDP address of the shard's socket (port 0: any).
+    pub bind: SocketAddr,
+}
+
+/// What a worker learns about its shard when it is created.
+#[derive(Clone, Debug)]
+pub struct ShardInfo {
+    /// Shard index.
+    pub index: usize,
+    /// The socket's bound address.
+    pub local_addr: SocketAddr,
+}
+
+/// The control side of a running shard.
+#[derive(Debug)]
+pub struct ShardHandle<C> {
+    index: usize,
+    local_addr: SocketAddr,
+    tx: flume::Sender<Msg<C>>,
+}
+
+impl<C> Clone for ShardHandle<C> {
+    fn clone(&self) -> Self {
+        ShardHandle {
+            index: self.index,
+            local_addr: self.local_addr,
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+enum Msg<C> {
+    Cmd(C),
+    Stop,
+}
+
+impl<C: Send + 'static> ShardHandle<C> {
+    /// Shard index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+    /// The shard's UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+    /// Sends a command to the shard.
+    pub fn send(&self, cmd: C) -> Result<(), RtError> {
+        self.tx
+            .send(Msg::Cmd(cmd))
+            .map_err(|_| RtError::Stopped(self.index))
+    }
+}
+
+/// Running shards.
+#[derive(Debug)]
+pub struct Runtime<C> {
+    shards: Vec<ShardHandle<C>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl<C: Send + 'static> Runtime<C> {
+    /// Handles of every shard.
+    pub fn shards(&self) -> &[ShardHandle<C>] {
+        &self.shards
+    }
+
+    /// Stops every shard and waits for the threads to end.
+    pub fn stop(self) {
+        for s in &self.shards {
+            let _ = s.tx.send(Msg::Stop);
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts one shard per spec; `make` builds each shard's worker on its own thread.
+pub fn spawn<W, F>(specs: Vec<ShardSpec>, make: F) -> Result<Runtime<W::Command>, RtError>
+where
+    W: Worker,
+    F: Fn(ShardInfo) -> W + Send + Sync + Clone + 'static,
+{
+    let mut shards = Vec::new();
+    let mut threads = Vec::new();
+    for spec in specs {
+        let (tx, rx) = flume::unbounded::<Msg<W::Command>>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, RtError>>();
+        let make = make.clone();
+        let index = spec.index;
+        let placement = match spec.cpu {
+            Some(cpu) => Placement::Fixed(cpu),
+            None => Placement::Unbound,
+        };
+        let builder = LocalExecutorBuilder::new(placement)
+            .io_memory(2 << 20)
+            .name(&format!("tessera-shard-{index}"));
+        let handle = builder
+            .spawn(move || async move {
+                let socket = match UdpSocket::bind(spec.bind) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(RtError::Bind {
+                            index,
+                            addr: spec.bind,
+                            source: std::io::Error::other(e.to_string()),
+                        }));
+                        return;
+                    }
+                };
+                tune_socket(socket.as_raw_fd());
+                let local_addr = match socket.local_addr() {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(RtError::Bind {
+                            index,
+                            addr: spec.bind,
+                            source: std::io::Error::other(e.to_string()),
+                        }));
+                        return;
+                    }
+                };
+                let worker = make(ShardInfo { index, local_addr });
+                let _ = ready_tx.send(Ok(local_addr));
+                run_shard(index, socket, worker, rx).await;
+            })
+            .map_err(|e| RtError::Spawn {
+                index,
+                reason: e.to_string(),
+            })?;
+        let local_addr = ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| RtError::Spawn {
+                index,
+                reason: "the shard did not start within 10 s".into(),
+            })??;
+        shards.push(ShardHandle {
+            index,
+            local_addr,
+            tx,
+        });
+        // glommio's join handle is a std JoinHandle underneath.
+        threads.push(std::thread::spawn(move || {
+            let _ = handle.join();
+        }));
+    }
+    Ok(Runtime { shards, threads })
+}
+
+fn tune_socket(fd: i32) {
+    let size: libc::c_int = 8 << 20;
+    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        // SAFETY: setsockopt with a valid fd and an int option value.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
+            );
+        }
+    }
+}
+
+enum Wake<C> {
+    Readable,
+    Msg(Option<Msg<C>>),
+    Timer,
+}
+
+async fn run_shard<W: Worker>(
+    index: usize,
+    socket: UdpSocket,
+    mut worker: W,
+    rx: flume::Receiver<Msg<W::Command>>,
+) {
+    let fd = socket.as_raw_fd();
+    let mut rb = RecvBatch::new();
+    let mut tx = SendBatch::new(fd);
+    let mut peek = [0u8; 1];
+    tracing::info!(target: "tessera::rt", shard = index, addr = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(), "shard running");
+    loop {
+        let deadline = worker.poll_timeout();
+        let wake = {
+            let readable = async {
+                match socket.peek_from(&mut peek).await {
+                    Ok(_) => Wake::Readable,
+                    Err(e) => {
+                        // Not expected on a bound UDP socket; back off instead of spinning.
+                        tracing::warn!(target: "tessera::rt", shard = index, error = %e, "waiting for datagrams failed");
+                        glommio::timer::sleep(Duration::from_millis(10)).await;
+                        Wake::Readable
+                    }
+                }
+            };
+            let msg = async { Wake::Msg(rx.recv_async().await.ok()) };
+            let timer = async {
+                match deadline {
+                    Some(d) => {
+                        let now = Instant::now();
+                        if d > now {
+                            glommio::timer::sleep(d - now).await;
+                        }
+                        Wake::Timer
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            readable.or(msg).or(timer).await
+        };
+        let now = Instant::now();
+        match wake {
+            Wake::Readable => {
+                // Drain what is queued, a bounded number of batches per wake-up so commands
+                // and timers are never starved.
+                for _ in 0..8 {
+                    let n = match rb.recv(fd) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            tracing::debug!(target: "tessera::rt", shard = index, error = %e, "recvmmsg failed");
+                            0
+                        }
+                    };
+                    for i in 0..n {
+                        if let Some((from, data)) = rb.get(i) {
+                            worker.handle_datagram(now, from, data, &mut tx);
+                        }
+                    }
+                    if n < RECV_BATCH {
+                        break;
+                    }
+                }
+            }
+            Wake::Msg(Some(Msg::Cmd(c))) => {
+                worker.handle_command(now, c, &mut tx);
+                while let Ok(m) = rx.try_recv() {
+                    match m {
+                        Msg::Cmd(c) => worker.handle_command(now, c, &mut tx),
+                        Msg::Stop => {
+                            tx.flush();
+                            return;
+                        }
+                    }
+                }
+            }
+            Wake::Msg(Some(Msg::Stop)) | Wake::Msg(None) => {
+                tx.flush();
+                tracing::info!(target: "tessera::rt", shard = index, "shard stopped");
+                return;
+            }
+            Wake::Timer => {}
+        }
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            worker.handle_timeout(Instant::now(), &mut tx);
+        }
+        worker.end_of_wakeup(Instant::now(), &mut tx);
+        tx.flush();
+    }
+}
