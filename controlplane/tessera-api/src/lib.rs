@@ -25,6 +25,7 @@ pub mod metrics;
 mod middleware;
 mod routes;
 pub mod runtime;
+mod whip;
 
 use std::sync::Arc;
 use std::time::Duration;

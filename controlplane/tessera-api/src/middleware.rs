@@ -38,6 +38,8 @@ const KEYWORDS: &[&str] = &[
     "stream-engine",
     "metrics",
     "createtoken",
+    "whip",
+    "whep",
 ];
 
 /// Lowercases keyword segments and drops a trailing slash (`/V1/Rooms/` → `/v1/rooms`).
@@ -108,7 +110,7 @@ fn add_headers(h: &mut http::HeaderMap, mode: CorsMode) {
             );
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("origin, authorization, content-type"),
+                HeaderValue::from_static("origin, authorization, content-type, if-match"),
             );
             h.insert(
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,

@@ -45,7 +45,8 @@ pub(crate) fn router(state: AppState) -> Router {
                 any(runtime_item),
             );
     }
-    r.fallback(not_found)
+    r.merge(crate::whip::routes())
+        .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(state)
 }

@@ -91,6 +91,26 @@ pub enum RuntimeReply {
     Empty,
 }
 
+/// Who called a WHIP/WHEP endpoint, from the bearer token they presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Token's user.
+    pub user: String,
+    /// Token's role (one of the room's roles).
+    pub role: String,
+    /// Token id; later requests on the created resource must present the same token.
+    pub token_id: String,
+}
+
+/// A WHIP/WHEP session created by a POST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaSession {
+    /// The SDP answer.
+    pub answer: String,
+    /// The resource path to DELETE (and PATCH), e.g. `/whip/{room}/{streamId}`.
+    pub location: String,
+}
+
 /// Whoever holds rooms' live state.
 #[async_trait]
 pub trait RoomRuntime: Send + Sync + std::fmt::Debug + 'static {
@@ -100,6 +120,48 @@ pub trait RoomRuntime: Send + Sync + std::fmt::Debug + 'static {
     async fn room_deleted(&self, room: &Room);
     /// The room's configuration changed.
     async fn room_updated(&self, room: &Room);
+    /// WHIP (RFC 9725): publish the offer's media in `room`.
+    async fn whip_publish(
+        &self,
+        _room: &Room,
+        _caller: Caller,
+        _offer: String,
+    ) -> Result<MediaSession, ApiError> {
+        Err(ApiError::not_implemented(
+            "Not implemented: WHIP needs the WebRTC data plane, which this build does not include",
+        ))
+    }
+    /// WHEP: play `stream` of `room` to the offerer.
+    async fn whep_play(
+        &self,
+        _room: &Room,
+        _stream: &str,
+        _caller: Caller,
+        _offer: String,
+    ) -> Result<MediaSession, ApiError> {
+        Err(ApiError::not_implemented(
+            "Not implemented: WHEP needs the WebRTC data plane, which this build does not include",
+        ))
+    }
+    /// Ends a WHIP/WHEP session (`resource` is the last path segment of its location).
+    async fn end_media_session(
+        &self,
+        _room: &Room,
+        _resource: &str,
+        _token_id: &str,
+    ) -> Result<(), ApiError> {
+        Err(ApiError::not_found_msg("Session not found"))
+    }
+    /// Trickled ICE candidates for a WHIP/WHEP session (`a=candidate:` lines).
+    async fn trickle(
+        &self,
+        _room: &Room,
+        _resource: &str,
+        _token_id: &str,
+        _candidates: Vec<String>,
+    ) -> Result<(), ApiError> {
+        Err(ApiError::not_found_msg("Session not found"))
+    }
 }
 
 /// The runtime of a build without the conference agent: every runtime resource answers 501.

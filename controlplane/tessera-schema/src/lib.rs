@@ -9,6 +9,8 @@
 //!   field comes out.
 //! * [`records`]: services and token records.
 //! * [`media`], [`fraction`]: formats, resolutions and layout fractions.
+//! * [`control`]: the control interface of the WebRTC data plane (offers, answers, events).
+//! * [`sdp`]: SDP offers parsed into what an answerer needs, and answers written back.
 //!
 //! No I/O, no clocks: callers pass time in.
 //!
@@ -18,12 +20,14 @@
 //! assert_eq!(room.views[0].label, "common");
 //! ```
 
+pub mod control;
 pub mod fraction;
 pub mod media;
 mod num;
 mod oid;
 pub mod records;
 pub mod room;
+pub mod sdp;
 
 pub use oid::{InvalidObjectId, ObjectId};
 

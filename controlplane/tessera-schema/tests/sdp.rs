@@ -1,0 +1,117 @@
+//! SDP offers as clients write them, and answers that parse back.
+
+use tessera_schema::sdp::{
+    AcceptedMedia, AnswerMedia, AnswerTransport, Direction, Kind, Offer, RawSdp, SdpError,
+    write_answer,
+};
+
+fn chrome() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/chrome_like_publish.sdp"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn parses_a_browser_offer() {
+    let o = Offer::parse(&chrome()).unwrap();
+    assert_eq!(o.ice_ufrag, "abcd");
+    assert_eq!(o.fingerprint.0, "sha-256");
+    assert_eq!(o.setup, "actpass");
+    assert_eq!(o.media.len(), 2);
+    let a = &o.media[0];
+    assert_eq!(
+        (a.mid.as_deref(), a.kind, a.direction),
+        (Some("0"), Some(Kind::Audio), Direction::SendOnly)
+    );
+    assert_eq!(a.codecs[0].name, "opus");
+    assert_eq!((a.codecs[0].clock, a.codecs[0].channels), (48000, 2));
+    assert_eq!(a.ssrcs, vec![1111]);
+    let v = &o.media[1];
+    assert_eq!(
+        v.codecs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["vp8", "rtx", "vp9", "rtx", "h264", "rtx", "av1", "rtx"]
+    );
+    assert_eq!(v.codecs[4].param("profile-level-id"), Some("42e01f"));
+    assert!(v.codecs[0].rtcp_fb.contains(&"nack pli".to_string()));
+    assert_eq!(v.ssrc_groups[0], ("FID".to_string(), vec![2222, 3333]));
+    assert!(
+        v.extmaps
+            .iter()
+            .any(|(id, u)| *id == 3 && u.contains("transport-wide-cc"))
+    );
+}
+
+#[test]
+fn answers_round_trip() {
+    let o = Offer::parse(&chrome()).unwrap();
+    let t = AnswerTransport {
+        ice_ufrag: "srv1".into(),
+        ice_pwd: "p".repeat(24),
+        fingerprint: "sha-256 AA:BB".into(),
+        setup: "passive",
+        candidates: vec!["candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host".into()],
+    };
+    let audio = AcceptedMedia {
+        direction: Direction::RecvOnly,
+        codecs: vec![o.media[0].codecs[0].clone()],
+        rtcp_fb: vec![],
+        extmaps: vec![(1, "urn:ietf:params:rtp-hdrext:ssrc-audio-level".into())],
+        send: None,
+        recv_rids: vec![],
+        rtcp_rsize: false,
+    };
+    let answer = write_answer(
+        &o,
+        &[AnswerMedia::Accepted(audio), AnswerMedia::Rejected],
+        &t,
+        42,
+        2,
+    );
+    let raw = RawSdp::parse(&answer).unwrap();
+    assert_eq!(
+        raw.attrs
+            .iter()
+            .find(|a| a.name == "group")
+            .and_then(|a| a.value.clone())
+            .as_deref(),
+        Some("BUNDLE 0")
+    );
+    assert_eq!(raw.media[0].port, 9);
+    assert!(raw.media[0].has("recvonly"));
+    assert_eq!(raw.media[0].value("setup"), Some("passive"));
+    assert_eq!(raw.media[0].values("candidate").count(), 1);
+    assert_eq!(raw.media[1].port, 0, "rejected m-lines get port 0");
+    assert!(answer.contains("a=rtpmap:111 opus/48000/2\r\n"));
+}
+
+#[test]
+fn bad_offers_are_named_errors() {
+    assert_eq!(Offer::parse("v=0\r\n"), Err(SdpError::NoMedia));
+    assert!(matches!(
+        Offer::parse("garbage"),
+        Err(SdpError::Syntax(1, _))
+    ));
+    assert_eq!(Offer::parse(&"a".repeat(70_000)), Err(SdpError::TooLarge));
+    assert_eq!(
+        Offer::parse("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"),
+        Err(SdpError::Missing("a=ice-ufrag"))
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn parsing_never_panics(s in "\\PC{0,400}") {
+        let _ = Offer::parse(&s);
+    }
+
+    #[test]
+    fn mutated_offers_never_panic(cut in 0usize..3000, junk in "[a-z=:0-9 \r\n]{0,40}") {
+        let mut text = chrome();
+        let at = cut.min(text.len());
+        let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.insert_str(at, &junk);
+        let _ = Offer::parse(&text);
+    }
+}
