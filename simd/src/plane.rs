@@ -190,6 +190,12 @@ impl<'a> PlaneRef<'a> {
         self.stride
     }
 
+    /// Pointer to pixel (0, 0), valid for reads of `(height - 1) * stride + width` bytes while
+    /// the view lives; for handing the plane to C code (codecs, libyuv in the benches).
+    pub fn as_ptr(&self) -> *const u8 {
+        self.data.as_ptr()
+    }
+
     /// Row `y` (exactly `width` bytes). Panics if `y >= height`, like slice indexing.
     pub fn row(&self, y: usize) -> &'a [u8] {
         assert!(y < self.height, "row {y} of a {}-row plane", self.height);
@@ -254,6 +260,12 @@ impl<'a> PlaneMut<'a> {
     /// Row `y` (exactly `width` bytes). Panics if `y >= height`, like slice indexing.
     pub fn row(&self, y: usize) -> &[u8] {
         self.as_ref().row(y)
+    }
+
+    /// Pointer to pixel (0, 0), valid for reads and writes of `(height - 1) * stride + width`
+    /// bytes while this view is borrowed; for handing the plane to C code.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.data.as_mut_ptr()
     }
 
     /// Row `y`, writable (exactly `width` bytes). Panics if `y >= height`.

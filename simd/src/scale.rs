@@ -32,10 +32,10 @@ pub const MAX_DOWNSCALE: usize = 128;
 
 /// Fractional bits of the vertical pass output.
 pub(crate) const MID_SHIFT: u32 = 7;
-/// Vertical weights sum to `1 << V_SHIFT`.
-pub(crate) const V_SHIFT: u32 = 15;
-pub(crate) const V_ONE: u32 = 1 << V_SHIFT;
-pub(crate) const V_ROUND: i32 = 1 << (V_SHIFT - 1);
+/// Vertical weights sum to `1 << V_WEIGHT_BITS`; a term is `(src * w) >> V_TERM_SHIFT`.
+pub(crate) const V_WEIGHT_BITS: u32 = 15;
+pub(crate) const V_ONE: u32 = 1 << V_WEIGHT_BITS;
+pub(crate) const V_TERM_SHIFT: u32 = V_WEIGHT_BITS - MID_SHIFT;
 /// Horizontal weights sum to `1 << H_WEIGHT_BITS`.
 pub(crate) const H_WEIGHT_BITS: u32 = 14;
 pub(crate) const H_ONE: u32 = 1 << H_WEIGHT_BITS;
@@ -140,49 +140,69 @@ fn taps_for(filter: Filter, src: usize, dst: usize, one: u32) -> Vec<Taps> {
     }
 }
 
+/// Outputs per block of the permute kernels.
+pub(crate) const PERM_BLOCK: usize = 16;
+/// Source samples a permute block may span (two 512-bit registers of `i16`).
+pub(crate) const PERM_WINDOW: usize = 64;
+
 /// The horizontal pass of one scaler: for every output, the first source index and the
 /// weights, laid out for the kernels.
 ///
-/// Taps are grouped in `group` (2 or 4) consecutive source samples; `groups` groups per output.
-/// `weights[(g * padded + o) * group + i]` is the weight of `mid[start[o] + g * group + i]`.
-/// Outputs beyond `dst_width` (up to `padded`) have start 0 and zero weights. Every index a
-/// kernel may read, `start[o] + groups * group - 1`, is below `mid_len`.
+/// * `taps`: taps per output (the most any output needs; shorter ones are padded with zero
+///   weights), `pairs = ceil(taps / 2)`, `quads = ceil(taps / 4)`.
+/// * `w2[(j * padded + o) * 2 + i]` is the weight of `mid[start[o] + 2j + i]`; `w4` is the same
+///   grouped by four: `w4[(q * padded + o) * 4 + i]` weighs `mid[start[o] + 4q + i]`.
+/// * Outputs `dst_width .. padded` repeat the last start with zero weights.
+/// * `perm`, when every block of [`PERM_BLOCK`] outputs spans at most [`PERM_WINDOW`] source
+///   samples: per block, the window start and, per pair `j`, the 32 window positions
+///   `(start[o] - base + 2j, start[o] - base + 2j + 1)` of its 16 outputs.
+///
+/// Every index any kernel reads (`start + 4·quads`, `base + PERM_WINDOW`) is below `mid_len`.
 #[derive(Debug, Clone)]
 pub(crate) struct HPlan {
     dst_width: usize,
     padded: usize,
-    group: usize,
-    groups: usize,
+    taps: usize,
     starts: Vec<i32>,
-    weights: Vec<i16>,
+    w2: Vec<i16>,
+    w4: Vec<i16>,
+    perm: Option<PermTable>,
     mid_len: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PermTable {
+    pub base: Vec<u32>,
+    pub idx: Vec<u16>,
 }
 
 impl HPlan {
     pub(crate) fn new(taps: &[Taps], src_width: usize) -> HPlan {
         let dst_width = taps.len();
-        let max_taps = taps.iter().map(|t| t.weights.len()).max().unwrap_or(1);
-        let group = if max_taps <= 2 { 2 } else { 4 };
-        let groups = max_taps.div_ceil(group);
+        let ntaps = taps.iter().map(|t| t.weights.len()).max().unwrap_or(1);
+        let (pairs, quads) = (ntaps.div_ceil(2), ntaps.div_ceil(4));
         let padded = dst_width.div_ceil(OUT_PAD) * OUT_PAD;
-        let mut starts = vec![0i32; padded];
-        let mut weights = vec![0i16; groups * padded * group];
+        let last = taps.last().map_or(0, |t| t.start as i32);
+        let mut starts = vec![last; padded];
+        let mut w2 = vec![0i16; pairs * padded * 2];
+        let mut w4 = vec![0i16; quads * padded * 4];
         for (o, t) in taps.iter().enumerate() {
             starts[o] = t.start as i32;
             for (k, &w) in t.weights.iter().enumerate() {
-                let (g, i) = (k / group, k % group);
-                weights[(g * padded + o) * group + i] = w as i16;
+                w2[((k / 2) * padded + o) * 2 + k % 2] = w as i16;
+                w4[((k / 4) * padded + o) * 4 + k % 4] = w as i16;
             }
         }
+        let perm = PermTable::new(&starts, pairs);
         HPlan {
             dst_width,
             padded,
-            group,
-            groups,
+            taps: ntaps,
             starts,
-            weights,
-            // Room for the last group of the last output, plus one vector of slack.
-            mid_len: src_width + groups * group + 64,
+            w2,
+            w4,
+            perm,
+            mid_len: src_width + 4 * quads + PERM_WINDOW + 64,
         }
     }
 
@@ -192,17 +212,15 @@ impl HPlan {
     pub(crate) fn padded(&self) -> usize {
         self.padded
     }
-    /// Taps per group: 2 or 4.
-    pub(crate) fn group(&self) -> usize {
-        self.group
-    }
-    /// Groups per output.
-    pub(crate) fn groups(&self) -> usize {
-        self.groups
-    }
     /// Taps per output (including zero weights).
     pub(crate) fn taps(&self) -> usize {
-        self.group * self.groups
+        self.taps
+    }
+    pub(crate) fn pairs(&self) -> usize {
+        self.taps.div_ceil(2)
+    }
+    pub(crate) fn quads(&self) -> usize {
+        self.taps.div_ceil(4)
     }
     pub(crate) fn mid_len(&self) -> usize {
         self.mid_len
@@ -210,15 +228,44 @@ impl HPlan {
     pub(crate) fn starts(&self) -> &[i32] {
         &self.starts
     }
-    pub(crate) fn weights(&self) -> &[i16] {
-        &self.weights
+    pub(crate) fn w2(&self) -> &[i16] {
+        &self.w2
+    }
+    pub(crate) fn w4(&self) -> &[i16] {
+        &self.w4
+    }
+    pub(crate) fn perm(&self) -> Option<&PermTable> {
+        self.perm.as_ref()
     }
     pub(crate) fn start(&self, o: usize) -> usize {
         self.starts[o] as usize
     }
     pub(crate) fn weight(&self, o: usize, t: usize) -> i16 {
-        let (g, i) = (t / self.group, t % self.group);
-        self.weights[(g * self.padded + o) * self.group + i]
+        self.w2[((t / 2) * self.padded + o) * 2 + t % 2]
+    }
+}
+
+impl PermTable {
+    fn new(starts: &[i32], pairs: usize) -> Option<PermTable> {
+        let blocks = starts.len() / PERM_BLOCK;
+        let mut base = Vec::with_capacity(blocks);
+        let mut idx = Vec::with_capacity(blocks * pairs * 2 * PERM_BLOCK);
+        for b in starts.chunks(PERM_BLOCK) {
+            let b0 = b[0];
+            let span = (b[PERM_BLOCK - 1] - b0) as usize + 2 * pairs;
+            if span > PERM_WINDOW {
+                return None;
+            }
+            base.push(b0 as u32);
+            for j in 0..pairs {
+                for &s in b {
+                    let p = (s - b0) as usize + 2 * j;
+                    idx.push(p as u16);
+                    idx.push(p as u16 + 1);
+                }
+            }
+        }
+        Some(PermTable { base, idx })
     }
 }
 
@@ -403,6 +450,10 @@ impl PlaneScaler {
             }
             Path::Down2 => {
                 for y in 0..self.dst.1 {
+                    if 2 * y + 3 < self.src.1 {
+                        prefetch(src.row(2 * y + 2));
+                        prefetch(src.row(2 * y + 3));
+                    }
                     (k.down2)(src.row(2 * y), src.row(2 * y + 1), dst.row_mut(y));
                 }
             }
@@ -414,6 +465,13 @@ impl PlaneScaler {
                     for (i, r) in rows[..weights.len()].iter_mut().enumerate() {
                         *r = src.row(start + i);
                     }
+                    // Start fetching the next output row's source rows that this one does
+                    // not use: short rows give the hardware prefetcher little time to train.
+                    if let Some((next, nw)) = self.vtaps.get(y + 1) {
+                        for r in (*next).max(start + weights.len())..next + nw.len() {
+                            prefetch(src.row(r));
+                        }
+                    }
                     (k.vfilter)(&rows[..weights.len()], weights, &mut self.mid[..sw]);
                     (k.hfilter)(&self.mid, &self.hplan, dst.row_mut(y));
                 }
@@ -421,6 +479,23 @@ impl PlaneScaler {
         }
         Ok(())
     }
+}
+
+/// Ask the cache hierarchy for `row` ahead of use. Only a hint: results never depend on it.
+#[inline]
+fn prefetch(row: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in row.chunks(64) {
+        // SAFETY: PREFETCHT0 (SSE, part of x86-64) has no architectural effect besides caching;
+        // the address is inside a live slice.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
 }
 
 /// Scales I420 frames of a fixed geometry: luma `S -> D`, chroma `ceil(S/2) -> ceil(D/2)`.

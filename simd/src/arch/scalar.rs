@@ -3,8 +3,8 @@
 //! written for clarity, not speed.
 //!
 //! The arithmetic (see `docs/SIMD.md` for the derivation of the bounds):
-//! * vertical pass: `mid[x] = Σ_k ((row_k[x] << 7) * wv_k + 2^14) >> 15`, `wv_k ≤ 32768`, each
-//!   term in `i32` with an arithmetic shift; the sum fits `i16`.
+//! * vertical pass: `mid[x] = Σ_k (row_k[x] * wv_k) >> 8`, `wv_k ≤ 32768`, `Σ wv_k = 32768`;
+//!   `mid` has 7 fractional bits and is at most `255 << 7`.
 //! * horizontal pass: `out[o] = min(255, (Σ_t wh[o][t] * mid[start[o] + t] + 2^20) >> 21)`,
 //!   `wh ≤ 16384`, in `i32`.
 //! * ½ box: `out[o] = (a + b + c + d + 2) >> 2`, equal to the two passes above for that ratio.
@@ -14,16 +14,15 @@
 //! * sums of squares: exact in `u64` for `i16`; for `f32`, in `f64` over 8 interleaved lanes
 //!   (sample `i` goes to lane `i % 8`), combined as `((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7))`.
 
-use crate::scale::{H_ROUND, H_SHIFT, HPlan, MID_SHIFT, V_ROUND, V_SHIFT};
+use crate::scale::{H_ROUND, H_SHIFT, HPlan, V_TERM_SHIFT};
 
 /// Vertical pass: weighted sum of `rows` (each at least `mid.len()` bytes) into `mid`.
 pub(crate) fn vfilter(rows: &[&[u8]], weights: &[u16], mid: &mut [i16]) {
     assert_eq!(rows.len(), weights.len());
     for (x, m) in mid.iter_mut().enumerate() {
-        let mut acc: i32 = 0;
+        let mut acc: u32 = 0;
         for (row, &w) in rows.iter().zip(weights) {
-            let v = i32::from(row[x]) << MID_SHIFT;
-            acc += (v * i32::from(w) + V_ROUND) >> V_SHIFT;
+            acc += (u32::from(row[x]) * u32::from(w)) >> V_TERM_SHIFT;
         }
         *m = acc as i16;
     }

@@ -3,7 +3,7 @@
 use core::arch::x86_64::*;
 
 use crate::arch::scalar;
-use crate::scale::{H_ROUND, H_SHIFT, HPlan, V_ONE};
+use crate::scale::{H_ROUND, H_SHIFT, HPlan};
 use crate::{Isa, Kernels};
 
 pub(crate) static TABLE: Kernels = Kernels {
@@ -100,7 +100,7 @@ pub(crate) fn sumsq_f32(x: &[f32]) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Video.
 
-/// Vertical pass for 16 pixels at `x`: `Σ mulhrs(row[x..] << 7, w)`.
+/// Vertical pass for 16 pixels at `x`: `Σ mulhi_u16(row[x..] << 8, w)`.
 ///
 /// # Safety
 /// Every row must hold at least `x + 16` bytes.
@@ -111,41 +111,35 @@ unsafe fn vchunk16(rows: &[&[u8]], weights: &[u16], x: usize) -> __m256i {
     for (row, &w) in rows.iter().zip(weights) {
         // SAFETY: the caller guarantees 16 readable bytes at `x`.
         let v = unsafe { _mm_loadu_si128(row.as_ptr().add(x).cast()) };
-        let v = _mm256_slli_epi16::<7>(_mm256_cvtepu8_epi16(v));
-        let t = if u32::from(w) >= V_ONE {
-            v
-        } else {
-            _mm256_mulhrs_epi16(v, _mm256_set1_epi16(w as i16))
-        };
-        acc = _mm256_add_epi16(acc, t);
+        let v = _mm256_slli_epi16::<8>(_mm256_cvtepu8_epi16(v));
+        acc = _mm256_add_epi16(acc, _mm256_mulhi_epu16(v, _mm256_set1_epi16(w as i16)));
     }
     acc
 }
 
-/// The same for 32 pixels (two independent accumulators).
+/// The same for 32 pixels, returned in order as pixels 0..16 and 16..32.
 ///
 /// # Safety
 /// Every row must hold at least `x + 32` bytes.
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn vchunk32(rows: &[&[u8]], weights: &[u16], x: usize) -> (__m256i, __m256i) {
+    let zero = _mm256_setzero_si256();
     let mut a = _mm256_setzero_si256();
     let mut b = _mm256_setzero_si256();
     for (row, &w) in rows.iter().zip(weights) {
         // SAFETY: the caller guarantees 32 readable bytes at `x`.
         let v = unsafe { _mm256_loadu_si256(row.as_ptr().add(x).cast()) };
-        let lo = _mm256_slli_epi16::<7>(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(v)));
-        let hi = _mm256_slli_epi16::<7>(_mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(v)));
-        if u32::from(w) >= V_ONE {
-            a = _mm256_add_epi16(a, lo);
-            b = _mm256_add_epi16(b, hi);
-        } else {
-            let wv = _mm256_set1_epi16(w as i16);
-            a = _mm256_add_epi16(a, _mm256_mulhrs_epi16(lo, wv));
-            b = _mm256_add_epi16(b, _mm256_mulhrs_epi16(hi, wv));
-        }
+        let wv = _mm256_set1_epi16(w as i16);
+        // Interleaving with zero puts each pixel in the high byte (`src << 8`), in the
+        // in-lane order [0..8 | 16..24] and [8..16 | 24..32]; sorted out once at the end.
+        a = _mm256_add_epi16(a, _mm256_mulhi_epu16(_mm256_unpacklo_epi8(zero, v), wv));
+        b = _mm256_add_epi16(b, _mm256_mulhi_epu16(_mm256_unpackhi_epi8(zero, v), wv));
     }
-    (a, b)
+    (
+        _mm256_permute2x128_si256::<0x20>(a, b),
+        _mm256_permute2x128_si256::<0x31>(a, b),
+    )
 }
 
 /// # Safety
@@ -198,7 +192,7 @@ fn finish16(a: __m256i, b: __m256i) -> __m128i {
 #[inline]
 unsafe fn hpair16(mid: *const i16, plan: &HPlan, o: usize) -> __m128i {
     let starts = plan.starts().as_ptr();
-    let wts = plan.weights().as_ptr();
+    let wts = plan.w2().as_ptr();
     // SAFETY: table reads within `padded`; gathers read `mid[start .. start + 2]`, below
     // `mid_len` by the plan's invariant.
     unsafe {
@@ -220,7 +214,7 @@ unsafe fn hpair16(mid: *const i16, plan: &HPlan, o: usize) -> __m128i {
 #[inline]
 unsafe fn hquad8(mid: *const i16, plan: &HPlan, o: usize) -> __m256i {
     let padded = plan.padded();
-    let wts = plan.weights().as_ptr();
+    let wts = plan.w4().as_ptr();
     // Gather outputs (0,1,4,5) into `a` and (2,3,6,7) into `b` so that the final horizontal
     // add yields them in order.
     // SAFETY: as for `hpair16`; weight reads stay inside `groups * padded * 4`.
@@ -231,7 +225,7 @@ unsafe fn hquad8(mid: *const i16, plan: &HPlan, o: usize) -> __m256i {
         let ib = _mm256_extracti128_si256::<1>(s);
         let mut pa = _mm256_setzero_si256();
         let mut pb = _mm256_setzero_si256();
-        for g in 0..plan.groups() {
+        for g in 0..plan.quads() {
             let off = _mm_set1_epi32(4 * g as i32);
             let ga = _mm256_i32gather_epi64::<2>(mid.cast(), _mm_add_epi32(ia, off));
             let gb = _mm256_i32gather_epi64::<2>(mid.cast(), _mm_add_epi32(ib, off));
@@ -255,7 +249,7 @@ pub(crate) unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
     while o < n {
         // SAFETY: o + 16 <= padded because padded is a multiple of 64 and o < n <= padded.
         let v = unsafe {
-            if plan.group() == 2 {
+            if plan.taps() <= 2 {
                 hpair16(m, plan, o)
             } else {
                 finish16(hquad8(m, plan, o), hquad8(m, plan, o + 8))

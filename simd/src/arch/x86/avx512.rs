@@ -8,7 +8,7 @@ use core::arch::x86_64::*;
 
 use super::avx2;
 use crate::arch::scalar;
-use crate::scale::{H_ROUND, H_SHIFT, HPlan, V_ONE};
+use crate::scale::{H_ROUND, H_SHIFT, HPlan, PERM_BLOCK, PermTable};
 use crate::{Isa, Kernels};
 
 pub(crate) static TABLE: Kernels = Kernels {
@@ -106,30 +106,31 @@ fn sumsq_f32(x: &[f32]) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Video.
 
-/// Vertical pass for 64 pixels at `x` (two accumulators of 32).
+/// Vertical pass for 64 pixels at `x`, returned in order as pixels 0..32 and 32..64.
 ///
 /// # Safety
 /// Every row must hold at least `x + 64` bytes.
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
 unsafe fn vchunk64(rows: &[&[u8]], weights: &[u16], x: usize) -> (__m512i, __m512i) {
+    let zero = _mm512_setzero_si512();
     let mut a = _mm512_setzero_si512();
     let mut b = _mm512_setzero_si512();
     for (row, &w) in rows.iter().zip(weights) {
         // SAFETY: 64 readable bytes at `x`.
         let v = unsafe { _mm512_loadu_si512(row.as_ptr().add(x).cast()) };
-        let lo = _mm512_slli_epi16::<7>(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)));
-        let hi = _mm512_slli_epi16::<7>(_mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(v)));
-        if u32::from(w) >= V_ONE {
-            a = _mm512_add_epi16(a, lo);
-            b = _mm512_add_epi16(b, hi);
-        } else {
-            let wv = _mm512_set1_epi16(w as i16);
-            a = _mm512_add_epi16(a, _mm512_mulhrs_epi16(lo, wv));
-            b = _mm512_add_epi16(b, _mm512_mulhrs_epi16(hi, wv));
-        }
+        let wv = _mm512_set1_epi16(w as i16);
+        // Interleaving with zero puts each pixel in the high byte (`src << 8`); `a` holds
+        // pixels [0..8, 16..24, 32..40, 48..56], `b` the other halves of each 16.
+        a = _mm512_add_epi16(a, _mm512_mulhi_epu16(_mm512_unpacklo_epi8(zero, v), wv));
+        b = _mm512_add_epi16(b, _mm512_mulhi_epu16(_mm512_unpackhi_epi8(zero, v), wv));
     }
-    (a, b)
+    let lo = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+    let hi = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    (
+        _mm512_permutex2var_epi64(a, lo, b),
+        _mm512_permutex2var_epi64(a, hi, b),
+    )
 }
 
 /// Vertical pass for 32 pixels at `x`.
@@ -143,13 +144,8 @@ unsafe fn vchunk32(rows: &[&[u8]], weights: &[u16], x: usize) -> __m512i {
     for (row, &w) in rows.iter().zip(weights) {
         // SAFETY: 32 readable bytes at `x`.
         let v = unsafe { _mm256_loadu_si256(row.as_ptr().add(x).cast()) };
-        let v = _mm512_slli_epi16::<7>(_mm512_cvtepu8_epi16(v));
-        let t = if u32::from(w) >= V_ONE {
-            v
-        } else {
-            _mm512_mulhrs_epi16(v, _mm512_set1_epi16(w as i16))
-        };
-        a = _mm512_add_epi16(a, t);
+        let v = _mm512_slli_epi16::<8>(_mm512_cvtepu8_epi16(v));
+        a = _mm512_add_epi16(a, _mm512_mulhi_epu16(v, _mm512_set1_epi16(w as i16)));
     }
     a
 }
@@ -203,7 +199,7 @@ unsafe fn hpair16(mid: *const i16, plan: &HPlan, o: usize) -> __m128i {
     unsafe {
         let idx = _mm512_loadu_si512(plan.starts().as_ptr().add(o).cast());
         let g = _mm512_i32gather_epi32::<2>(idx, mid.cast());
-        let w = _mm512_loadu_si512(plan.weights().as_ptr().add(2 * o).cast());
+        let w = _mm512_loadu_si512(plan.w2().as_ptr().add(2 * o).cast());
         finish16(_mm512_madd_epi16(g, w))
     }
 }
@@ -220,14 +216,43 @@ unsafe fn hquad8(mid: *const i16, plan: &HPlan, o: usize) -> __m256i {
     unsafe {
         let idx = _mm256_loadu_si256(plan.starts().as_ptr().add(o).cast());
         let mut p = _mm512_setzero_si512();
-        for g in 0..plan.groups() {
+        for g in 0..plan.quads() {
             let i = _mm256_add_epi32(idx, _mm256_set1_epi32(4 * g as i32));
             let q = _mm512_i32gather_epi64::<2>(i, mid.cast());
-            let w = _mm512_loadu_si512(plan.weights().as_ptr().add((g * padded + o) * 4).cast());
+            let w = _mm512_loadu_si512(plan.w4().as_ptr().add((g * padded + o) * 4).cast());
             p = _mm512_add_epi32(p, _mm512_madd_epi16(q, w));
         }
         // Each output's two partial sums share a qword: add them, keep the low dword.
         _mm512_cvtepi64_epi32(_mm512_add_epi32(p, _mm512_srli_epi64::<32>(p)))
+    }
+}
+
+/// Sixteen outputs (block `blk`) through two-register word permutes: the block's source
+/// window is two vectors, and each pair of taps of all 16 outputs is one permute.
+///
+/// # Safety
+/// `blk` is a block of the plan; `mid` satisfies the plan's `mid_len` (which covers
+/// `base + PERM_WINDOW`).
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn hperm16(mid: *const i16, plan: &HPlan, perm: &PermTable, blk: usize) -> __m128i {
+    let pairs = plan.pairs();
+    let o = blk * PERM_BLOCK;
+    // SAFETY: window reads below `mid_len`; table reads inside `idx` and `w2`.
+    unsafe {
+        let base = *perm.base.get_unchecked(blk) as usize;
+        let a = _mm512_loadu_si512(mid.add(base).cast());
+        let b = _mm512_loadu_si512(mid.add(base + 32).cast());
+        let idx = perm.idx.as_ptr().add(blk * pairs * 2 * PERM_BLOCK);
+        let w2 = plan.w2().as_ptr();
+        let mut acc = _mm512_setzero_si512();
+        for j in 0..pairs {
+            let iv = _mm512_loadu_si512(idx.add(j * 2 * PERM_BLOCK).cast());
+            let g = _mm512_permutex2var_epi16(a, iv, b);
+            let w = _mm512_loadu_si512(w2.add((j * plan.padded() + o) * 2).cast());
+            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(g, w));
+        }
+        finish16(acc)
     }
 }
 
@@ -239,9 +264,11 @@ unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
     let m = mid.as_ptr();
     let mut o = 0;
     while o < n {
-        // SAFETY: o + 16 <= padded (a multiple of 64).
+        // SAFETY: o + 16 <= padded (a multiple of 64), so block o / 16 exists.
         let v = unsafe {
-            if plan.group() == 2 {
+            if let Some(perm) = plan.perm() {
+                hperm16(m, plan, perm, o / PERM_BLOCK)
+            } else if plan.taps() <= 2 {
                 hpair16(m, plan, o)
             } else {
                 let a = hquad8(m, plan, o);

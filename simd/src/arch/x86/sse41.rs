@@ -4,7 +4,7 @@ use core::arch::x86_64::*;
 use core::ptr::read_unaligned;
 
 use crate::arch::scalar;
-use crate::scale::{H_ROUND, H_SHIFT, HPlan, V_ONE};
+use crate::scale::{H_ROUND, H_SHIFT, HPlan};
 use crate::{Isa, Kernels};
 
 pub(crate) static TABLE: Kernels = Kernels {
@@ -101,28 +101,23 @@ fn sumsq_f32(x: &[f32]) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Video.
 
-/// Vertical pass for 16 pixels at `x`.
+/// Vertical pass for 16 pixels at `x`: `Σ mulhi_u16(row[x..] << 8, w)`.
 ///
 /// # Safety
 /// Every row must hold at least `x + 16` bytes.
 #[target_feature(enable = "sse4.1")]
 #[inline]
 unsafe fn vchunk16(rows: &[&[u8]], weights: &[u16], x: usize) -> (__m128i, __m128i) {
+    let zero = _mm_setzero_si128();
     let mut a = _mm_setzero_si128();
     let mut b = _mm_setzero_si128();
     for (row, &w) in rows.iter().zip(weights) {
         // SAFETY: 16 readable bytes at `x`.
         let v = unsafe { _mm_loadu_si128(row.as_ptr().add(x).cast()) };
-        let lo = _mm_slli_epi16::<7>(_mm_cvtepu8_epi16(v));
-        let hi = _mm_slli_epi16::<7>(_mm_cvtepu8_epi16(_mm_srli_si128::<8>(v)));
-        if u32::from(w) >= V_ONE {
-            a = _mm_add_epi16(a, lo);
-            b = _mm_add_epi16(b, hi);
-        } else {
-            let wv = _mm_set1_epi16(w as i16);
-            a = _mm_add_epi16(a, _mm_mulhrs_epi16(lo, wv));
-            b = _mm_add_epi16(b, _mm_mulhrs_epi16(hi, wv));
-        }
+        let wv = _mm_set1_epi16(w as i16);
+        // Interleaving with zero bytes puts each pixel in the high byte: `src << 8`.
+        a = _mm_add_epi16(a, _mm_mulhi_epu16(_mm_unpacklo_epi8(zero, v), wv));
+        b = _mm_add_epi16(b, _mm_mulhi_epu16(_mm_unpackhi_epi8(zero, v), wv));
     }
     (a, b)
 }
@@ -185,7 +180,7 @@ unsafe fn hpair4(mid: *const i16, plan: &HPlan, o: usize) -> __m128i {
             load_i32(mid.add(s[2] as usize)),
             load_i32(mid.add(s[3] as usize)),
         );
-        let w = _mm_loadu_si128(plan.weights().as_ptr().add(2 * o).cast());
+        let w = _mm_loadu_si128(plan.w2().as_ptr().add(2 * o).cast());
         _mm_madd_epi16(g, w)
     }
 }
@@ -201,11 +196,11 @@ unsafe fn hquad4(mid: *const i16, plan: &HPlan, o: usize) -> __m128i {
     let padded = plan.padded();
     let mut pa = _mm_setzero_si128();
     let mut pb = _mm_setzero_si128();
-    for g in 0..plan.groups() {
+    for g in 0..plan.quads() {
         let k = 4 * g;
         // SAFETY: indices below `mid_len`; weights inside the table.
         unsafe {
-            let w = plan.weights().as_ptr().add((g * padded + o) * 4);
+            let w = plan.w4().as_ptr().add((g * padded + o) * 4);
             let ga = _mm_set_epi64x(
                 load_i64(mid.add(s[1] as usize + k)),
                 load_i64(mid.add(s[0] as usize + k)),
@@ -234,7 +229,7 @@ unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
         for (k, vk) in v.iter_mut().enumerate() {
             // SAFETY: o + 16 <= padded (a multiple of 64).
             let s = unsafe {
-                if plan.group() == 2 {
+                if plan.taps() <= 2 {
                     hpair4(m, plan, o + 4 * k)
                 } else {
                     hquad4(m, plan, o + 4 * k)
