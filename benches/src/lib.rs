@@ -92,12 +92,12 @@ fn natural_plane(
                 rng.range(0.0, w),
                 rng.range(0.0, h),
                 rng.range(0.05, 0.2) * w,
-                rng.range(-45.0, 45.0),
+                rng.range(-60.0, 60.0),
             )
         })
         .collect();
     // Objects: discs and boxes with a value step at the edge.
-    let objects: Vec<(bool, f64, f64, f64, f64, f64)> = (0..5)
+    let objects: Vec<(bool, f64, f64, f64, f64, f64)> = (0..8)
         .map(|i| {
             (
                 i % 2 == 0,
@@ -105,12 +105,13 @@ fn natural_plane(
                 rng.range(0.1, 0.9) * h,
                 rng.range(0.04, 0.15) * w,
                 rng.range(0.04, 0.15) * h,
-                rng.range(-60.0, 60.0),
+                if rng.unit() < 0.5 { -1.0 } else { 1.0 } * rng.range(40.0, 100.0),
             )
         })
         .collect();
     let coarse = ValueNoise::new(width, height, 24.0 * scale, rng);
     let fine = ValueNoise::new(width, height, 5.0 * scale, rng);
+    let finest = ValueNoise::new(width, height, 2.0 * scale.max(1.0), rng);
     let mut out = vec![0u8; width * height];
     for y in 0..height {
         for x in 0..width {
@@ -130,8 +131,8 @@ fn natural_plane(
                 let px = d * rx.min(ry);
                 v += a * (0.5 - px).clamp(0.0, 1.0);
             }
-            v += 14.0 * coarse.at(fx, fy) + 7.0 * fine.at(fx, fy);
-            v += rng.range(-2.0, 2.0);
+            v += 25.0 * coarse.at(fx, fy) + 14.0 * fine.at(fx, fy) + 10.0 * finest.at(fx, fy);
+            v += rng.range(-3.0, 3.0);
             out[y * width + x] = v.round().clamp(16.0, 235.0) as u8;
         }
     }

@@ -19,7 +19,7 @@ pub const ENV_VAR: &str = "TESSERA_SIMD";
 pub struct Kernels {
     pub(crate) isa: Isa,
     pub(crate) vfilter: fn(&[&[u8]], &[u16], &mut [i16]),
-    pub(crate) hfilter: fn(&[i16], &HPlan, &mut [u8]),
+    pub(crate) hfilter: fn(&[i16], &HPlan, i32, &mut [u8]),
     pub(crate) down2: fn(&[u8], &[u8], &mut [u8]),
     pub(crate) blend: fn(&mut [u8], &[u8], &[u8]),
     pub(crate) mix_acc_i16: fn(&mut [i32], &[i16], i16),

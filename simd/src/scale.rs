@@ -43,6 +43,12 @@ pub(crate) const H_ONE: u32 = 1 << H_WEIGHT_BITS;
 pub(crate) const H_SHIFT: u32 = MID_SHIFT + H_WEIGHT_BITS;
 pub(crate) const H_ROUND: i32 = 1 << (H_SHIFT - 1);
 
+/// The horizontal rounding constant for an output row built from `vtaps` vertical taps: round
+/// to nearest, plus half a `mid` unit per vertical term to cancel the truncation bias.
+pub(crate) fn h_round(vtaps: usize) -> i32 {
+    H_ROUND + vtaps as i32 * (1 << (H_WEIGHT_BITS - 1))
+}
+
 /// Outputs per row are padded to a multiple of this in a [`HPlan`], so every kernel can
 /// process whole blocks.
 const OUT_PAD: usize = 64;
@@ -473,7 +479,8 @@ impl PlaneScaler {
                         }
                     }
                     (k.vfilter)(&rows[..weights.len()], weights, &mut self.mid[..sw]);
-                    (k.hfilter)(&self.mid, &self.hplan, dst.row_mut(y));
+                    let round = h_round(weights.len());
+                    (k.hfilter)(&self.mid, &self.hplan, round, dst.row_mut(y));
                 }
             }
         }
@@ -622,7 +629,7 @@ mod tests {
             for bd in (0..=510u32).step_by(7) {
                 mid[1] = (64 * bd) as i16;
                 let mut out = [0u8];
-                crate::arch::scalar::hfilter(&mid, &plan, &mut out);
+                crate::arch::scalar::hfilter(&mid, &plan, h_round(2), &mut out);
                 assert_eq!(u32::from(out[0]), (ac + bd + 2) >> 2);
             }
         }

@@ -5,8 +5,10 @@
 //! The arithmetic (see `docs/SIMD.md` for the derivation of the bounds):
 //! * vertical pass: `mid[x] = Σ_k (row_k[x] * wv_k) >> 8`, `wv_k ≤ 32768`, `Σ wv_k = 32768`;
 //!   `mid` has 7 fractional bits and is at most `255 << 7`.
-//! * horizontal pass: `out[o] = min(255, (Σ_t wh[o][t] * mid[start[o] + t] + 2^20) >> 21)`,
-//!   `wh ≤ 16384`, in `i32`.
+//! * horizontal pass: `out[o] = min(255, (Σ_t wh[o][t] * mid[start[o] + t] + r) >> 21)`,
+//!   `wh ≤ 16384`, `Σ wh = 16384`, in `i32`, with `r = 2^20 + 2^13 · n` for an output row made
+//!   of `n` vertical taps: `2^20` rounds to nearest, `2^13 · n` adds back the mean of the `n`
+//!   truncations of the vertical pass (half a unit of `mid` each).
 //! * ½ box: `out[o] = (a + b + c + d + 2) >> 2`, equal to the two passes above for that ratio.
 //! * blend: `dst = (src * a + dst * (255 - a) + 127) / 255` (integer division).
 //! * mixing: `term = (x * g + 2^13) >> 14` in `i32`; sums saturate to `i16`; `f32` sums are
@@ -14,7 +16,7 @@
 //! * sums of squares: exact in `u64` for `i16`; for `f32`, in `f64` over 8 interleaved lanes
 //!   (sample `i` goes to lane `i % 8`), combined as `((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7))`.
 
-use crate::scale::{H_ROUND, H_SHIFT, HPlan, V_TERM_SHIFT};
+use crate::scale::{H_SHIFT, HPlan, V_TERM_SHIFT};
 
 /// Vertical pass: weighted sum of `rows` (each at least `mid.len()` bytes) into `mid`.
 pub(crate) fn vfilter(rows: &[&[u8]], weights: &[u16], mid: &mut [i16]) {
@@ -28,8 +30,9 @@ pub(crate) fn vfilter(rows: &[&[u8]], weights: &[u16], mid: &mut [i16]) {
     }
 }
 
-/// Horizontal pass: one output byte per entry of the plan.
-pub(crate) fn hfilter(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
+/// Horizontal pass: one output byte per entry of the plan; `round` is the rounding constant
+/// ([`crate::scale::h_round`]).
+pub(crate) fn hfilter(mid: &[i16], plan: &HPlan, round: i32, out: &mut [u8]) {
     assert!(mid.len() >= plan.mid_len());
     assert_eq!(out.len(), plan.dst_width());
     for (o, dst) in out.iter_mut().enumerate() {
@@ -38,7 +41,7 @@ pub(crate) fn hfilter(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
         for t in 0..plan.taps() {
             acc += i32::from(plan.weight(o, t)) * i32::from(mid[start + t]);
         }
-        *dst = ((acc + H_ROUND) >> H_SHIFT).min(255) as u8;
+        *dst = ((acc + round) >> H_SHIFT).min(255) as u8;
     }
 }
 

@@ -3,7 +3,7 @@
 use core::arch::x86_64::*;
 
 use crate::arch::scalar;
-use crate::scale::{H_ROUND, H_SHIFT, HPlan};
+use crate::scale::{H_SHIFT, HPlan};
 use crate::{Isa, Kernels};
 
 pub(crate) static TABLE: Kernels = Kernels {
@@ -32,11 +32,11 @@ pub(crate) fn vfilter(rows: &[&[u8]], weights: &[u16], mid: &mut [i16]) {
     unsafe { vfilter_impl(rows, weights, mid) }
 }
 
-pub(crate) fn hfilter(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
+pub(crate) fn hfilter(mid: &[i16], plan: &HPlan, round: i32, out: &mut [u8]) {
     assert!(mid.len() >= plan.mid_len());
     assert_eq!(out.len(), plan.dst_width());
     // SAFETY: CPU has AVX2; the plan's invariant keeps every gathered index below `mid_len`.
-    unsafe { hfilter_impl(mid, plan, out) }
+    unsafe { hfilter_impl(mid, plan, round, out) }
 }
 
 pub(crate) fn down2(s0: &[u8], s1: &[u8], out: &mut [u8]) {
@@ -175,8 +175,7 @@ pub(crate) unsafe fn vfilter_impl(rows: &[&[u8]], weights: &[u16], mid: &mut [i1
 /// Round, shift and narrow two vectors of eight `i32` sums to sixteen bytes.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn finish16(a: __m256i, b: __m256i) -> __m128i {
-    let r = _mm256_set1_epi32(H_ROUND);
+fn finish16(a: __m256i, b: __m256i, r: __m256i) -> __m128i {
     let a = _mm256_srai_epi32::<{ H_SHIFT as i32 }>(_mm256_add_epi32(a, r));
     let b = _mm256_srai_epi32::<{ H_SHIFT as i32 }>(_mm256_add_epi32(b, r));
     let w = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(a, b));
@@ -190,7 +189,7 @@ fn finish16(a: __m256i, b: __m256i) -> __m128i {
 /// `o + 16 <= plan.padded()`; `mid` satisfies the plan's `mid_len`.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn hpair16(mid: *const i16, plan: &HPlan, o: usize) -> __m128i {
+unsafe fn hpair16(mid: *const i16, plan: &HPlan, o: usize, r: __m256i) -> __m128i {
     let starts = plan.starts().as_ptr();
     let wts = plan.w2().as_ptr();
     // SAFETY: table reads within `padded`; gathers read `mid[start .. start + 2]`, below
@@ -202,7 +201,7 @@ unsafe fn hpair16(mid: *const i16, plan: &HPlan, o: usize) -> __m128i {
         let g1 = _mm256_i32gather_epi32::<2>(mid.cast(), i1);
         let w0 = _mm256_loadu_si256(wts.add(2 * o).cast());
         let w1 = _mm256_loadu_si256(wts.add(2 * o + 16).cast());
-        finish16(_mm256_madd_epi16(g0, w0), _mm256_madd_epi16(g1, w1))
+        finish16(_mm256_madd_epi16(g0, w0), _mm256_madd_epi16(g1, w1), r)
     }
 }
 
@@ -242,17 +241,18 @@ unsafe fn hquad8(mid: *const i16, plan: &HPlan, o: usize) -> __m256i {
 /// # Safety
 /// CPU has AVX2; `mid.len() >= plan.mid_len()`, `out.len() == plan.dst_width()`.
 #[target_feature(enable = "avx2")]
-pub(crate) unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
+pub(crate) unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, round: i32, out: &mut [u8]) {
     let n = out.len();
     let m = mid.as_ptr();
+    let r = _mm256_set1_epi32(round);
     let mut o = 0;
     while o < n {
         // SAFETY: o + 16 <= padded because padded is a multiple of 64 and o < n <= padded.
         let v = unsafe {
             if plan.taps() <= 2 {
-                hpair16(m, plan, o)
+                hpair16(m, plan, o, r)
             } else {
-                finish16(hquad8(m, plan, o), hquad8(m, plan, o + 8))
+                finish16(hquad8(m, plan, o), hquad8(m, plan, o + 8), r)
             }
         };
         if o + 16 <= n {

@@ -8,7 +8,7 @@ use core::arch::x86_64::*;
 
 use super::avx2;
 use crate::arch::scalar;
-use crate::scale::{H_ROUND, H_SHIFT, HPlan, PERM_BLOCK, PermTable};
+use crate::scale::{H_SHIFT, HPlan, PERM_BLOCK, PermTable};
 use crate::{Isa, Kernels};
 
 pub(crate) static TABLE: Kernels = Kernels {
@@ -38,11 +38,11 @@ fn vfilter(rows: &[&[u8]], weights: &[u16], mid: &mut [i16]) {
     unsafe { vfilter_impl(rows, weights, mid) }
 }
 
-fn hfilter(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
+fn hfilter(mid: &[i16], plan: &HPlan, round: i32, out: &mut [u8]) {
     assert!(mid.len() >= plan.mid_len());
     assert_eq!(out.len(), plan.dst_width());
     // SAFETY: CPU has AVX-512; the plan's invariant keeps every gathered index below `mid_len`.
-    unsafe { hfilter_impl(mid, plan, out) }
+    unsafe { hfilter_impl(mid, plan, round, out) }
 }
 
 fn down2(s0: &[u8], s1: &[u8], out: &mut [u8]) {
@@ -183,8 +183,8 @@ unsafe fn vfilter_impl(rows: &[&[u8]], weights: &[u16], mid: &mut [i16]) {
 /// Round, shift and narrow sixteen `i32` sums to sixteen bytes.
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn finish16(v: __m512i) -> __m128i {
-    let v = _mm512_srai_epi32::<H_SHIFT>(_mm512_add_epi32(v, _mm512_set1_epi32(H_ROUND)));
+fn finish16(v: __m512i, r: __m512i) -> __m128i {
+    let v = _mm512_srai_epi32::<H_SHIFT>(_mm512_add_epi32(v, r));
     _mm512_cvtusepi32_epi8(v)
 }
 
@@ -194,13 +194,13 @@ fn finish16(v: __m512i) -> __m128i {
 /// `o + 16 <= plan.padded()`; `mid` satisfies the plan's `mid_len`.
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
-unsafe fn hpair16(mid: *const i16, plan: &HPlan, o: usize) -> __m128i {
+unsafe fn hpair16(mid: *const i16, plan: &HPlan, o: usize, r: __m512i) -> __m128i {
     // SAFETY: table reads within `padded`; gathers below `mid_len`.
     unsafe {
         let idx = _mm512_loadu_si512(plan.starts().as_ptr().add(o).cast());
         let g = _mm512_i32gather_epi32::<2>(idx, mid.cast());
         let w = _mm512_loadu_si512(plan.w2().as_ptr().add(2 * o).cast());
-        finish16(_mm512_madd_epi16(g, w))
+        finish16(_mm512_madd_epi16(g, w), r)
     }
 }
 
@@ -235,7 +235,13 @@ unsafe fn hquad8(mid: *const i16, plan: &HPlan, o: usize) -> __m256i {
 /// `base + PERM_WINDOW`).
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
-unsafe fn hperm16(mid: *const i16, plan: &HPlan, perm: &PermTable, blk: usize) -> __m128i {
+unsafe fn hperm16(
+    mid: *const i16,
+    plan: &HPlan,
+    perm: &PermTable,
+    blk: usize,
+    r: __m512i,
+) -> __m128i {
     let pairs = plan.pairs();
     let o = blk * PERM_BLOCK;
     // SAFETY: window reads below `mid_len`; table reads inside `idx` and `w2`.
@@ -252,28 +258,29 @@ unsafe fn hperm16(mid: *const i16, plan: &HPlan, perm: &PermTable, blk: usize) -
             let w = _mm512_loadu_si512(w2.add((j * plan.padded() + o) * 2).cast());
             acc = _mm512_add_epi32(acc, _mm512_madd_epi16(g, w));
         }
-        finish16(acc)
+        finish16(acc, r)
     }
 }
 
 /// # Safety
 /// CPU has AVX-512 F/BW; `mid.len() >= plan.mid_len()`, `out.len() == plan.dst_width()`.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
+unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, round: i32, out: &mut [u8]) {
     let n = out.len();
     let m = mid.as_ptr();
+    let r = _mm512_set1_epi32(round);
     let mut o = 0;
     while o < n {
         // SAFETY: o + 16 <= padded (a multiple of 64), so block o / 16 exists.
         let v = unsafe {
             if let Some(perm) = plan.perm() {
-                hperm16(m, plan, perm, o / PERM_BLOCK)
+                hperm16(m, plan, perm, o / PERM_BLOCK, r)
             } else if plan.taps() <= 2 {
-                hpair16(m, plan, o)
+                hpair16(m, plan, o, r)
             } else {
                 let a = hquad8(m, plan, o);
                 let b = hquad8(m, plan, o + 8);
-                finish16(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b))
+                finish16(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b), r)
             }
         };
         if o + 16 <= n {

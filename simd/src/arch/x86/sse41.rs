@@ -4,7 +4,7 @@ use core::arch::x86_64::*;
 use core::ptr::read_unaligned;
 
 use crate::arch::scalar;
-use crate::scale::{H_ROUND, H_SHIFT, HPlan};
+use crate::scale::{H_SHIFT, HPlan};
 use crate::{Isa, Kernels};
 
 pub(crate) static TABLE: Kernels = Kernels {
@@ -33,11 +33,11 @@ fn vfilter(rows: &[&[u8]], weights: &[u16], mid: &mut [i16]) {
     unsafe { vfilter_impl(rows, weights, mid) }
 }
 
-fn hfilter(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
+fn hfilter(mid: &[i16], plan: &HPlan, round: i32, out: &mut [u8]) {
     assert!(mid.len() >= plan.mid_len());
     assert_eq!(out.len(), plan.dst_width());
     // SAFETY: CPU has SSE4.1; the plan's invariant keeps every read index below `mid_len`.
-    unsafe { hfilter_impl(mid, plan, out) }
+    unsafe { hfilter_impl(mid, plan, round, out) }
 }
 
 fn down2(s0: &[u8], s1: &[u8], out: &mut [u8]) {
@@ -219,10 +219,10 @@ unsafe fn hquad4(mid: *const i16, plan: &HPlan, o: usize) -> __m128i {
 /// # Safety
 /// CPU has SSE4.1; `mid.len() >= plan.mid_len()`, `out.len() == plan.dst_width()`.
 #[target_feature(enable = "sse4.1")]
-unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, out: &mut [u8]) {
+unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, round: i32, out: &mut [u8]) {
     let n = out.len();
     let m = mid.as_ptr();
-    let r = _mm_set1_epi32(H_ROUND);
+    let r = _mm_set1_epi32(round);
     let mut o = 0;
     while o < n {
         let mut v = [_mm_setzero_si128(); 4];
