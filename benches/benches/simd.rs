@@ -21,7 +21,7 @@ use tessera_benches::libyuv::{self, FilterMode};
 use tessera_benches::{SplitMix, canvas, median_time, natural_frame};
 use tessera_simd::{
     Filter, FitMode, FrameScaler, Gain, I420Frame, Isa, Kernels, MixMinusF32, MixMinusI16, Rect,
-    RegionScaler, Yuv, fit, region_on_canvas,
+    RegionScaler, Yuv, fill_uncovered, fit, region_on_canvas,
 };
 
 const BUDGET: Duration = Duration::from_millis(400);
@@ -146,16 +146,20 @@ impl Compose {
         y.len() + u.len() + v.len()
     }
 
+    /// Our compose: paint only what no region covers, then scale each input into its region
+    /// (which paints its own letterbox bars).
     fn ours(&mut self) {
         let bg = Yuv::BLACK;
         let mut c = self.canvas.view_mut();
-        c.fill(bg);
+        fill_uncovered(&mut c, &self.regions, bg).unwrap();
         for ((s, input), &r) in self.scalers.iter_mut().zip(&self.inputs).zip(&self.regions) {
             s.scale_into_region(&input.view(), &mut c, r, FitMode::Letterbox, bg)
                 .unwrap();
         }
     }
 
+    /// OWT's compose with libyuv: paint the whole canvas, then `I420Scale` (box) each input into
+    /// its letterboxed rectangle.
     fn libyuv(&mut self) {
         let bg = Yuv::BLACK;
         let mut c = self.canvas.view_mut();

@@ -235,6 +235,47 @@ pub fn fill_rect(canvas: &mut I420Mut<'_>, rect: Rect, color: Yuv) -> Result<Rec
     Ok(r)
 }
 
+/// Paint every part of the canvas that none of `regions` covers (each rounded and clamped as
+/// [`region_on_canvas`] does; regions that start outside the canvas are ignored). With
+/// [`RegionScaler::scale_into_region`] painting the rest, each canvas pixel is written once per
+/// frame instead of twice (fill everything, then scale over it). Allocates nothing.
+pub fn fill_uncovered(canvas: &mut I420Mut<'_>, regions: &[Rect], color: Yuv) -> Result<(), Error> {
+    let (cw, ch) = (canvas.width(), canvas.height());
+    let rect = |r: &Rect| region_on_canvas(*r, cw, ch).ok().filter(|r| !r.is_empty());
+    let mut y = 0;
+    while y < ch {
+        // Rows [y, band_end) are covered by the same set of regions.
+        let band_end = regions
+            .iter()
+            .filter_map(rect)
+            .flat_map(|r| [r.y, r.y + r.height])
+            .filter(|&e| e > y)
+            .fold(ch, usize::min);
+        let covers = |r: &Rect| r.y <= y && y < r.y + r.height;
+        let mut x = 0;
+        while x < cw {
+            if let Some(r) = regions
+                .iter()
+                .filter_map(rect)
+                .find(|r| covers(r) && r.x <= x && x < r.x + r.width)
+            {
+                x = r.x + r.width;
+                continue;
+            }
+            let next = regions
+                .iter()
+                .filter_map(rect)
+                .filter(|r| covers(r) && r.x > x)
+                .map(|r| r.x)
+                .fold(cw, usize::min);
+            fill_even(canvas, Rect::new(x, y, next - x, band_end - y), color)?;
+            x = next;
+        }
+        y = band_end;
+    }
+    Ok(())
+}
+
 /// Draw a border of `thickness` pixels (rounded down to even, at least 2) just inside `rect`
 /// (rounded down to even, clamped to the canvas). Returns the rectangle framed.
 pub fn draw_border(
@@ -393,6 +434,32 @@ mod tests {
         assert_eq!(v.y.row(80)[20], 1);
         assert_eq!(v.y.row(81)[20], 1); // outside the region
         assert_eq!(v.y.row(20)[15], 1);
+    }
+
+    #[test]
+    fn fill_uncovered_paints_exactly_the_gaps() {
+        let mut canvas = I420Frame::new(40, 30, Yuv::new(1, 2, 3)).unwrap();
+        let regions = [
+            Rect::new(0, 0, 20, 10),
+            Rect::new(21, 0, 19, 10), // rounds to x 20, width 18
+            Rect::new(10, 12, 10, 10),
+            Rect::new(100, 0, 4, 4), // outside: ignored
+        ];
+        fill_uncovered(&mut canvas.view_mut(), &regions, Yuv::new(9, 8, 7)).unwrap();
+        let v = canvas.view();
+        for y in 0..30 {
+            for x in 0..40 {
+                let covered =
+                    (y < 10 && x < 38) || ((12..22).contains(&y) && (10..20).contains(&x));
+                let want = if covered { 1 } else { 9 };
+                assert_eq!(v.y.row(y)[x], want, "luma {x},{y}");
+                assert_eq!(
+                    v.u.row(y / 2)[x / 2],
+                    if covered { 2 } else { 8 },
+                    "cb {x},{y}"
+                );
+            }
+        }
     }
 
     #[test]

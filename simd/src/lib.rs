@@ -60,8 +60,8 @@ pub use audio::{
     Gain, MAX_INPUTS, MixMinusF32, MixMinusI16, level_dbov_f32, level_dbov_i16, mix_f32, mix_i16,
 };
 pub use compose::{
-    FitMode, Placement, RegionScaler, blend_i420, chroma_alpha, draw_border, fill_rect, fit,
-    region_on_canvas, scale_into_region,
+    FitMode, Placement, RegionScaler, blend_i420, chroma_alpha, draw_border, fill_rect,
+    fill_uncovered, fit, region_on_canvas, scale_into_region,
 };
 pub use error::Error;
 pub use isa::{Isa, UnknownIsa};

@@ -239,10 +239,10 @@ unsafe fn hperm16(
     mid: *const i16,
     plan: &HPlan,
     perm: &PermTable,
+    pairs: usize,
     blk: usize,
     r: __m512i,
 ) -> __m128i {
-    let pairs = plan.pairs();
     let o = blk * PERM_BLOCK;
     // SAFETY: window reads below `mid_len`; table reads inside `idx` and `w2`.
     unsafe {
@@ -262,6 +262,61 @@ unsafe fn hperm16(
     }
 }
 
+/// A whole row through [`hperm16`] with `P` pairs known at compile time.
+///
+/// # Safety
+/// As for [`hfilter_impl`]; `P == plan.pairs()`.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn hperm_row<const P: usize>(
+    mid: &[i16],
+    plan: &HPlan,
+    perm: &PermTable,
+    r: __m512i,
+    out: &mut [u8],
+) {
+    // SAFETY: from the caller.
+    unsafe { hperm_row_dyn(mid, plan, perm, P, r, out) }
+}
+
+/// # Safety
+/// As for [`hfilter_impl`]; `pairs == plan.pairs()`.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn hperm_row_dyn(
+    mid: &[i16],
+    plan: &HPlan,
+    perm: &PermTable,
+    pairs: usize,
+    r: __m512i,
+    out: &mut [u8],
+) {
+    let n = out.len();
+    let m = mid.as_ptr();
+    let mut o = 0;
+    while o < n {
+        // SAFETY: o < n <= padded, so block o / 16 exists.
+        let v = unsafe { hperm16(m, plan, perm, pairs, o / PERM_BLOCK, r) };
+        store16(out, o, v);
+        o += PERM_BLOCK;
+    }
+}
+
+/// Store 16 bytes at `o`, or the part of them that fits.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn store16(out: &mut [u8], o: usize, v: __m128i) {
+    if o + 16 <= out.len() {
+        // SAFETY: 16 bytes fit at `o`.
+        unsafe { _mm_storeu_si128(out.as_mut_ptr().add(o).cast(), v) };
+    } else {
+        let mut tmp = [0u8; 16];
+        // SAFETY: `tmp` holds 16 bytes.
+        unsafe { _mm_storeu_si128(tmp.as_mut_ptr().cast(), v) };
+        let n = out.len();
+        out[o..].copy_from_slice(&tmp[..n - o]);
+    }
+}
+
 /// # Safety
 /// CPU has AVX-512 F/BW; `mid.len() >= plan.mid_len()`, `out.len() == plan.dst_width()`.
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -269,13 +324,23 @@ unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, round: i32, out: &mut [u8]) {
     let n = out.len();
     let m = mid.as_ptr();
     let r = _mm512_set1_epi32(round);
+    if let Some(perm) = plan.perm() {
+        // SAFETY (all arms): the caller's contract, with the plan's own pair count.
+        unsafe {
+            match plan.pairs() {
+                1 => hperm_row::<1>(mid, plan, perm, r, out),
+                2 => hperm_row::<2>(mid, plan, perm, r, out),
+                3 => hperm_row::<3>(mid, plan, perm, r, out),
+                p => hperm_row_dyn(mid, plan, perm, p, r, out),
+            }
+        }
+        return;
+    }
     let mut o = 0;
     while o < n {
-        // SAFETY: o + 16 <= padded (a multiple of 64), so block o / 16 exists.
+        // SAFETY: o + 16 <= padded (a multiple of 64).
         let v = unsafe {
-            if let Some(perm) = plan.perm() {
-                hperm16(m, plan, perm, o / PERM_BLOCK, r)
-            } else if plan.taps() <= 2 {
+            if plan.taps() <= 2 {
                 hpair16(m, plan, o, r)
             } else {
                 let a = hquad8(m, plan, o);
@@ -283,15 +348,7 @@ unsafe fn hfilter_impl(mid: &[i16], plan: &HPlan, round: i32, out: &mut [u8]) {
                 finish16(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b), r)
             }
         };
-        if o + 16 <= n {
-            // SAFETY: 16 bytes fit at `o`.
-            unsafe { _mm_storeu_si128(out.as_mut_ptr().add(o).cast(), v) };
-        } else {
-            let mut tmp = [0u8; 16];
-            // SAFETY: `tmp` holds 16 bytes.
-            unsafe { _mm_storeu_si128(tmp.as_mut_ptr().cast(), v) };
-            out[o..].copy_from_slice(&tmp[..n - o]);
-        }
+        store16(out, o, v);
         o += 16;
     }
 }
