@@ -8,9 +8,10 @@
 //! 2. Composition of 3×3 and 4×4 grids of 720p inputs into 720p and 1080p canvases (letterbox):
 //!    ours (fill + `RegionScaler` per region) vs an OWT-style libyuv compose (`I420Rect` +
 //!    `I420Scale(kFilterBox)` per region), sources warm.
-//! 3. The same compose with every source flushed from the caches before each pass, as bytes
-//!    moved per second against `memcpy` of the same source bytes (also flushed).
-//! 4. Mixing 100 streams of 10 ms (480 samples at 48 kHz): total, 100 mix-minus outputs and
+//! 3. The same compose with every source flushed from the caches before each pass, against
+//!    `memcpy` of the same number of bytes (also flushed).
+//! 4. Alpha blending of a 720p plane: libyuv `BlendPlane` vs ours on every instruction set.
+//! 5. Mixing 100 streams of 10 ms (480 samples at 48 kHz): total, 100 mix-minus outputs and
 //!    100 levels, as a share of one core's 10 ms.
 #![allow(clippy::print_stdout)]
 
@@ -240,46 +241,102 @@ fn composing() {
 fn cold() {
     println!("\n## Compose with sources cold in DRAM vs memcpy bandwidth\n");
     println!(
-        "Bytes moved = source bytes read + canvas bytes written (compose), 2 x bytes (memcpy of \
-         the same source bytes). Sources (and the memcpy source) are flushed with CLFLUSH \
-         before every timed pass.\n"
+        "Every source frame (and the memcpy source, the same number of bytes) is flushed from \
+         all caches with CLFLUSH before each timed pass; median of 15. Bandwidth = source bytes \
+         per second: bytes copied per second for memcpy, source bytes composed per second for \
+         a compose, so `ours / memcpy` is memcpy time / compose time. The traffic column counts \
+         bytes read plus bytes written instead (2 x source for memcpy; source + canvas for a \
+         compose).\n"
     );
     println!(
-        "| grid | src MB | memcpy ms | memcpy GB/s | ours ms | ours GB/s | ours / memcpy | libyuv ms | libyuv GB/s |"
+        "| grid | source MB | memcpy ms | memcpy GB/s | ours ms | ours GB/s | **ours / memcpy** | ours / memcpy, traffic | libyuv ms | libyuv / memcpy |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for (d, cw, ch) in [(3, 1280, 720), (4, 1920, 1080)] {
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (d, cw, ch) in [
+        (3, 1280, 720),
+        (4, 1280, 720),
+        (3, 1920, 1080),
+        (4, 1920, 1080),
+    ] {
         let mut c = Compose::new(d, cw, ch, (1280, 720));
         let n = c.source_bytes();
         let src = vec![7u8; n];
         let mut dst = vec![0u8; n];
         let copy = median_time(
             BUDGET,
-            9,
+            15,
             || flush(&src),
             || {
                 dst.copy_from_slice(black_box(&src));
                 black_box(&mut dst);
             },
         );
-        let copy_bw = 2.0 * n as f64 / copy.as_secs_f64();
-        let moved = (n + c.canvas_bytes()) as f64;
         let ours = cold_median(&mut c, Compose::ours);
         let yuv = cold_median(&mut c, Compose::libyuv);
-        let bw = |t: Duration| moved / t.as_secs_f64() / 1e9;
+        let gbs = |bytes: f64, t: Duration| bytes / t.as_secs_f64() / 1e9;
+        let traffic = gbs((n + c.canvas_bytes()) as f64, ours) / gbs(2.0 * n as f64, copy);
         println!(
-            "| {} | {:.1} | {:.3} | {:.1} | {:.3} | {:.1} | **{:.0}%** | {:.3} | {:.1} |",
+            "| {} | {:.1} | {:.3} | {:.1} | {:.3} | {:.1} | **{:.0}%** | {:.0}% | {:.3} | {:.0}% |",
             c.name,
             n as f64 / 1e6,
             ms(copy),
-            copy_bw / 1e9,
+            gbs(n as f64, copy),
             ms(ours),
-            bw(ours),
-            100.0 * bw(ours) * 1e9 / copy_bw,
+            gbs(n as f64, ours),
+            100.0 * copy.as_secs_f64() / ours.as_secs_f64(),
+            100.0 * traffic,
             ms(yuv),
-            bw(yuv),
+            100.0 * copy.as_secs_f64() / yuv.as_secs_f64(),
         );
     }
+}
+
+fn blending() {
+    println!("\n## Alpha blend of a 1280x720 plane, in place (ms, median)\n");
+    let ts = tables();
+    let mut header = String::from("| case | libyuv BlendPlane |");
+    for k in &ts {
+        header += &format!(" {} |", k.isa());
+    }
+    header += " libyuv / ours |";
+    println!("{header}");
+    println!("|{}", "---|".repeat(ts.len() + 3));
+    let (w, h) = (1280, 720);
+    let fg = natural_frame(w, h, 5);
+    let alpha = natural_frame(w, h, 6);
+    let mut bg = natural_frame(w, h, 7);
+    let fgv = fg.view();
+    let av = alpha.view();
+    let yuv = median_time(
+        BUDGET,
+        5,
+        || {},
+        || {
+            libyuv::blend_plane(&mut bg.view_mut().y, &fgv.y, &av.y);
+        },
+    );
+    let mut row = format!("| 1280x720 luma | {:.3} |", ms(yuv));
+    let chosen = Kernels::get().isa();
+    let mut ours = Duration::ZERO;
+    for &k in &ts {
+        let t = median_time(
+            BUDGET,
+            5,
+            || {},
+            || {
+                k.blend_plane(&mut bg.view_mut().y, &fgv.y, &av.y).unwrap();
+            },
+        );
+        if k.isa() == chosen {
+            ours = t;
+        }
+        row += &format!(" {:.3} |", ms(t));
+    }
+    row += &format!(
+        " **{:.2}x** ({chosen}) |",
+        yuv.as_secs_f64() / ours.as_secs_f64()
+    );
+    println!("{row}");
 }
 
 fn mixing() {
@@ -400,10 +457,11 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let run = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
-    let sections: [(&str, fn()); 4] = [
+    let sections: [(&str, fn()); 5] = [
         ("scale", scaling),
         ("compose", composing),
         ("cold", cold),
+        ("blend", blending),
         ("mix", mixing),
     ];
     for (name, f) in sections {

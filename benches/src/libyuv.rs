@@ -3,7 +3,7 @@
 
 use std::os::raw::c_int;
 
-use tessera_simd::{I420Mut, I420Ref, Rect, Yuv};
+use tessera_simd::{I420Mut, I420Ref, PlaneMut, PlaneRef, Rect, Yuv};
 
 /// libyuv's `enum FilterMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,19 @@ unsafe extern "C" {
         dst_width: c_int,
         dst_height: c_int,
         filtering: FilterMode,
+    ) -> c_int;
+
+    fn BlendPlane(
+        src_y0: *const u8,
+        src_stride_y0: c_int,
+        src_y1: *const u8,
+        src_stride_y1: c_int,
+        alpha: *const u8,
+        alpha_stride: c_int,
+        dst_y: *mut u8,
+        dst_stride_y: c_int,
+        width: c_int,
+        height: c_int,
     ) -> c_int;
 
     fn I420Rect(
@@ -88,6 +101,31 @@ pub fn i420_scale(src: &I420Ref<'_>, dst: &mut I420Mut<'_>, filter: FilterMode) 
             int(dw),
             int(dh),
             filter,
+        )
+    }
+}
+
+/// libyuv `BlendPlane` in place: `dst = fg·a + dst·(255−a)` (libyuv's own rounding). All
+/// three planes must have the same size.
+pub fn blend_plane(dst: &mut PlaneMut<'_>, fg: &PlaneRef<'_>, alpha: &PlaneRef<'_>) -> i32 {
+    let (w, h) = (dst.width(), dst.height());
+    assert!((fg.width(), fg.height()) == (w, h) && (alpha.width(), alpha.height()) == (w, h));
+    let stride = int(dst.stride());
+    let d = dst.as_mut_ptr();
+    // SAFETY: the three views are validated and of equal size; libyuv reads the background from
+    // `d` and writes the result to `d`, element by element, which it supports.
+    unsafe {
+        BlendPlane(
+            fg.as_ptr(),
+            int(fg.stride()),
+            d,
+            stride,
+            alpha.as_ptr(),
+            int(alpha.stride()),
+            d,
+            stride,
+            int(w),
+            int(h),
         )
     }
 }

@@ -114,11 +114,13 @@ proptest! {
         fg in proptest::collection::vec(-2.0f32..2.0, 8),
         seed: u64,
     ) {
-        let raw = bytes(seed, 2 * n * len);
-        let inputs: Vec<Vec<i16>> = raw
-            .chunks(2 * len.max(1))
-            .take(n)
-            .map(|c| c.chunks(2).map(|p| i16::from_le_bytes([p[0], p[1]])).collect())
+        let inputs: Vec<Vec<i16>> = (0..n as u64)
+            .map(|i| {
+                bytes(seed.wrapping_add(i), 2 * len)
+                    .chunks(2)
+                    .map(|p| i16::from_le_bytes([p[0], p[1]]))
+                    .collect()
+            })
             .collect();
         let views: Vec<&[i16]> = inputs.iter().map(|v| &v[..]).collect();
         let gains: Vec<Gain> = q[..n].iter().map(|&g| Gain::from_q14(g)).collect();
