@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use tessera_benches::libyuv::{self, FilterMode};
-use tessera_benches::{SplitMix, canvas, median_time, natural_frame};
+use tessera_benches::media::{SplitMix, canvas, median_time, natural_frame};
 use tessera_simd::{
     Filter, FitMode, FrameScaler, Gain, I420Frame, Isa, Kernels, MixMinusF32, MixMinusI16, Rect,
     RegionScaler, Yuv, fill_uncovered, fit, region_on_canvas,

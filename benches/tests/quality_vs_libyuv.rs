@@ -7,7 +7,7 @@
 //! 1 LSB bound against the floating-point filter.
 
 use tessera_benches::libyuv::{self, FilterMode};
-use tessera_benches::{canvas, natural_frame, psnr};
+use tessera_benches::media::{canvas, natural_frame, psnr};
 use tessera_simd::{Filter, FrameScaler};
 
 const MIN_PSNR_DB: f64 = 40.0;
