@@ -263,12 +263,13 @@ fn samples_f32(n: usize, rng: &mut StdRng) -> Vec<f32> {
 }
 
 #[test]
-fn audio_matches_scalar_at_every_length() {
+fn audio_matches_scalar_at_every_length_and_frame_size() {
     let tables = simd_tables();
     let scalar = Kernels::scalar();
     let mut rng = StdRng::seed_from_u64(11);
     const GUARD: i16 = 0x5A5A;
-    for len in 0..=MAX_WIDTH {
+    // Every short length, plus 10 ms and 20 ms at 48 kHz (mono and interleaved stereo).
+    for len in (0..=MAX_WIDTH).chain([480, 960, 1920]) {
         let off = 1 + len % 3;
         let inputs: Vec<Vec<i16>> = (0..5).map(|_| samples_i16(len + off, &mut rng)).collect();
         let views: Vec<&[i16]> = inputs.iter().map(|v| &v[off..]).collect();
