@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-TEST_PACKAGES=(python3-venv python3-pip)
+TEST_PACKAGES=(python3-venv python3-pip libyuv-dev)
 apt_install "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 ensure_rust
 

@@ -6,3 +6,10 @@
 //!
 //! * `tokens`: signed token creation per second through the REST API, on the embedded store
 //!   and on MongoDB, next to the raw cost of signing a token.
+//! * `simd`: `tessera-simd`'s scaling, composition, blending and mixing against libyuv (what
+//!   OWT's MCU uses) and `memcpy` bandwidth. libyuv (Debian `libyuv-dev`) is linked into this
+//!   crate only, by `build.rs`; [`libyuv`] holds the hand-written bindings and [`media`] the test
+//!   pictures, PSNR and timer the bench and `tests/quality_vs_libyuv.rs` share.
+
+pub mod libyuv;
+pub mod media;
