@@ -25,6 +25,7 @@
 
 mod error;
 pub mod ext;
+pub mod rtcp;
 pub mod rtp;
 
 pub use error::RtpError;
