@@ -27,5 +27,6 @@ mod error;
 pub mod ext;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtp;
 
 pub use error::RtpError;
