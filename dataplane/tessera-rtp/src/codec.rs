@@ -1,0 +1,544 @@
+//! Per-codec payload helpers an SFU needs for simulcast and SVC switching: key-frame
+//! detection, and VP8/VP9 payload-descriptor parsing with in-place rewriting of the picture
+//! ids a forwarder keeps continuous when it switches between source streams.
+//!
+//! | codec | key frame when | reference |
+//! |---|---|---|
+//! | VP8 | S = 1, PID = 0 and the VP8 payload header's P bit is 0 | RFC 7741 §4.2, §4.3 |
+//! | VP9 | B = 1, P = 0, and spatial layer 0 (or no layer indices) | RFC 9628 §4.2 |
+//! | H.264 | an IDR (5) or SPS (7) NAL unit: single, inside STAP-A, or starting an FU-A | RFC 6184 §5.6–5.8 |
+//! | AV1 | the aggregation header's N bit (first packet of a coded video sequence) | AV1 RTP payload spec §4.4 |
+
+use crate::error::RtpError;
+
+/// A video codec whose payload this module understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// VP8 (RFC 7741).
+    Vp8,
+    /// VP9 (RFC 9628).
+    Vp9,
+    /// H.264 (RFC 6184), packetization mode 0 or 1.
+    H264,
+    /// AV1 (AOMedia RTP payload format).
+    Av1,
+}
+
+/// Whether an RTP payload starts a key frame (a decoder refresh point) of `codec`.
+///
+/// Malformed payloads are not key frames.
+pub fn is_keyframe(codec: Codec, payload: &[u8]) -> bool {
+    match codec {
+        Codec::Vp8 => is_vp8_keyframe(payload),
+        Codec::Vp9 => is_vp9_keyframe(payload),
+        Codec::H264 => is_h264_keyframe(payload),
+        Codec::Av1 => is_av1_keyframe(payload),
+    }
+}
+
+fn bad(codec: &'static str, reason: &'static str) -> RtpError {
+    RtpError::BadPayload { codec, reason }
+}
+
+// ---- VP8 -----------------------------------------------------------------------------------
+
+/// The VP8 payload descriptor (RFC 7741 §4.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Vp8Descriptor {
+    /// N: the frame is not used as a reference.
+    pub non_reference: bool,
+    /// S: the packet starts a VP8 partition.
+    pub start_of_partition: bool,
+    /// PID: partition index.
+    pub partition_id: u8,
+    /// PictureID (7 or 15 bits), when I is set.
+    pub picture_id: Option<u16>,
+    /// M: the PictureID field is 15 bits wide.
+    pub picture_id_15bit: bool,
+    /// TL0PICIDX, when L is set.
+    pub tl0_pic_idx: Option<u8>,
+    /// TID, when T is set.
+    pub temporal_id: Option<u8>,
+    /// Y: layer sync (meaningful when T is set).
+    pub layer_sync: bool,
+    /// KEYIDX, when K is set.
+    pub key_idx: Option<u8>,
+    /// Descriptor length; the VP8 payload starts here.
+    pub len: usize,
+    /// Offsets of the fields, for in-place rewriting.
+    picture_id_at: usize,
+    tl0_at: usize,
+    tk_at: usize,
+}
+
+impl Vp8Descriptor {
+    /// Parses the descriptor at the start of a VP8 RTP payload.
+    pub fn parse(p: &[u8]) -> Result<Self, RtpError> {
+        const C: &str = "VP8";
+        let b0 = *p.first().ok_or(bad(C, "empty payload"))?;
+        let mut d = Vp8Descriptor {
+            non_reference: b0 & 0x20 != 0,
+            start_of_partition: b0 & 0x10 != 0,
+            partition_id: b0 & 0x07,
+            ..Vp8Descriptor::default()
+        };
+        let mut at = 1;
+        if b0 & 0x80 != 0 {
+            let x = *p.get(at).ok_or(bad(C, "extension byte missing"))?;
+            at += 1;
+            if x & 0x80 != 0 {
+                let b = *p.get(at).ok_or(bad(C, "PictureID missing"))?;
+                d.picture_id_at = at;
+                if b & 0x80 != 0 {
+                    let lo = *p.get(at + 1).ok_or(bad(C, "15-bit PictureID truncated"))?;
+                    d.picture_id = Some((u16::from(b & 0x7F) << 8) | u16::from(lo));
+                    d.picture_id_15bit = true;
+                    at += 2;
+                } else {
+                    d.picture_id = Some(u16::from(b));
+                    at += 1;
+                }
+            }
+            if x & 0x40 != 0 {
+                d.tl0_pic_idx = Some(*p.get(at).ok_or(bad(C, "TL0PICIDX missing"))?);
+                d.tl0_at = at;
+                at += 1;
+            }
+            if x & 0x30 != 0 {
+                let b = *p.get(at).ok_or(bad(C, "TID/KEYIDX byte missing"))?;
+                d.tk_at = at;
+                if x & 0x20 != 0 {
+                    d.temporal_id = Some(b >> 6);
+                    d.layer_sync = b & 0x20 != 0;
+                }
+                if x & 0x10 != 0 {
+                    d.key_idx = Some(b & 0x1F);
+                }
+                at += 1;
+            }
+        }
+        d.len = at;
+        Ok(d)
+    }
+}
+
+/// Whether a VP8 payload starts a key frame (RFC 7741 §4.3: P = 0 in the payload header of
+/// the first partition's first packet).
+pub fn is_vp8_keyframe(payload: &[u8]) -> bool {
+    match Vp8Descriptor::parse(payload) {
+        Ok(d) => {
+            d.start_of_partition
+                && d.partition_id == 0
+                && payload.get(d.len).is_some_and(|h| h & 0x01 == 0)
+        }
+        Err(_) => false,
+    }
+}
+
+/// New values for the VP8/VP9 picture-numbering fields; `None` leaves a field alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PictureRewrite {
+    /// New PictureID, truncated to the field's width (7 or 15 bits).
+    pub picture_id: Option<u16>,
+    /// New TL0PICIDX.
+    pub tl0_pic_idx: Option<u8>,
+    /// New KEYIDX (VP8 only), truncated to 5 bits.
+    pub key_idx: Option<u8>,
+}
+
+/// Rewrites the PictureID, TL0PICIDX and KEYIDX of a VP8 payload descriptor in place.
+///
+/// Only fields present in the packet change (the field widths stay, so the payload does not
+/// move); a 7-bit PictureID takes the low 7 bits of the new value.
+pub fn vp8_rewrite(payload: &mut [u8], rw: &PictureRewrite) -> Result<Vp8Descriptor, RtpError> {
+    let d = Vp8Descriptor::parse(payload)?;
+    if let (Some(new), Some(_)) = (rw.picture_id, d.picture_id) {
+        write_picture_id(payload, d.picture_id_at, d.picture_id_15bit, new);
+    }
+    if let (Some(new), Some(_)) = (rw.tl0_pic_idx, d.tl0_pic_idx) {
+        payload[d.tl0_at] = new;
+    }
+    if let (Some(new), Some(_)) = (rw.key_idx, d.key_idx) {
+        payload[d.tk_at] = (payload[d.tk_at] & 0xE0) | (new & 0x1F);
+    }
+    Vp8Descriptor::parse(payload)
+}
+
+fn write_picture_id(p: &mut [u8], at: usize, wide: bool, id: u16) {
+    if wide {
+        p[at] = 0x80 | ((id >> 8) as u8 & 0x7F);
+        p[at + 1] = id as u8;
+    } else {
+        p[at] = id as u8 & 0x7F;
+    }
+}
+
+// ---- VP9 -----------------------------------------------------------------------------------
+
+/// The VP9 payload descriptor (RFC 9628 §4.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Vp9Descriptor {
+    /// P: inter-picture predicted (not a key picture when set).
+    pub inter_picture_predicted: bool,
+    /// F: flexible mode.
+    pub flexible: bool,
+    /// B: start of a frame.
+    pub begin_of_frame: bool,
+    /// E: end of a frame.
+    pub end_of_frame: bool,
+    /// V: a scalability structure follows.
+    pub has_scalability_structure: bool,
+    /// Z: not a reference for upper spatial layers.
+    pub not_upper_reference: bool,
+    /// PictureID (7 or 15 bits), when I is set.
+    pub picture_id: Option<u16>,
+    /// M: the PictureID field is 15 bits wide.
+    pub picture_id_15bit: bool,
+    /// TID, when L is set.
+    pub temporal_id: Option<u8>,
+    /// U: switching up point (meaningful when L is set).
+    pub switching_up: bool,
+    /// SID, when L is set.
+    pub spatial_id: Option<u8>,
+    /// D: inter-layer dependency (meaningful when L is set).
+    pub inter_layer_dependency: bool,
+    /// TL0PICIDX, when L is set in non-flexible mode.
+    pub tl0_pic_idx: Option<u8>,
+    /// Descriptor length including reference indices and scalability structure.
+    pub len: usize,
+    picture_id_at: usize,
+    tl0_at: usize,
+}
+
+impl Vp9Descriptor {
+    /// Parses the descriptor at the start of a VP9 RTP payload.
+    pub fn parse(p: &[u8]) -> Result<Self, RtpError> {
+        const C: &str = "VP9";
+        let b0 = *p.first().ok_or(bad(C, "empty payload"))?;
+        let mut d = Vp9Descriptor {
+            inter_picture_predicted: b0 & 0x40 != 0,
+            flexible: b0 & 0x10 != 0,
+            begin_of_frame: b0 & 0x08 != 0,
+            end_of_frame: b0 & 0x04 != 0,
+            has_scalability_structure: b0 & 0x02 != 0,
+            not_upper_reference: b0 & 0x01 != 0,
+            ..Vp9Descriptor::default()
+        };
+        let mut at = 1;
+        if b0 & 0x80 != 0 {
+            let b = *p.get(at).ok_or(bad(C, "PictureID missing"))?;
+            d.picture_id_at = at;
+            if b & 0x80 != 0 {
+                let lo = *p.get(at + 1).ok_or(bad(C, "15-bit PictureID truncated"))?;
+                d.picture_id = Some((u16::from(b & 0x7F) << 8) | u16::from(lo));
+                d.picture_id_15bit = true;
+                at += 2;
+            } else {
+                d.picture_id = Some(u16::from(b));
+                at += 1;
+            }
+        }
+        if b0 & 0x20 != 0 {
+            let b = *p.get(at).ok_or(bad(C, "layer indices missing"))?;
+            d.temporal_id = Some(b >> 5);
+            d.switching_up = b & 0x10 != 0;
+            d.spatial_id = Some((b >> 1) & 0x07);
+            d.inter_layer_dependency = b & 0x01 != 0;
+            at += 1;
+            if !d.flexible {
+                d.tl0_pic_idx = Some(*p.get(at).ok_or(bad(C, "TL0PICIDX missing"))?);
+                d.tl0_at = at;
+                at += 1;
+            }
+        }
+        if d.flexible && d.inter_picture_predicted {
+            // Up to three P_DIFF bytes, each with an N bit saying another follows.
+            for i in 0..3 {
+                let b = *p.get(at).ok_or(bad(C, "reference index missing"))?;
+                at += 1;
+                if b & 0x01 == 0 {
+                    break;
+                }
+                if i == 2 {
+                    return Err(bad(C, "more than three reference indices"));
+                }
+            }
+        }
+        if d.has_scalability_structure {
+            at = skip_vp9_ss(p, at)?;
+        }
+        d.len = at;
+        Ok(d)
+    }
+}
+
+/// Skips the scalability structure (RFC 9628 §4.2.1) starting at `at`.
+fn skip_vp9_ss(p: &[u8], mut at: usize) -> Result<usize, RtpError> {
+    const C: &str = "VP9";
+    let b = *p.get(at).ok_or(bad(C, "scalability structure missing"))?;
+    at += 1;
+    let layers = usize::from(b >> 5) + 1;
+    if b & 0x10 != 0 {
+        at += 4 * layers;
+    }
+    if b & 0x08 != 0 {
+        let groups = *p.get(at).ok_or(bad(C, "picture group count missing"))?;
+        at += 1;
+        for _ in 0..groups {
+            let g = *p.get(at).ok_or(bad(C, "picture group truncated"))?;
+            at += 1 + usize::from((g >> 2) & 0x03);
+        }
+    }
+    if at > p.len() {
+        return Err(bad(C, "scalability structure truncated"));
+    }
+    Ok(at)
+}
+
+/// Whether a VP9 payload starts a key picture: B = 1, P = 0, base spatial layer.
+pub fn is_vp9_keyframe(payload: &[u8]) -> bool {
+    match Vp9Descriptor::parse(payload) {
+        Ok(d) => d.begin_of_frame && !d.inter_picture_predicted && d.spatial_id.unwrap_or(0) == 0,
+        Err(_) => false,
+    }
+}
+
+/// Rewrites the PictureID and TL0PICIDX of a VP9 payload descriptor in place (fields
+/// present only; widths kept). `key_idx` is ignored.
+pub fn vp9_rewrite(payload: &mut [u8], rw: &PictureRewrite) -> Result<Vp9Descriptor, RtpError> {
+    let d = Vp9Descriptor::parse(payload)?;
+    if let (Some(new), Some(_)) = (rw.picture_id, d.picture_id) {
+        write_picture_id(payload, d.picture_id_at, d.picture_id_15bit, new);
+    }
+    if let (Some(new), Some(_)) = (rw.tl0_pic_idx, d.tl0_pic_idx) {
+        payload[d.tl0_at] = new;
+    }
+    Vp9Descriptor::parse(payload)
+}
+
+// ---- H.264 ---------------------------------------------------------------------------------
+
+const H264_IDR: u8 = 5;
+const H264_SPS: u8 = 7;
+const H264_STAP_A: u8 = 24;
+const H264_FU_A: u8 = 28;
+
+fn h264_key_nal(t: u8) -> bool {
+    t == H264_IDR || t == H264_SPS
+}
+
+/// Whether an H.264 payload carries an IDR slice or an SPS: as a single NAL unit
+/// (RFC 6184 §5.6), inside a STAP-A (§5.7.1), or at the start of an FU-A (§5.8).
+pub fn is_h264_keyframe(payload: &[u8]) -> bool {
+    let Some(&hdr) = payload.first() else {
+        return false;
+    };
+    match hdr & 0x1F {
+        t @ 1..=23 => h264_key_nal(t),
+        H264_STAP_A => {
+            let mut at = 1;
+            while at + 2 < payload.len() {
+                let size = usize::from(u16::from_be_bytes([payload[at], payload[at + 1]]));
+                if size == 0 || at + 2 + size > payload.len() {
+                    return false;
+                }
+                if h264_key_nal(payload[at + 2] & 0x1F) {
+                    return true;
+                }
+                at += 2 + size;
+            }
+            false
+        }
+        H264_FU_A => payload
+            .get(1)
+            .is_some_and(|fu| fu & 0x80 != 0 && h264_key_nal(fu & 0x1F)),
+        _ => false,
+    }
+}
+
+// ---- AV1 -----------------------------------------------------------------------------------
+
+/// Whether an AV1 payload begins a new coded video sequence: the N bit of the aggregation
+/// header (AV1 RTP payload specification §4.4).
+pub fn is_av1_keyframe(payload: &[u8]) -> bool {
+    payload.first().is_some_and(|h| h & 0x08 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn vp8_key_and_delta_frames() {
+        // X=0, S=1, PID=0; payload header P=0 (key frame).
+        assert!(is_vp8_keyframe(&[0x10, 0x50, 0x01, 0x00]));
+        // Same with P=1 (inter frame).
+        assert!(!is_vp8_keyframe(&[0x10, 0x51, 0x01, 0x00]));
+        // Continuation packet (S=0).
+        assert!(!is_vp8_keyframe(&[0x00, 0x50]));
+        // Partition 1.
+        assert!(!is_vp8_keyframe(&[0x11, 0x50]));
+        // Full descriptor: X, I (15-bit 0x1234), L, T, K then key-frame header.
+        let p = [0x90, 0xF0, 0x92, 0x34, 0x07, 0x65, 0x9C];
+        let d = Vp8Descriptor::parse(&p).unwrap();
+        assert_eq!(d.picture_id, Some(0x1234));
+        assert!(d.picture_id_15bit);
+        assert_eq!(d.tl0_pic_idx, Some(7));
+        assert_eq!(d.temporal_id, Some(1));
+        assert!(d.layer_sync);
+        assert_eq!(d.key_idx, Some(5));
+        assert_eq!(d.len, 6);
+        assert!(is_vp8_keyframe(&p));
+        assert!(is_keyframe(Codec::Vp8, &p));
+        // Descriptor only, no payload header.
+        assert!(!is_vp8_keyframe(&p[..6]));
+        assert!(!is_vp8_keyframe(&[]));
+    }
+
+    #[test]
+    fn vp8_rewrite_in_place() {
+        let mut p = [0x90, 0xF0, 0x92, 0x34, 0x07, 0x65, 0x9C, 0xAA];
+        let d = vp8_rewrite(
+            &mut p,
+            &PictureRewrite {
+                picture_id: Some(0x7FFF),
+                tl0_pic_idx: Some(200),
+                key_idx: Some(31),
+            },
+        )
+        .unwrap();
+        assert_eq!(d.picture_id, Some(0x7FFF));
+        assert_eq!(d.tl0_pic_idx, Some(200));
+        assert_eq!(d.key_idx, Some(31));
+        assert_eq!(d.temporal_id, Some(1));
+        assert!(d.layer_sync);
+        assert_eq!(&p[6..], &[0x9C, 0xAA]);
+        // 7-bit PictureID keeps its width.
+        let mut q = [0x90, 0x80, 0x05, 0x00];
+        let d = vp8_rewrite(
+            &mut q,
+            &PictureRewrite {
+                picture_id: Some(300),
+                ..PictureRewrite::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(d.picture_id, Some(300 & 0x7F));
+        assert!(!d.picture_id_15bit);
+        // Absent fields are left alone.
+        let mut r = [0x10, 0x50];
+        assert!(
+            vp8_rewrite(
+                &mut r,
+                &PictureRewrite {
+                    picture_id: Some(1),
+                    ..PictureRewrite::default()
+                }
+            )
+            .is_ok()
+        );
+        assert_eq!(r, [0x10, 0x50]);
+        assert!(Vp8Descriptor::parse(&[0x80]).is_err());
+        assert!(Vp8Descriptor::parse(&[0x80, 0x80, 0x80]).is_err());
+    }
+
+    #[test]
+    fn vp9_descriptor_and_keyframes() {
+        // I (15-bit 0x0102), L (TID 0, SID 0), non-flexible TL0PICIDX 9; B=1, P=0.
+        let p = [0xA8, 0x81, 0x02, 0x00, 0x09, 0xFF];
+        let d = Vp9Descriptor::parse(&p).unwrap();
+        assert_eq!(d.picture_id, Some(0x0102));
+        assert_eq!(d.spatial_id, Some(0));
+        assert_eq!(d.tl0_pic_idx, Some(9));
+        assert_eq!(d.len, 5);
+        assert!(is_vp9_keyframe(&p));
+        // Spatial layer 1 of the same picture is not the key frame.
+        let p1 = [0xA8, 0x81, 0x02, 0x02, 0x09];
+        assert!(!is_vp9_keyframe(&p1));
+        // P=1.
+        assert!(!is_vp9_keyframe(&[0xE8, 0x81, 0x02, 0x00, 0x09]));
+        // Flexible mode with two P_DIFFs.
+        let f = [0xD8, 0x05, 0x03, 0x04, 0xEE];
+        let d = Vp9Descriptor::parse(&f).unwrap();
+        assert_eq!(d.len, 4);
+        // Scalability structure: 2 layers with resolutions, one picture group with 1 ref.
+        let ss = [
+            0x8A, 0x07, 0x38, 0, 1, 0, 2, 0, 3, 0, 4, 1, 0x04, 0x01, 0x77,
+        ];
+        let d = Vp9Descriptor::parse(&ss).unwrap();
+        assert!(d.has_scalability_structure);
+        assert_eq!(d.len, 14);
+        assert!(is_vp9_keyframe(&ss));
+        assert!(Vp9Descriptor::parse(&ss[..10]).is_err());
+    }
+
+    #[test]
+    fn vp9_rewrite_in_place() {
+        let mut p = [0xA8, 0x81, 0x02, 0x00, 0x09, 0xFF];
+        let d = vp9_rewrite(
+            &mut p,
+            &PictureRewrite {
+                picture_id: Some(0x0203),
+                tl0_pic_idx: Some(10),
+                key_idx: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(d.picture_id, Some(0x0203));
+        assert_eq!(d.tl0_pic_idx, Some(10));
+        assert_eq!(p[5], 0xFF);
+    }
+
+    #[test]
+    fn h264_keyframes_rfc6184() {
+        // Single NAL units: IDR (0x65), SPS (0x67), non-IDR slice (0x41).
+        assert!(is_h264_keyframe(&[0x65, 0x88]));
+        assert!(is_h264_keyframe(&[0x67, 0x42]));
+        assert!(!is_h264_keyframe(&[0x41, 0x9A]));
+        // STAP-A with SPS and PPS.
+        assert!(is_h264_keyframe(&[
+            0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xCE
+        ]));
+        // STAP-A with only a PPS and an SEI.
+        assert!(!is_h264_keyframe(&[
+            0x78, 0x00, 0x02, 0x68, 0xCE, 0x00, 0x01, 0x06
+        ]));
+        // STAP-A with a size running past the packet.
+        assert!(!is_h264_keyframe(&[0x78, 0x00, 0x09, 0x65]));
+        // FU-A: start of an IDR, continuation of an IDR, start of a non-IDR slice.
+        assert!(is_h264_keyframe(&[0x7C, 0x85, 0x88]));
+        assert!(!is_h264_keyframe(&[0x7C, 0x05, 0x88]));
+        assert!(!is_h264_keyframe(&[0x7C, 0x81, 0x9A]));
+        assert!(!is_h264_keyframe(&[0x7C]));
+        assert!(!is_h264_keyframe(&[]));
+    }
+
+    #[test]
+    fn av1_n_bit() {
+        assert!(is_av1_keyframe(&[0x18, 0x0A]));
+        assert!(!is_av1_keyframe(&[0x10, 0x32]));
+        assert!(!is_keyframe(Codec::Av1, &[]));
+    }
+
+    proptest! {
+        #[test]
+        fn codec_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            for c in [Codec::Vp8, Codec::Vp9, Codec::H264, Codec::Av1] {
+                let _ = is_keyframe(c, &bytes);
+            }
+            if let Ok(d) = Vp8Descriptor::parse(&bytes) { prop_assert!(d.len <= bytes.len()); }
+            if let Ok(d) = Vp9Descriptor::parse(&bytes) { prop_assert!(d.len <= bytes.len()); }
+            let rw = PictureRewrite { picture_id: Some(0xABCD), tl0_pic_idx: Some(1), key_idx: Some(2) };
+            let mut a = bytes.clone();
+            if let Ok(d) = vp8_rewrite(&mut a, &rw) {
+                prop_assert_eq!(d.len, Vp8Descriptor::parse(&bytes).unwrap().len);
+                prop_assert_eq!(&a[d.len..], &bytes[d.len..]);
+            }
+            let mut b = bytes.clone();
+            if let Ok(d) = vp9_rewrite(&mut b, &rw) {
+                prop_assert_eq!(&b[d.len..], &bytes[d.len..]);
+            }
+        }
+    }
+}
