@@ -25,7 +25,13 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 const MIN_TIMER: Duration = Duration::from_millis(1);
 
 /// AES-GCM record expansion in DTLS 1.2: 8-byte explicit nonce plus 16-byte tag.
-const AEAD_OVERHEAD: usize = 24;
+const AES_GCM_EXPANSION: u16 = 24;
+
+/// ChaCha20-Poly1305 record expansion: the 16-byte tag (the nonce is implicit).
+const CHACHA20_POLY1305_EXPANSION: u16 = 16;
+
+/// The largest record expansion of the ciphers we allow.
+const AEAD_OVERHEAD: usize = AES_GCM_EXPANSION as usize;
 
 /// The smallest MTU OpenSSL accepts (`dtls1_min_mtu` with a BIO that adds no overhead).
 const OPENSSL_MIN_MTU: usize = 256;
@@ -251,6 +257,17 @@ impl OpensslDtlsInstance {
         }
     }
 
+    /// The smallest body an encrypted record can have under the negotiated cipher (its
+    /// expansion). OpenSSL 3.0 fails the connection on shorter ones instead of dropping them,
+    /// so they are rejected before it sees them. Until a cipher is known, the smallest of the
+    /// ciphers we allow.
+    fn min_encrypted_body(&self) -> u16 {
+        match self.stream.ssl().current_cipher().map(|c| c.name()) {
+            Some(name) if name.contains("GCM") => AES_GCM_EXPANSION,
+            _ => CHACHA20_POLY1305_EXPANSION,
+        }
+    }
+
     /// The instant to report as `Timeout`.
     fn deadline(&self) -> Instant {
         let running = matches!(self.state, State::Handshaking | State::Connected)
@@ -295,7 +312,7 @@ impl DtlsInstance for OpensslDtlsInstance {
             State::Dead => return Err(Error::Closed.to_dtls_impl_error()),
             _ => {}
         }
-        if let Err(e) = record::check_datagram(packet) {
+        if let Err(e) = record::check_datagram_with(packet, self.min_encrypted_body()) {
             bump(&stats::MALFORMED_DATAGRAMS);
             tracing::debug!(target: "tessera::dtls", error = %e, len = packet.len(), "datagram dropped");
             return Err(Error::MalformedDatagram(e).to_dtls_impl_error());

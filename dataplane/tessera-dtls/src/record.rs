@@ -103,6 +103,17 @@ pub enum RecordError {
         /// Offset of the record in the datagram.
         offset: usize,
     },
+    /// An encrypted record (epoch 1 or later) shorter than the negotiated cipher's expansion.
+    /// OpenSSL 3.0 fails the whole connection on such a record instead of discarding it.
+    #[error("encrypted record body of {length} bytes at offset {offset} is shorter than {minimum}")]
+    EncryptedBodyTooShort {
+        /// The length field.
+        length: u16,
+        /// The cipher's minimum.
+        minimum: u16,
+        /// Offset of the record in the datagram.
+        offset: usize,
+    },
     /// A body that runs past the end of the datagram.
     #[error("record body of {length} bytes at offset {offset} runs past the datagram end")]
     TruncatedBody {
@@ -191,12 +202,28 @@ impl<'a> Iterator for Records<'a> {
 /// Checks that `datagram` is one or more well-framed DTLS records that end exactly at its end.
 /// Returns the number of records.
 pub fn check_datagram(datagram: &[u8]) -> Result<usize, RecordError> {
+    check_datagram_with(datagram, 0)
+}
+
+/// [`check_datagram`], and also that every record of epoch 1 or later has a body of at least
+/// `min_encrypted_body` bytes (the cipher's expansion: 24 for AES-GCM, 16 for
+/// ChaCha20-Poly1305).
+pub fn check_datagram_with(datagram: &[u8], min_encrypted_body: u16) -> Result<usize, RecordError> {
     if datagram.is_empty() {
         return Err(RecordError::TruncatedHeader { offset: 0 });
     }
     let mut n = 0;
+    let mut offset = 0;
     for r in records(datagram) {
-        r?;
+        let (h, _) = r?;
+        if h.epoch > 0 && h.length < min_encrypted_body {
+            return Err(RecordError::EncryptedBodyTooShort {
+                length: h.length,
+                minimum: min_encrypted_body,
+                offset,
+            });
+        }
+        offset += HEADER_LEN + usize::from(h.length);
         n += 1;
     }
     Ok(n)
@@ -271,6 +298,20 @@ mod tests {
             check_datagram(&long),
             Err(RecordError::BodyTooLong { .. })
         ));
+
+        // Two records; the second is in epoch 1 with a 5-byte body.
+        let mut two = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xaa];
+        two.extend_from_slice(&[23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4, 5]);
+        assert_eq!(check_datagram(&two), Ok(2));
+        assert_eq!(check_datagram_with(&two, 5), Ok(2));
+        assert_eq!(
+            check_datagram_with(&two, 24),
+            Err(RecordError::EncryptedBodyTooShort {
+                length: 5,
+                minimum: 24,
+                offset: 14
+            })
+        );
     }
 
     fn header() -> impl Strategy<Value = RecordHeader> {
