@@ -68,6 +68,18 @@ pub struct Cli {
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
 
+    /// Data-plane shards, one pinned executor and UDP port each; 0 = one per core [config: webrtc.cores; default 0].
+    #[arg(long, value_name = "N")]
+    pub cores: Option<usize>,
+
+    /// First UDP port of the data plane (shard i uses PORT+i); 0 = ephemeral ports [config: webrtc.udp_port; default 0].
+    #[arg(long, value_name = "PORT")]
+    pub udp_port: Option<u16>,
+
+    /// Address to advertise as an ICE host candidate (repeat for several); default: loopback and every local interface address [config: webrtc.public_ips].
+    #[arg(long = "public-ip", value_name = "IP")]
+    pub public_ip: Vec<IpAddr>,
+
     /// Print the merged configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -95,6 +107,14 @@ impl Cli {
         set!("demo.port", self.demo_port);
         set!("log.level", self.log_level);
         set!("log.format", self.log_format);
+        set!("webrtc.cores", self.cores);
+        set!("webrtc.udp_port", self.udp_port);
+        if !self.public_ip.is_empty() {
+            f = f.merge(Serialized::default("webrtc.public_ips", &self.public_ip));
+        }
+        if let Some(b) = self.bind {
+            f = f.merge(Serialized::default("webrtc.bind", b));
+        }
         if self.no_demo {
             f = f.merge(Serialized::default("demo.enabled", false));
         }

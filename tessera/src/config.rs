@@ -25,6 +25,31 @@ pub struct Config {
     pub demo: DemoConfig,
     /// Logging.
     pub log: LogConfig,
+    /// WebRTC data plane.
+    pub webrtc: WebrtcConfig,
+}
+
+/// `[webrtc]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebrtcConfig {
+    /// Data-plane shards (pinned executors); 0 = one per core.
+    pub cores: usize,
+    /// Pin shard i to CPU i.
+    pub pin: bool,
+    /// Address the UDP sockets bind to.
+    pub bind: IpAddr,
+    /// First UDP port (shard i uses port + i); 0 = ephemeral ports.
+    pub udp_port: u16,
+    /// Addresses advertised as ICE host candidates; empty = loopback and every local
+    /// interface address.
+    pub public_ips: Vec<IpAddr>,
+}
+
+impl Default for WebrtcConfig {
+    fn default() -> Self {
+        WebrtcConfig { cores: 0, pin: true, bind: ANY, udp_port: 0, public_ips: Vec::new() }
+    }
 }
 
 /// `[rest]`
@@ -108,6 +133,7 @@ impl Default for Config {
             portal: PortalConfig::default(),
             demo: DemoConfig::default(),
             log: LogConfig::default(),
+            webrtc: WebrtcConfig::default(),
         }
     }
 }
@@ -158,7 +184,7 @@ impl Default for LogConfig {
 }
 
 /// Top-level keys; other `TESSERA_*` variables (e.g. `TESSERA_SIMD`) are not configuration.
-const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "mongodb", "rest", "portal", "demo", "log"];
+const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "mongodb", "rest", "portal", "demo", "log", "webrtc"];
 
 impl Config {
     /// Merges defaults, the optional TOML file, the environment and `overrides` (flags).

@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use tessera_api::{ApiConfig, ApiMetrics, AppState, PortalAddress, runtime};
+use tessera_api::{ApiConfig, ApiMetrics, AppState, PortalAddress};
 use tessera_schema::ObjectId;
 use tessera_schema::records::Service;
 use tessera_schema::room::{Room, RoomConfig};
+use tessera_node::{MediaNode, NodeConfig, NodeMetrics};
 use tessera_store::{EmbeddedStore, MongoStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -49,6 +50,9 @@ pub struct Server {
     pub backend: &'static str,
     /// The token-signing key (tests verify token signatures with it).
     pub token_key: String,
+    /// The data plane's UDP addresses, one per shard.
+    pub media_addrs: Vec<SocketAddr>,
+    media: Arc<MediaNode>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -193,6 +197,13 @@ impl Server {
 
         let mut registry = Registry::default();
         let metrics = ApiMetrics::register(&mut registry);
+        let node_metrics = NodeMetrics::default();
+        node_metrics.register(&mut registry);
+        let public_ips = if config.webrtc.public_ips.is_empty() { local_addresses(config.webrtc.bind) } else { config.webrtc.public_ips.clone() };
+        let node_config = NodeConfig { cores: config.webrtc.cores, pin: config.webrtc.pin, bind: config.webrtc.bind, port: config.webrtc.udp_port, public_ips };
+        let media = Arc::new(MediaNode::start_with_metrics(node_config, node_metrics).map_err(|e| anyhow!("cannot start the WebRTC data plane: {e}"))?);
+        let media_addrs = media.shard_addrs();
+        let conference = tessera_conference::Conference::new(media.clone());
         let portal = match &config.portal.via_host {
             Some(via) => PortalAddress::from_via_host(via),
             None => PortalAddress {
@@ -212,7 +223,7 @@ impl Server {
             store.clone(),
             api_config,
             token_key.clone(),
-            Arc::new(runtime::Unavailable),
+            conference,
             metrics,
             Arc::new(registry),
         );
@@ -238,6 +249,8 @@ impl Server {
             sample_room,
             backend: store.backend(),
             token_key,
+            media_addrs,
+            media,
             shutdown,
             tasks,
         })
@@ -254,8 +267,27 @@ impl Server {
                 tracing::warn!(target: "tessera", "a listener did not finish within 10 s");
             }
         }
+        self.media.stop();
         tracing::info!(target: "tessera", "tessera stopped");
     }
+}
+
+/// Host-candidate addresses when none are configured: the bind address if it is specific,
+/// else loopback and every IPv4 address of the local interfaces.
+fn local_addresses(bind: std::net::IpAddr) -> Vec<std::net::IpAddr> {
+    if !bind.is_unspecified() {
+        return vec![bind];
+    }
+    let mut ips = vec![std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)];
+    if let Ok(ifs) = if_addrs::get_if_addrs() {
+        for i in ifs {
+            let ip = i.ip();
+            if ip.is_ipv4() && !ip.is_loopback() && !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+    }
+    ips
 }
 
 fn serve(

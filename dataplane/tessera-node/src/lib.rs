@@ -1,0 +1,249 @@
+//! # tessera-node
+//!
+//! The WebRTC node of the standalone process: N shards on `tessera-rt` (one pinned executor and
+//! one UDP port per core), each running a [`worker::ShardWorker`] that owns its transports and a
+//! `tessera-sfu` router, and [`MediaNode`], the data plane's control interface
+//! ([`MediaControl`]) that the conference agent drives.
+//!
+//! Placement: a transport that publishes goes to the least-loaded shard; a transport that
+//! subscribes goes to the shard of its source, so forwarding never crosses cores. (Subscribing
+//! one transport to sources on different shards is refused for now; see docs/ARCHITECTURE.md.)
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tessera_rt::RtError> {
+//! let node = tessera_node::MediaNode::start(tessera_node::NodeConfig::default())?;
+//! println!("shard 0 listens on {}", node.shard_addrs()[0]);
+//! # Ok(()) }
+//! ```
+
+pub mod metrics;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tessera_rt::{Runtime, ShardSpec};
+use tessera_schema::control::{MediaControl, MediaError, MediaEvent, OfferAnswer, OfferRequest, TrackKind};
+use tokio::sync::{broadcast, oneshot};
+
+pub use metrics::{DropReason, NodeMetrics};
+use worker::{Command, ShardWorker};
+
+/// Node settings.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Shards (executors); 0 = one per available core.
+    pub cores: usize,
+    /// Pin shard `i` to CPU `i`.
+    pub pin: bool,
+    /// Address the UDP sockets bind to.
+    pub bind: IpAddr,
+    /// First UDP port (shard `i` uses `port + i`); 0 = ephemeral ports.
+    pub port: u16,
+    /// Addresses put into answers as host candidates (with each shard's port). Empty: the
+    /// bind address if it is not unspecified, else 127.0.0.1.
+    pub public_ips: Vec<IpAddr>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig { cores: 0, pin: true, bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: 0, public_ips: Vec::new() }
+    }
+}
+
+/// Where transports and tracks live.
+#[derive(Debug, Default)]
+struct Placement {
+    /// transport id → shard.
+    transports: HashMap<String, usize>,
+    /// track id → shard.
+    tracks: HashMap<String, usize>,
+    /// transports per shard.
+    load: Vec<usize>,
+}
+
+impl Placement {
+    fn forget(&mut self, transport: &str) {
+        if let Some(s) = self.transports.remove(transport) {
+            self.load[s] = self.load[s].saturating_sub(1);
+        }
+        let prefix = format!("{transport}-");
+        self.tracks.retain(|t, _| !t.starts_with(&prefix));
+    }
+}
+
+/// The WebRTC node.
+#[derive(Debug)]
+pub struct MediaNode {
+    runtime: Mutex<Option<Runtime<Command>>>,
+    shards: Vec<tessera_rt::ShardHandle<Command>>,
+    placement: Arc<Mutex<Placement>>,
+    events: broadcast::Sender<MediaEvent>,
+    metrics: NodeMetrics,
+}
+
+impl MediaNode {
+    /// Starts the shards.
+    pub fn start(config: NodeConfig) -> Result<MediaNode, tessera_rt::RtError> {
+        Self::start_with_metrics(config, NodeMetrics::default())
+    }
+
+    /// Starts the shards, counting into `metrics`.
+    pub fn start_with_metrics(config: NodeConfig, metrics: NodeMetrics) -> Result<MediaNode, tessera_rt::RtError> {
+        let n = if config.cores == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { config.cores };
+        let specs: Vec<ShardSpec> = (0..n)
+            .map(|i| ShardSpec {
+                index: i,
+                cpu: config.pin.then_some(i),
+                bind: SocketAddr::new(config.bind, if config.port == 0 { 0 } else { config.port.saturating_add(i as u16) }),
+            })
+            .collect();
+        let (events, _) = broadcast::channel(1024);
+        let ips: Vec<IpAddr> = if !config.public_ips.is_empty() {
+            config.public_ips.clone()
+        } else if !config.bind.is_unspecified() {
+            vec![config.bind]
+        } else {
+            vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+        };
+        let ev = events.clone();
+        let m = metrics.clone();
+        let runtime = tessera_rt::spawn(specs, move |info| {
+            let advertised = ips.iter().map(|ip| SocketAddr::new(*ip, info.local_addr.port())).collect();
+            ShardWorker::new(info.index, info.local_addr, advertised, ev.clone(), m.clone())
+        })?;
+        let shards = runtime.shards().to_vec();
+        let placement = Arc::new(Mutex::new(Placement { load: vec![0; shards.len()], ..Placement::default() }));
+        // Transports that die in a shard are forgotten here too.
+        let mut rx = events.subscribe();
+        let weak = Arc::downgrade(&placement);
+        std::thread::Builder::new()
+            .name("tessera-node-events".into())
+            .spawn(move || {
+                loop {
+                    let ev = match rx.blocking_recv() {
+                        Ok(ev) => ev,
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    };
+                    let Some(p) = weak.upgrade() else { break };
+                    if let MediaEvent::TransportFailed { transport_id, .. } | MediaEvent::TransportClosed { transport_id } = ev {
+                        p.lock().expect("placement lock").forget(&transport_id);
+                    }
+                }
+            })
+            .map_err(|e| tessera_rt::RtError::Spawn { index: usize::MAX, reason: e.to_string() })?;
+        Ok(MediaNode { shards, runtime: Mutex::new(Some(runtime)), placement, events, metrics })
+    }
+
+    /// Each shard's UDP address.
+    pub fn shard_addrs(&self) -> Vec<SocketAddr> {
+        self.shards.iter().map(|s| s.local_addr()).collect()
+    }
+
+    /// The node's counters.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
+    }
+
+    /// Stops every shard.
+    pub fn stop(&self) {
+        if let Some(rt) = self.runtime.lock().expect("runtime lock").take() {
+            rt.stop();
+        }
+    }
+
+    fn shard_of(&self, transport: &str) -> Option<usize> {
+        self.placement.lock().expect("placement lock").transports.get(transport).copied()
+    }
+
+    fn place(&self, req: &OfferRequest) -> Result<usize, MediaError> {
+        if let Some(s) = self.shard_of(&req.transport_id) {
+            return Ok(s);
+        }
+        let p = self.placement.lock().expect("placement lock");
+        let mut wanted: Option<usize> = None;
+        for t in req.subscribe.iter().flat_map(|s| s.tracks.iter()) {
+            let base = t.from.split(':').next().unwrap_or(&t.from);
+            let shard = *p.tracks.get(base).ok_or_else(|| MediaError::NoSource(t.kind.as_str().into()))?;
+            if wanted.is_some_and(|w| w != shard) {
+                return Err(MediaError::Unavailable("subscribing one transport to sources on different shards is not supported yet".into()));
+            }
+            wanted = Some(shard);
+        }
+        Ok(wanted.unwrap_or_else(|| p.load.iter().enumerate().min_by_key(|(_, l)| **l).map_or(0, |(i, _)| i)))
+    }
+
+    async fn call<T>(&self, shard: usize, make: impl FnOnce(oneshot::Sender<Result<T, MediaError>>) -> Command) -> Result<T, MediaError> {
+        let (tx, rx) = oneshot::channel();
+        self.shards.get(shard).ok_or_else(|| MediaError::Unavailable(format!("no shard {shard}")))?.send(make(tx)).map_err(|e| MediaError::Unavailable(e.to_string()))?;
+        rx.await.map_err(|_| MediaError::Unavailable(format!("shard {shard} did not answer")))?
+    }
+
+    fn forget_transport(&self, transport: &str) {
+        self.placement.lock().expect("placement lock").forget(transport);
+    }
+}
+
+impl Drop for MediaNode {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[async_trait]
+impl MediaControl for MediaNode {
+    async fn offer(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError> {
+        let shard = self.place(&req)?;
+        let transport = req.transport_id.clone();
+        let fresh = self.shard_of(&transport).is_none();
+        let answer = self.call(shard, |tx| Command::Offer(Box::new(req), tx)).await?;
+        let mut p = self.placement.lock().expect("placement lock");
+        if fresh {
+            p.transports.insert(transport.clone(), shard);
+            p.load[shard] += 1;
+        }
+        for t in &answer.published {
+            p.tracks.insert(t.track_id.clone(), shard);
+        }
+        Ok(answer)
+    }
+
+    async fn add_candidate(&self, transport_id: &str, candidate: &str) -> Result<(), MediaError> {
+        let shard = self.shard_of(transport_id).ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        let (t, c) = (transport_id.to_string(), candidate.to_string());
+        self.call(shard, |tx| Command::Candidate(t, c, tx)).await
+    }
+
+    async fn end_session(&self, transport_id: &str, session_id: &str) -> Result<(), MediaError> {
+        let shard = self.shard_of(transport_id).ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        let (t, s) = (transport_id.to_string(), session_id.to_string());
+        self.call(shard, |tx| Command::EndSession(t, s, tx)).await
+    }
+
+    async fn close_transport(&self, transport_id: &str) -> Result<(), MediaError> {
+        let shard = self.shard_of(transport_id).ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        let t = transport_id.to_string();
+        let r = self.call(shard, |tx| Command::Close(t, tx)).await;
+        self.forget_transport(transport_id);
+        r
+    }
+
+    async fn set_track_active(&self, track_id: &str, active: bool) -> Result<(), MediaError> {
+        let shard = self.placement.lock().expect("placement lock").tracks.get(track_id).copied().ok_or_else(|| MediaError::NoSource(track_id.into()))?;
+        let t = track_id.to_string();
+        self.call(shard, |tx| Command::TrackActive(t, active, tx)).await
+    }
+
+    async fn set_subscription_active(&self, transport_id: &str, session_id: &str, kind: Option<TrackKind>, active: bool) -> Result<(), MediaError> {
+        let shard = self.shard_of(transport_id).ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        let (t, s) = (transport_id.to_string(), session_id.to_string());
+        self.call(shard, |tx| Command::SubscriptionActive(t, s, kind, active, tx)).await
+    }
+
+    fn events(&self) -> broadcast::Receiver<MediaEvent> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,152 @@
+//! Data-plane counters: plain atomics bumped by the owning shard (one writer each), exported
+//! through Prometheus families registered once.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Why the data plane dropped a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Not STUN, DTLS, RTP or RTCP.
+    UnknownProtocol,
+    /// From an address no transport knows, and not a binding request naming one.
+    UnknownSource,
+    /// SRTP/SRTCP before keys exist.
+    SrtpBeforeKeys,
+    /// SRTP authentication failed.
+    SrtpAuthFailed,
+    /// Replayed SRTP.
+    SrtpReplayed,
+    /// Malformed SRTP/SRTCP.
+    SrtpMalformed,
+    /// str0m rejected STUN/DTLS.
+    StunDtlsRejected,
+    /// Decrypted RTP that does not parse.
+    MalformedRtp,
+    /// Decrypted RTCP that does not parse.
+    MalformedRtcp,
+    /// RTP for no negotiated m-line / layer.
+    UnroutedRtp,
+    /// A session handler panicked on this datagram (the session was closed).
+    SessionPanic,
+}
+
+impl DropReason {
+    /// Every reason.
+    pub const ALL: [DropReason; 11] = [
+        DropReason::UnknownProtocol,
+        DropReason::UnknownSource,
+        DropReason::SrtpBeforeKeys,
+        DropReason::SrtpAuthFailed,
+        DropReason::SrtpReplayed,
+        DropReason::SrtpMalformed,
+        DropReason::StunDtlsRejected,
+        DropReason::MalformedRtp,
+        DropReason::MalformedRtcp,
+        DropReason::UnroutedRtp,
+        DropReason::SessionPanic,
+    ];
+
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::UnknownProtocol => "unknown_protocol",
+            DropReason::UnknownSource => "unknown_source",
+            DropReason::SrtpBeforeKeys => "srtp_before_keys",
+            DropReason::SrtpAuthFailed => "srtp_auth_failed",
+            DropReason::SrtpReplayed => "srtp_replayed",
+            DropReason::SrtpMalformed => "srtp_malformed",
+            DropReason::StunDtlsRejected => "stun_dtls_rejected",
+            DropReason::MalformedRtp => "malformed_rtp",
+            DropReason::MalformedRtcp => "malformed_rtcp",
+            DropReason::UnroutedRtp => "unrouted_rtp",
+            DropReason::SessionPanic => "session_panic",
+        }
+    }
+
+    fn index(self) -> usize {
+        DropReason::ALL.iter().position(|r| *r == self).expect("listed")
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+/// Counters shared by every shard of a node.
+#[derive(Clone, Debug)]
+pub struct NodeMetrics {
+    drops: Arc<[Counter; DropReason::ALL.len()]>,
+    /// RTP packets received from publishers.
+    pub rtp_in: Counter,
+    /// RTP packets sent to subscribers (forwarded and retransmitted).
+    pub rtp_out: Counter,
+    /// Datagrams received.
+    pub datagrams_in: Counter,
+    /// Datagrams sent.
+    pub datagrams_out: Counter,
+    /// Open transports.
+    pub transports: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Session handlers that panicked.
+    pub panics: Counter,
+}
+
+impl Default for NodeMetrics {
+    fn default() -> Self {
+        NodeMetrics {
+            drops: Arc::new(std::array::from_fn(|_| Counter::default())),
+            rtp_in: Counter::default(),
+            rtp_out: Counter::default(),
+            datagrams_in: Counter::default(),
+            datagrams_out: Counter::default(),
+            transports: Gauge::default(),
+            panics: Counter::default(),
+        }
+    }
+}
+
+impl NodeMetrics {
+    /// Registers the counters.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("tessera_dataplane_drops", "Datagrams dropped by the data plane, by reason", DropFamily(self.drops.clone()));
+        registry.register("tessera_rtp_received", "RTP packets received from publishers", self.rtp_in.clone());
+        registry.register("tessera_rtp_sent", "RTP packets sent to subscribers (forwarded and retransmitted)", self.rtp_out.clone());
+        registry.register("tessera_datagrams_received", "UDP datagrams received by the shards", self.datagrams_in.clone());
+        registry.register("tessera_datagrams_sent", "UDP datagrams sent by the shards", self.datagrams_out.clone());
+        registry.register("tessera_transports", "Open WebRTC transports", self.transports.clone());
+        registry.register("tessera_session_panics", "Session handlers that panicked (the session was closed, the shard kept running)", self.panics.clone());
+    }
+
+    /// Counts a drop.
+    pub fn drop(&self, r: DropReason) {
+        self.drops[r.index()].inc();
+    }
+
+    /// Drops counted for a reason.
+    pub fn drops(&self, r: DropReason) -> u64 {
+        self.drops[r.index()].get()
+    }
+}
+
+/// Encodes the per-reason counters as one labelled counter family.
+#[derive(Debug)]
+struct DropFamily(Arc<[Counter; DropReason::ALL.len()]>);
+
+impl prometheus_client::encoding::EncodeMetric for DropFamily {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        for r in DropReason::ALL {
+            let labels = ReasonLabel { reason: r.as_str().into() };
+            let c = &self.0[r.index()];
+            encoder.encode_family(&labels)?.encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&c.get(), None)?;
+        }
+        Ok(())
+    }
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Counter
+    }
+}

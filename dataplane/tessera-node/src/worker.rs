@@ -1,0 +1,741 @@
+//! The shard worker: this shard's transports, the forwarder, and the glue between them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+use tessera_rt::{SendBatch, Worker};
+use tessera_rtp::rtcp::{self, RtcpCompound, RtcpPacket};
+use tessera_rtp::rtp::RtpHeader;
+use tessera_schema::control::{MediaError, MediaEvent, OfferAnswer, OfferRequest, PublishedTrack, TrackKind};
+use tessera_schema::sdp::{AcceptedMedia, AnswerMedia, Offer};
+use tessera_sfu::{Kind, LayerChoice, Out, ReportBlock, Router, SenderReport, SinkKey, SinkSpec, SourceKey, SourceSpec, TransportKey};
+use tessera_webrtc::demux::{self, Class};
+use tessera_webrtc::negotiate::{self, PubMid, SubMid};
+use tessera_webrtc::{DatagramSink, Transport, TransportEvent};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::metrics::{DropReason, NodeMetrics};
+
+/// Commands a shard accepts.
+#[derive(Debug)]
+pub enum Command {
+    /// Apply an offer (create the transport on first use) and answer it.
+    Offer(Box<OfferRequest>, oneshot::Sender<Result<OfferAnswer, MediaError>>),
+    /// A trickled remote candidate.
+    Candidate(String, String, oneshot::Sender<Result<(), MediaError>>),
+    /// End one publication/subscription on a transport.
+    EndSession(String, String, oneshot::Sender<Result<(), MediaError>>),
+    /// Close a transport.
+    Close(String, oneshot::Sender<Result<(), MediaError>>),
+    /// Mute/unmute a published track.
+    TrackActive(String, bool, oneshot::Sender<Result<(), MediaError>>),
+    /// Pause/resume a subscription (one kind or all).
+    SubscriptionActive(String, String, Option<TrackKind>, bool, oneshot::Sender<Result<(), MediaError>>),
+}
+
+/// One published m-line on a peer.
+#[derive(Debug)]
+struct Pub {
+    session: String,
+    track_id: String,
+    m: PubMid,
+    source: SourceKey,
+    answer: AcceptedMedia,
+}
+
+/// One subscribed m-line on a peer.
+#[derive(Debug)]
+struct Sub {
+    session: String,
+    m: SubMid,
+    sink: SinkKey,
+    answer: AcceptedMedia,
+}
+
+#[derive(Debug)]
+enum MidUse {
+    Pub(usize),
+    Sub(usize),
+    Rejected,
+}
+
+/// A transport with what it carries.
+#[derive(Debug)]
+struct Peer {
+    t: Transport,
+    pubs: Vec<Option<Pub>>,
+    subs: Vec<Option<Sub>>,
+    mids: Vec<(String, MidUse)>,
+    /// SSRC → (pub index, layer), learned from the first packets.
+    routes: Vec<(u32, usize, u8)>,
+    /// Transport-wide sequence numbers and arrival times (µs) awaiting feedback.
+    twcc: Vec<(u16, i64)>,
+    twcc_count: u8,
+    twcc_media_ssrc: u32,
+    next_twcc: Instant,
+    ready_sent: bool,
+}
+
+impl Peer {
+    fn route(&mut self, hdr: &RtpHeader<'_>) -> Option<(usize, u8)> {
+        let ssrc = hdr.ssrc();
+        if let Some(&(_, p, l)) = self.routes.iter().find(|r| r.0 == ssrc) {
+            return Some((p, l));
+        }
+        let live = || self.pubs.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (i, p)));
+        // 1. The mid header extension.
+        let by_mid = live().find_map(|(i, p)| {
+            let id = p.m.ext.mid?;
+            let v = hdr.extension(id)?;
+            tessera_rtp::ext::parse_mid(v).ok().filter(|m| *m == p.m.mid).map(|_| i)
+        });
+        // 2. SSRCs announced in the offer.
+        let by_ssrc = || live().find_map(|(i, p)| p.m.ssrcs.iter().position(|s| *s == ssrc).map(|_| i));
+        // 3. A payload type only one m-line uses (webrtcbin announces no SSRC and sends no mid).
+        let by_pt = || {
+            let mut it = live().filter(|(_, p)| p.m.pt == hdr.payload_type());
+            let first = it.next();
+            if it.next().is_some() { None } else { first.map(|(i, _)| i) }
+        };
+        let idx = by_mid.or_else(by_ssrc).or_else(by_pt)?;
+        let p = self.pubs[idx].as_ref()?;
+        let layer = if p.m.rids.is_empty() {
+            0
+        } else {
+            let rid = p.m.ext.rid.and_then(|id| hdr.extension(id)).and_then(|v| tessera_rtp::ext::parse_rid(v).ok());
+            match rid {
+                Some(r) => p.m.rids.iter().position(|x| x == r)? as u8,
+                None => p.m.ssrcs.iter().position(|s| *s == ssrc)? as u8,
+            }
+        };
+        if self.routes.len() < 64 {
+            self.routes.push((ssrc, idx, layer));
+        }
+        Some((idx, layer))
+    }
+}
+
+/// Adapts the shard's send batch to the transport's sink interface.
+struct Sink<'a>(&'a mut SendBatch);
+
+impl DatagramSink for Sink<'_> {
+    fn push_with(&mut self, to: SocketAddr, write: &mut dyn FnMut(&mut [u8]) -> usize) {
+        self.0.push_with(to, |b| write(b));
+    }
+}
+
+/// The router's output: RTP and RTCP through each peer's SRTP context.
+struct OutCtx<'a> {
+    peers: &'a mut Slab<Peer>,
+    tx: &'a mut SendBatch,
+    sent: u64,
+}
+
+impl OutCtx<'_> {
+    fn rtcp(&mut self, transport: TransportKey, write: &mut dyn FnMut(&mut [u8], u32) -> usize) {
+        let Some(p) = self.peers.get_mut(transport) else { return };
+        let ssrc = p.t.local_ssrc;
+        p.t.send_rtcp(&mut Sink(self.tx), &mut |buf: &mut [u8]| write(buf, ssrc));
+    }
+}
+
+impl Out for OutCtx<'_> {
+    fn send_rtp(&mut self, transport: TransportKey, write: &mut dyn FnMut(&mut [u8]) -> usize) {
+        if let Some(p) = self.peers.get_mut(transport) {
+            p.t.send_rtp(&mut Sink(self.tx), write);
+            self.sent += 1;
+        }
+    }
+    fn send_nack(&mut self, transport: TransportKey, media_ssrc: u32, seqs: &[u16]) {
+        self.rtcp(transport, &mut |buf, me| rtcp::write_nack(me, media_ssrc, seqs, buf).unwrap_or(0));
+    }
+    fn send_keyframe_request(&mut self, transport: TransportKey, media_ssrc: u32, fir: bool) {
+        if fir {
+            let seq = rand::random::<u8>();
+            self.rtcp(transport, &mut |buf, me| rtcp::write_fir(me, &[rtcp::FirEntry { ssrc: media_ssrc, sequence_number: seq }], buf).unwrap_or(0));
+        } else {
+            self.rtcp(transport, &mut |buf, me| rtcp::write_pli(me, media_ssrc, buf).unwrap_or(0));
+        }
+    }
+    fn send_receiver_report(&mut self, transport: TransportKey, b: ReportBlock) {
+        let block = rtcp::ReportBlock {
+            ssrc: b.ssrc,
+            fraction_lost: b.fraction_lost,
+            cumulative_lost: b.cumulative_lost,
+            highest_sequence: b.ext_highest_seq,
+            jitter: b.jitter,
+            last_sr: b.last_sr,
+            delay_since_last_sr: b.delay_since_last_sr,
+        };
+        let Some(p) = self.peers.get_mut(transport) else { return };
+        let cname = p.t.cname.clone();
+        self.rtcp(transport, &mut |buf, me| {
+            let Ok(n) = rtcp::write_receiver_report(me, &[block], buf) else { return 0 };
+            n + rtcp::write_sdes_cname(me, cname.as_bytes(), &mut buf[n..]).unwrap_or(0)
+        });
+    }
+    fn send_sender_report(&mut self, transport: TransportKey, sr: SenderReport) {
+        let Some(p) = self.peers.get_mut(transport) else { return };
+        let cname = p.t.cname.clone();
+        let info = rtcp::SenderInfo { ntp_timestamp: sr.ntp, rtp_timestamp: sr.rtp, packet_count: sr.packets, octet_count: sr.octets };
+        p.t.send_rtcp(&mut Sink(self.tx), &mut |buf: &mut [u8]| {
+            let Ok(n) = rtcp::write_sender_report(sr.ssrc, &info, &[], buf) else { return 0 };
+            n + rtcp::write_sdes_cname(sr.ssrc, cname.as_bytes(), &mut buf[n..]).unwrap_or(0)
+        });
+    }
+}
+
+/// A shard's worker.
+pub struct ShardWorker {
+    index: usize,
+    local: SocketAddr,
+    advertised: Vec<SocketAddr>,
+    router: Router,
+    peers: Slab<Peer>,
+    by_id: HashMap<String, usize>,
+    by_addr: HashMap<SocketAddr, usize>,
+    by_ufrag: HashMap<String, usize>,
+    /// Track id → (peer, pub index).
+    tracks: HashMap<String, (usize, usize)>,
+    /// Source → (peer, pub index).
+    sources: HashMap<SourceKey, (usize, usize)>,
+    events: broadcast::Sender<MediaEvent>,
+    metrics: NodeMetrics,
+    scratch: Vec<TransportEvent>,
+    next_deadline: Option<Instant>,
+    epoch: Instant,
+    sent_before: u64,
+}
+
+impl std::fmt::Debug for ShardWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardWorker").field("index", &self.index).field("peers", &self.peers.len()).finish_non_exhaustive()
+    }
+}
+
+/// TWCC feedback is sent this often.
+const TWCC_INTERVAL: Duration = Duration::from_millis(100);
+
+impl ShardWorker {
+    /// A worker for shard `index` bound at `local`, advertising `advertised` as host candidates.
+    pub fn new(index: usize, local: SocketAddr, advertised: Vec<SocketAddr>, events: broadcast::Sender<MediaEvent>, metrics: NodeMetrics) -> ShardWorker {
+        let now = Instant::now();
+        ShardWorker {
+            index,
+            local,
+            advertised,
+            router: Router::new(now),
+            peers: Slab::new(),
+            by_id: HashMap::new(),
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            tracks: HashMap::new(),
+            sources: HashMap::new(),
+            events,
+            metrics,
+            scratch: Vec::new(),
+            next_deadline: None,
+            epoch: now,
+            sent_before: 0,
+        }
+    }
+
+    fn emit(&self, e: MediaEvent) {
+        let _ = self.events.send(e);
+    }
+
+    fn on_offer(&mut self, now: Instant, req: OfferRequest, tx: &mut SendBatch) -> Result<OfferAnswer, MediaError> {
+        let offer = Offer::parse(&req.sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let key = match self.by_id.get(&req.transport_id) {
+            Some(k) => {
+                self.peers[*k].t.check_offer(&offer).map_err(MediaError::Renegotiation)?;
+                *k
+            }
+            None => {
+                let t = Transport::new(now, req.transport_id.clone(), self.local, &self.advertised, &offer).map_err(MediaError::BadSdp)?;
+                let ufrag = t.ufrag().to_string();
+                let k = self.peers.insert(Peer {
+                    t,
+                    pubs: Vec::new(),
+                    subs: Vec::new(),
+                    mids: Vec::new(),
+                    routes: Vec::new(),
+                    twcc: Vec::with_capacity(512),
+                    twcc_count: 0,
+                    twcc_media_ssrc: 0,
+                    next_twcc: now + TWCC_INTERVAL,
+                    ready_sent: false,
+                });
+                self.by_id.insert(req.transport_id.clone(), k);
+                self.by_ufrag.insert(ufrag, k);
+                self.metrics.transports.inc();
+                k
+            }
+        };
+        // Every mid an operation names must be in the offer.
+        for (mid, kind) in req.publish.iter().flat_map(|p| p.tracks.iter().map(|t| (&t.mid, t.kind))).chain(req.subscribe.iter().flat_map(|s| s.tracks.iter().map(|t| (&t.mid, t.kind)))) {
+            if offer.media_by_mid(mid).is_none() {
+                return Err(MediaError::NoSuchMid { mid: mid.clone(), kind: kind.as_str().into() });
+            }
+        }
+        let mut decisions = Vec::with_capacity(offer.media.len());
+        let mut published = Vec::new();
+        for m in &offer.media {
+            let Some(mid) = m.mid.clone() else {
+                decisions.push(AnswerMedia::Rejected);
+                continue;
+            };
+            let closed = m.raw.port == 0 || m.direction == tessera_schema::sdp::Direction::Inactive;
+            let existing = self.peers[key].mids.iter().position(|(x, _)| *x == mid);
+            if let Some(pos) = existing {
+                let decision = match &self.peers[key].mids[pos].1 {
+                    MidUse::Pub(i) => self.peers[key].pubs[*i].as_ref().map(|p| AnswerMedia::Accepted(p.answer.clone())),
+                    MidUse::Sub(i) => self.peers[key].subs[*i].as_ref().map(|s| AnswerMedia::Accepted(s.answer.clone())),
+                    MidUse::Rejected => None,
+                };
+                if closed {
+                    self.close_mid(key, pos);
+                    decisions.push(AnswerMedia::Rejected);
+                } else {
+                    decisions.push(decision.unwrap_or(AnswerMedia::Rejected));
+                }
+                continue;
+            }
+            if closed {
+                self.peers[key].mids.push((mid, MidUse::Rejected));
+                decisions.push(AnswerMedia::Rejected);
+                continue;
+            }
+            if let Some((spec, track)) = req.publish.iter().find_map(|p| p.tracks.iter().find(|t| t.mid == mid).map(|t| (p, t))) {
+                let (answer, pm) = negotiate::negotiate_publish(m, &mid, track.kind, &spec.accept_audio, &spec.accept_video).map_err(|e| {
+                    if e.starts_with("No proper") { MediaError::NoCodec(track.kind.as_str().into()) } else { MediaError::BadSdp(e) }
+                })?;
+                let track_id = format!("{}-{}", req.transport_id, mid);
+                let source = self.router.add_source(SourceSpec {
+                    kind: if pm.kind == TrackKind::Audio { Kind::Audio } else { Kind::Video },
+                    codec: pm.codec,
+                    clock_rate: pm.clock_rate,
+                    layers: pm.rids.len().max(1) as u8,
+                    publisher: key,
+                    nack: pm.fb.nack,
+                    pli: pm.fb.pli,
+                    fir: pm.fb.fir,
+                    audio_level_id: pm.ext.audio_level,
+                    video_orientation_id: pm.ext.video_orientation,
+                });
+                published.push(PublishedTrack {
+                    stream_id: spec.stream_id.clone(),
+                    track_id: track_id.clone(),
+                    mid: mid.clone(),
+                    kind: pm.kind,
+                    format: pm.format.clone(),
+                    rids: pm.rids.clone(),
+                    source: track.source.clone(),
+                });
+                let peer = &mut self.peers[key];
+                let idx = peer.pubs.len();
+                peer.pubs.push(Some(Pub { session: spec.stream_id.clone(), track_id: track_id.clone(), m: pm, source, answer: answer.clone() }));
+                peer.mids.push((mid, MidUse::Pub(idx)));
+                self.tracks.insert(track_id, (key, idx));
+                self.sources.insert(source, (key, idx));
+                decisions.push(AnswerMedia::Accepted(answer));
+                continue;
+            }
+            if let Some((spec, track)) = req.subscribe.iter().find_map(|s| s.tracks.iter().find(|t| t.mid == mid).map(|t| (s, t))) {
+                let (base, rid) = match track.from.split_once(':') {
+                    Some((b, r)) => (b.to_string(), Some(r.to_string())),
+                    None => (track.from.clone(), None),
+                };
+                let &(src_peer, src_idx) = self.tracks.get(&base).ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
+                let src = self.peers[src_peer].pubs[src_idx].as_ref().ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
+                let (src_name, src_clock) = negotiate::encoding_of(&src.m.format);
+                let (source, src_format, layers) = (src.source, src.m.format.clone(), src.m.rids.clone());
+                let ssrc = rand::random::<u32>() | 1;
+                let cname = self.peers[key].t.cname.clone();
+                let (answer, sm) = negotiate::negotiate_subscribe(m, &mid, track.kind, src_name, src_clock, &src_format, ssrc, &cname, &spec.subscription_id, &track.from)
+                    .map_err(|e| if e.starts_with("No proper") { MediaError::NoCodec(track.kind.as_str().into()) } else { MediaError::BadSdp(e) })?;
+                let layer = match rid {
+                    Some(r) => LayerChoice::Fixed(layers.iter().position(|x| *x == r).ok_or_else(|| MediaError::NoSource(track.from.clone()))? as u8),
+                    None => LayerChoice::Auto,
+                };
+                let sink = self
+                    .router
+                    .add_sink(now, source, SinkSpec {
+                        transport: key,
+                        ssrc,
+                        pt: sm.pt,
+                        mid: mid.clone(),
+                        mid_id: sm.ext.mid,
+                        abs_send_time_id: sm.ext.abs_send_time,
+                        audio_level_id: sm.ext.audio_level,
+                        video_orientation_id: sm.ext.video_orientation,
+                        layer,
+                    }, rand::random())
+                    .ok_or_else(|| MediaError::NoSource(track.from.clone()))?;
+                let peer = &mut self.peers[key];
+                let idx = peer.subs.len();
+                peer.subs.push(Some(Sub { session: spec.subscription_id.clone(), m: sm, sink, answer: answer.clone() }));
+                peer.mids.push((mid, MidUse::Sub(idx)));
+                decisions.push(AnswerMedia::Accepted(answer));
+                continue;
+            }
+            self.peers[key].mids.push((mid, MidUse::Rejected));
+            decisions.push(AnswerMedia::Rejected);
+        }
+        let sdp = self.peers[key].t.answer(&offer, &decisions);
+        self.poll_peer(now, key, tx);
+        Ok(OfferAnswer { sdp, published })
+    }
+
+    fn close_mid(&mut self, key: usize, pos: usize) {
+        let use_ = std::mem::replace(&mut self.peers[key].mids[pos].1, MidUse::Rejected);
+        match use_ {
+            MidUse::Pub(i) => {
+                if let Some(p) = self.peers[key].pubs[i].take() {
+                    self.tracks.remove(&p.track_id);
+                    self.sources.remove(&p.source);
+                    self.router.remove_source(p.source);
+                    self.peers[key].routes.retain(|r| r.1 != i);
+                }
+            }
+            MidUse::Sub(i) => {
+                if let Some(s) = self.peers[key].subs[i].take() {
+                    self.router.remove_sink(s.sink);
+                }
+            }
+            MidUse::Rejected => {}
+        }
+    }
+
+    fn remove_peer(&mut self, key: usize, tx: &mut SendBatch, event: Option<MediaEvent>) {
+        let n = self.peers[key].mids.len();
+        for pos in 0..n {
+            self.close_mid(key, pos);
+        }
+        let mut peer = self.peers.remove(key);
+        peer.t.close(Instant::now(), &mut Sink(tx));
+        self.by_id.remove(&peer.t.id);
+        self.by_ufrag.remove(peer.t.ufrag());
+        self.by_addr.retain(|_, v| *v != key);
+        self.router.forget_transport(key);
+        self.metrics.transports.dec();
+        if let Some(e) = event {
+            self.emit(e);
+        }
+    }
+
+    fn poll_peer(&mut self, now: Instant, key: usize, tx: &mut SendBatch) {
+        let mut events = std::mem::take(&mut self.scratch);
+        events.clear();
+        if let Some(p) = self.peers.get_mut(key) {
+            p.t.poll(now, &mut Sink(tx), &mut events);
+        }
+        for e in events.drain(..) {
+            match e {
+                TransportEvent::Connected => {
+                    let id = self.peers[key].t.id.clone();
+                    self.peers[key].ready_sent = true;
+                    self.emit(MediaEvent::TransportReady { transport_id: id });
+                    // Subscribers need a key frame now that they can receive one.
+                    let sinks: Vec<SinkKey> = self.peers[key].subs.iter().flatten().map(|s| s.sink).collect();
+                    for s in sinks {
+                        self.router.on_sink_keyframe_request(now, s);
+                    }
+                }
+                TransportEvent::Failed(reason) => {
+                    let id = self.peers[key].t.id.clone();
+                    self.remove_peer(key, tx, Some(MediaEvent::TransportFailed { transport_id: id, reason }));
+                    break;
+                }
+            }
+        }
+        self.scratch = events;
+    }
+
+    fn on_rtcp(&mut self, now: Instant, key: usize, data: &[u8], tx: &mut SendBatch) -> Result<(), DropReason> {
+        RtcpCompound::validate(data).map_err(|_| DropReason::MalformedRtcp)?;
+        for pkt in RtcpCompound::new(data) {
+            let Ok(pkt) = pkt else { return Err(DropReason::MalformedRtcp) };
+            match pkt {
+                RtcpPacket::SenderReport(sr) => {
+                    let ssrc = sr.sender_ssrc();
+                    if let Some(&(_, p, l)) = self.peers[key].routes.iter().find(|r| r.0 == ssrc)
+                        && let Some(pb) = self.peers[key].pubs[p].as_ref()
+                    {
+                        let info = sr.sender_info();
+                        self.router.on_sender_report(now, pb.source, l, info.ntp_timestamp, info.rtp_timestamp);
+                    }
+                }
+                RtcpPacket::Nack(n) => {
+                    if let Some(sink) = self.sink_by_ssrc(key, n.media_ssrc) {
+                        let lost: Vec<u16> = n.lost_sequence_numbers().collect();
+                        let mut out = OutCtx { peers: &mut self.peers, tx, sent: 0 };
+                        self.router.on_sink_nack(now, sink, &lost, &mut out);
+                        self.metrics.rtp_out.inc_by(out.sent);
+                    }
+                }
+                RtcpPacket::Pli(p) => {
+                    if let Some(sink) = self.sink_by_ssrc(key, p.media_ssrc) {
+                        self.router.on_sink_keyframe_request(now, sink);
+                    }
+                }
+                RtcpPacket::Fir(f) => {
+                    for e in f.entries() {
+                        if let Some(sink) = self.sink_by_ssrc(key, e.ssrc) {
+                            self.router.on_sink_keyframe_request(now, sink);
+                        }
+                    }
+                }
+                RtcpPacket::Remb(r) => self.router.set_estimate(key, r.bitrate),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn sink_by_ssrc(&self, key: usize, ssrc: u32) -> Option<SinkKey> {
+        self.peers.get(key)?.subs.iter().flatten().find(|s| s.m.ssrc == ssrc).map(|s| s.sink)
+    }
+
+    fn flush_twcc(&mut self, now: Instant, tx: &mut SendBatch) {
+        for (_, p) in self.peers.iter_mut() {
+            if now < p.next_twcc {
+                continue;
+            }
+            p.next_twcc = now + TWCC_INTERVAL;
+            if p.twcc.is_empty() || !p.t.can_send() {
+                p.twcc.clear();
+                continue;
+            }
+            p.twcc.sort_by_key(|(s, _)| *s);
+            let mut start = 0;
+            while start < p.twcc.len() {
+                let count = p.twcc_count;
+                let media = p.twcc_media_ssrc;
+                let me = p.t.local_ssrc;
+                let slice = &p.twcc[start..];
+                let mut consumed = 0;
+                p.t.send_rtcp(&mut Sink(tx), &mut |buf: &mut [u8]| match rtcp::write_transport_cc(me, media, count, slice, &mut buf[..1200]) {
+                    Ok(w) => {
+                        consumed = w.consumed;
+                        w.len
+                    }
+                    Err(_) => 0,
+                });
+                p.twcc_count = p.twcc_count.wrapping_add(1);
+                if consumed == 0 {
+                    break;
+                }
+                start += consumed;
+            }
+            p.twcc.clear();
+        }
+    }
+
+    fn recompute_deadline(&mut self) {
+        let mut d = self.router.poll_timeout();
+        for (_, p) in self.peers.iter() {
+            if let Some(t) = p.t.next_timeout() {
+                d = d.min(t);
+            }
+            if !p.twcc.is_empty() {
+                d = d.min(p.next_twcc);
+            }
+        }
+        self.next_deadline = Some(d);
+    }
+
+    fn find_pub(&self, track_id: &str) -> Option<SourceKey> {
+        let (peer, idx) = self.tracks.get(track_id)?;
+        self.peers.get(*peer)?.pubs.get(*idx)?.as_ref().map(|p| p.source)
+    }
+}
+
+impl Worker for ShardWorker {
+    type Command = Command;
+
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &mut [u8], tx: &mut SendBatch) {
+        self.metrics.datagrams_in.inc();
+        let class = demux::classify(data);
+        if class == Class::Unknown {
+            self.metrics.drop(DropReason::UnknownProtocol);
+            return;
+        }
+        let key = match self.by_addr.get(&from) {
+            Some(k) => *k,
+            None => {
+                let k = (class == Class::Stun)
+                    .then(|| demux::binding_request_username(data))
+                    .flatten()
+                    .and_then(|u| self.by_ufrag.get(demux::local_ufrag(u)).copied());
+                match k {
+                    Some(k) => {
+                        self.by_addr.insert(from, k);
+                        k
+                    }
+                    None => {
+                        self.metrics.drop(DropReason::UnknownSource);
+                        return;
+                    }
+                }
+            }
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(), DropReason> {
+            match class {
+                Class::Stun | Class::Dtls => {
+                    self.peers[key].t.handle_stun_dtls(now, from, data).map_err(|_| DropReason::StunDtlsRejected)?;
+                    self.poll_peer(now, key, tx);
+                    Ok(())
+                }
+                Class::Rtp | Class::Rtcp => {
+                    let rtcp = class == Class::Rtcp;
+                    let n = self.peers[key].t.unprotect(now, from, data, rtcp).map_err(|d| match d {
+                        tessera_webrtc::Drop::NoKeys => DropReason::SrtpBeforeKeys,
+                        tessera_webrtc::Drop::SrtpAuth => DropReason::SrtpAuthFailed,
+                        tessera_webrtc::Drop::SrtpReplay => DropReason::SrtpReplayed,
+                        _ => DropReason::SrtpMalformed,
+                    })?;
+                    let plain = &data[..n];
+                    if rtcp {
+                        self.on_rtcp(now, key, plain, tx)
+                    } else {
+                        let hdr = RtpHeader::parse(plain).map_err(|_| DropReason::MalformedRtp)?;
+                        let peer = &mut self.peers[key];
+                        let (idx, layer) = peer.route(&hdr).ok_or(DropReason::UnroutedRtp)?;
+                        let p = peer.pubs[idx].as_ref().ok_or(DropReason::UnroutedRtp)?;
+                        if let Some(id) = p.m.ext.transport_cc
+                            && p.m.fb.transport_cc
+                            && let Some(seq) = hdr.extension(id).and_then(|v| tessera_rtp::ext::parse_transport_cc(v).ok())
+                        {
+                            if peer.twcc.len() < peer.twcc.capacity() {
+                                peer.twcc.push((seq, now.saturating_duration_since(self.epoch).as_micros() as i64));
+                            }
+                            peer.twcc_media_ssrc = hdr.ssrc();
+                        }
+                        let source = p.source;
+                        self.metrics.rtp_in.inc();
+                        let mut out = OutCtx { peers: &mut self.peers, tx, sent: 0 };
+                        self.router.on_rtp(now, source, layer, &hdr, &mut out);
+                        self.metrics.rtp_out.inc_by(out.sent);
+                        Ok(())
+                    }
+                }
+                Class::Unknown => Ok(()),
+            }
+        }));
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => self.metrics.drop(reason),
+            Err(_) => {
+                self.metrics.drop(DropReason::SessionPanic);
+                self.metrics.panics.inc();
+                tracing::error!(target: "tessera::rt", shard = self.index, "a session handler panicked; closing that transport");
+                if self.peers.contains(key) {
+                    let id = self.peers[key].t.id.clone();
+                    self.remove_peer(key, tx, Some(MediaEvent::TransportFailed { transport_id: id, reason: "Internal error".into() }));
+                }
+            }
+        }
+    }
+
+    fn handle_command(&mut self, now: Instant, cmd: Command, tx: &mut SendBatch) {
+        match cmd {
+            Command::Offer(req, reply) => {
+                let r = self.on_offer(now, *req, tx);
+                let _ = reply.send(r);
+            }
+            Command::Candidate(t, c, reply) => {
+                let r = match self.by_id.get(&t) {
+                    Some(k) => self.peers[*k].t.add_remote_candidate(&c).map_err(MediaError::BadSdp),
+                    None => Err(MediaError::NoTransport(t)),
+                };
+                let _ = reply.send(r);
+            }
+            Command::EndSession(t, session, reply) => {
+                let r = match self.by_id.get(&t).copied() {
+                    Some(k) => {
+                        let n = self.peers[k].mids.len();
+                        for pos in 0..n {
+                            let belongs = match &self.peers[k].mids[pos].1 {
+                                MidUse::Pub(i) => self.peers[k].pubs[*i].as_ref().is_some_and(|p| p.session == session),
+                                MidUse::Sub(i) => self.peers[k].subs[*i].as_ref().is_some_and(|s| s.session == session),
+                                MidUse::Rejected => false,
+                            };
+                            if belongs {
+                                self.close_mid(k, pos);
+                            }
+                        }
+                        Ok(())
+                    }
+                    None => Err(MediaError::NoTransport(t)),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Close(t, reply) => {
+                let r = match self.by_id.get(&t).copied() {
+                    Some(k) => {
+                        self.remove_peer(k, tx, Some(MediaEvent::TransportClosed { transport_id: t }));
+                        Ok(())
+                    }
+                    None => Err(MediaError::NoTransport(t)),
+                };
+                let _ = reply.send(r);
+            }
+            Command::TrackActive(track, active, reply) => {
+                let r = match self.find_pub(&track) {
+                    Some(src) => {
+                        self.router.set_source_muted(src, !active);
+                        Ok(())
+                    }
+                    None => Err(MediaError::NoSource(track)),
+                };
+                let _ = reply.send(r);
+            }
+            Command::SubscriptionActive(t, session, kind, active, reply) => {
+                let r = match self.by_id.get(&t).copied() {
+                    Some(k) => {
+                        let sinks: Vec<SinkKey> = self.peers[k].subs.iter().flatten().filter(|s| s.session == session && kind.is_none_or(|kd| kd == s.m.kind)).map(|s| s.sink).collect();
+                        for s in sinks {
+                            self.router.set_sink_paused(s, !active);
+                            if active {
+                                self.router.on_sink_keyframe_request(now, s);
+                            }
+                        }
+                        Ok(())
+                    }
+                    None => Err(MediaError::NoTransport(t)),
+                };
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant, tx: &mut SendBatch) {
+        {
+            let mut out = OutCtx { peers: &mut self.peers, tx, sent: 0 };
+            self.router.poll(now, &mut out);
+            self.metrics.rtp_out.inc_by(out.sent);
+        }
+        let due: Vec<usize> = self.peers.iter().filter(|(_, p)| p.t.next_timeout().is_some_and(|t| t <= now)).map(|(k, _)| k).collect();
+        for k in due {
+            if self.peers.contains(k) {
+                self.poll_peer(now, k, tx);
+            }
+        }
+        self.flush_twcc(now, tx);
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.next_deadline
+    }
+
+    fn end_of_wakeup(&mut self, _now: Instant, tx: &mut SendBatch) {
+        self.recompute_deadline();
+        let (sent, _) = tx.counters();
+        let queued = tx.queued() as u64;
+        self.metrics.datagrams_out.inc_by((sent + queued).saturating_sub(self.sent_before));
+        self.sent_before = sent + queued;
+    }
+}

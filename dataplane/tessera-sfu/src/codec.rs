@@ -1,0 +1,72 @@
+//! Codec knowledge the forwarder needs: where key frames start (to switch layers there) and
+//! picture ids to keep continuous. The bit-level work is `tessera_rtp::codec`'s.
+
+use crate::rewrite::Rewriter;
+
+/// Payload codecs the forwarder knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    /// Opus.
+    Opus,
+    /// VP8.
+    Vp8,
+    /// VP9.
+    Vp9,
+    /// H.264.
+    H264,
+    /// AV1.
+    Av1,
+    /// Anything else (forwarded, never switched on).
+    Other,
+}
+
+impl Codec {
+    /// From an SDP encoding name.
+    pub fn from_name(name: &str) -> Codec {
+        match name.to_ascii_lowercase().as_str() {
+            "opus" => Codec::Opus,
+            "vp8" => Codec::Vp8,
+            "vp9" => Codec::Vp9,
+            "h264" => Codec::H264,
+            "av1" => Codec::Av1,
+            _ => Codec::Other,
+        }
+    }
+}
+
+/// Whether `payload` is the first packet of a key frame.
+pub fn is_keyframe_start(codec: Codec, payload: &[u8]) -> bool {
+    use tessera_rtp::codec as c;
+    let c = match codec {
+        Codec::Vp8 => c::Codec::Vp8,
+        Codec::Vp9 => c::Codec::Vp9,
+        Codec::H264 => c::Codec::H264,
+        Codec::Av1 => c::Codec::Av1,
+        Codec::Opus | Codec::Other => return true,
+    };
+    tessera_rtp::codec::is_keyframe(c, payload)
+}
+
+/// Rewrites VP8/VP9 picture ids (and TL0PICIDX) in a forwarded payload in place, so they stay
+/// continuous across layer switches.
+pub fn rewrite_picture_ids(codec: Codec, payload: &mut [u8], rw: &mut Rewriter) {
+    use tessera_rtp::codec as c;
+    let (pic, tl0) = match codec {
+        Codec::Vp8 => match c::Vp8Descriptor::parse(payload) {
+            Ok(d) => (d.picture_id, d.tl0_pic_idx),
+            Err(_) => return,
+        },
+        Codec::Vp9 => match c::Vp9Descriptor::parse(payload) {
+            Ok(d) => (d.picture_id, d.tl0_pic_idx),
+            Err(_) => return,
+        },
+        _ => return,
+    };
+    let Some(pic) = pic else { return };
+    let (p, t) = rw.map_picture(pic, tl0);
+    let change = c::PictureRewrite { picture_id: Some(p), tl0_pic_idx: t, key_idx: None };
+    let _ = match codec {
+        Codec::Vp8 => c::vp8_rewrite(payload, &change).map(|_| ()),
+        _ => c::vp9_rewrite(payload, &change).map(|_| ()),
+    };
+}

@@ -1,0 +1,631 @@
+//! The forwarding graph of one shard: sources (published tracks, with their simulcast layers)
+//! and sinks (subscribed tracks). Sans-IO: packets come in as parsed plaintext RTP, go out
+//! through [`Out`], time is passed in.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+use tessera_rtp::ext;
+use tessera_rtp::rtp::{RtpHeader, RtpWriter};
+
+use crate::codec::{self, Codec};
+use crate::recv::{GapOutcome, NackTracker, ReceiveStats, ReportBlock};
+use crate::rewrite::Rewriter;
+use crate::rtx::RtxBuffer;
+
+/// Most simulcast layers per source.
+pub const MAX_LAYERS: usize = 4;
+/// Keyframe requests to one layer are at most this frequent.
+pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(300);
+/// Receiver reports to publishers.
+pub const RR_INTERVAL: Duration = Duration::from_secs(1);
+/// Sender reports to subscribers (video); audio uses twice as long.
+pub const SR_INTERVAL: Duration = Duration::from_secs(1);
+/// Layer choice is re-evaluated this often.
+pub const LAYER_INTERVAL: Duration = Duration::from_millis(500);
+/// A layer without packets for this long is considered stopped.
+pub const LAYER_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Retransmission buffer of video sources, in packets (~2 s of 2.5 Mbit/s).
+pub const RTX_PACKETS: usize = 512;
+
+/// A transport as the worker numbers it.
+pub type TransportKey = usize;
+/// A source in this router.
+pub type SourceKey = usize;
+/// A sink in this router.
+pub type SinkKey = usize;
+
+/// Audio or video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Audio.
+    Audio,
+    /// Video.
+    Video,
+}
+
+/// What a publisher's m-line negotiated that the router needs.
+#[derive(Clone, Debug)]
+pub struct SourceSpec {
+    /// Kind.
+    pub kind: Kind,
+    /// Codec of the payload.
+    pub codec: Codec,
+    /// RTP clock rate.
+    pub clock_rate: u32,
+    /// Simulcast layers (1 without simulcast).
+    pub layers: u8,
+    /// Publisher's transport.
+    pub publisher: TransportKey,
+    /// The publisher accepts generic NACK.
+    pub nack: bool,
+    /// The publisher accepts PLI.
+    pub pli: bool,
+    /// The publisher accepts FIR.
+    pub fir: bool,
+    /// Extension id of the audio level in the publisher's packets.
+    pub audio_level_id: Option<u8>,
+    /// Extension id of the video orientation in the publisher's packets.
+    pub video_orientation_id: Option<u8>,
+}
+
+/// Which layer a sink gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerChoice {
+    /// Chosen by the bandwidth estimate of the subscriber.
+    Auto,
+    /// Always this layer.
+    Fixed(u8),
+}
+
+/// What a subscriber's m-line negotiated that the router needs.
+#[derive(Clone, Debug)]
+pub struct SinkSpec {
+    /// Subscriber's transport.
+    pub transport: TransportKey,
+    /// Our SSRC on that m-line.
+    pub ssrc: u32,
+    /// Payload type of the source codec on that m-line.
+    pub pt: u8,
+    /// The m-line's mid (written in the mid extension).
+    pub mid: String,
+    /// Extension ids negotiated on that m-line.
+    pub mid_id: Option<u8>,
+    /// abs-send-time id.
+    pub abs_send_time_id: Option<u8>,
+    /// Audio-level id.
+    pub audio_level_id: Option<u8>,
+    /// Video-orientation id.
+    pub video_orientation_id: Option<u8>,
+    /// Layer choice.
+    pub layer: LayerChoice,
+}
+
+/// Where the router's output goes: the worker writes RTP/RTCP for the right transport.
+pub trait Out {
+    /// Queues an RTP packet to `transport`, built by `write` in the supplied buffer.
+    fn send_rtp(&mut self, transport: TransportKey, write: &mut dyn FnMut(&mut [u8]) -> usize);
+    /// Generic NACK for `media_ssrc` to a publisher.
+    fn send_nack(&mut self, transport: TransportKey, media_ssrc: u32, seqs: &[u16]);
+    /// PLI (or FIR when the publisher only supports that) for `media_ssrc`.
+    fn send_keyframe_request(&mut self, transport: TransportKey, media_ssrc: u32, fir: bool);
+    /// A receiver report block for a publisher.
+    fn send_receiver_report(&mut self, transport: TransportKey, block: ReportBlock);
+    /// A sender report for one of our SSRCs to a subscriber.
+    fn send_sender_report(&mut self, transport: TransportKey, sr: SenderReport);
+}
+
+/// Sender-report values of one output SSRC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderReport {
+    /// Our SSRC.
+    pub ssrc: u32,
+    /// NTP time (64-bit fixed point).
+    pub ntp: u64,
+    /// RTP time matching `ntp`.
+    pub rtp: u32,
+    /// Packets sent.
+    pub packets: u32,
+    /// Payload octets sent.
+    pub octets: u32,
+}
+
+/// Counters of one router.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    /// RTP packets received from publishers.
+    pub packets_in: u64,
+    /// RTP packets forwarded to subscribers.
+    pub packets_out: u64,
+    /// Packets retransmitted on NACK.
+    pub retransmitted: u64,
+    /// NACKed packets no longer buffered.
+    pub nack_misses: u64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests: u64,
+}
+
+#[derive(Debug)]
+struct Layer {
+    ssrc: Option<u32>,
+    stats: ReceiveStats,
+    nack: NackTracker,
+    rtx: RtxBuffer,
+    last_packet: Option<Instant>,
+    kf_sent: Option<Instant>,
+    kf_pending: bool,
+    /// Bitrate meter: bytes in the current window and the last window's rate.
+    bytes: u64,
+    window_start: Option<Instant>,
+    bitrate: u64,
+    /// Last SR: (NTP, RTP, arrival).
+    sr: Option<(u64, u32, Instant)>,
+}
+
+#[derive(Debug)]
+struct Source {
+    spec: SourceSpec,
+    layers: Vec<Layer>,
+    sinks: Vec<SinkKey>,
+    muted: bool,
+}
+
+#[derive(Debug)]
+struct Sink {
+    spec: SinkSpec,
+    source: SourceKey,
+    rw: Rewriter,
+    target: u8,
+    paused: bool,
+    packets: u32,
+    octets: u32,
+    last_sr: Option<Instant>,
+    /// Last sent packet: (output RTP ts, wall clock).
+    last_sent: Option<(u32, Instant)>,
+}
+
+/// The forwarding graph.
+#[derive(Debug)]
+pub struct Router {
+    sources: Slab<Source>,
+    sinks: Slab<Sink>,
+    estimates: HashMap<TransportKey, u64>,
+    epoch: Instant,
+    next_rr: Instant,
+    next_layers: Instant,
+    nack_scratch: Vec<u16>,
+    stats: RouterStats,
+}
+
+fn ntp_of(now: Instant, epoch: Instant, epoch_ntp: u64) -> u64 {
+    let d = now.saturating_duration_since(epoch);
+    epoch_ntp.wrapping_add((d.as_secs() << 32) | ((d.subsec_nanos() as u64) << 32) / 1_000_000_000)
+}
+
+impl Router {
+    /// An empty router; `now` starts its clocks.
+    pub fn new(now: Instant) -> Router {
+        Router {
+            sources: Slab::new(),
+            sinks: Slab::new(),
+            estimates: HashMap::new(),
+            epoch: now,
+            next_rr: now + RR_INTERVAL,
+            next_layers: now + LAYER_INTERVAL,
+            nack_scratch: Vec::with_capacity(crate::recv::NACK_CAPACITY),
+            stats: RouterStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> RouterStats {
+        self.stats
+    }
+
+    /// Adds a source.
+    pub fn add_source(&mut self, spec: SourceSpec) -> SourceKey {
+        let n = (spec.layers as usize).clamp(1, MAX_LAYERS);
+        let rtx = if spec.kind == Kind::Video && spec.nack { RTX_PACKETS } else { 0 };
+        let layers = (0..n)
+            .map(|_| Layer {
+                ssrc: None,
+                stats: ReceiveStats::new(spec.clock_rate),
+                nack: NackTracker::default(),
+                rtx: RtxBuffer::new(rtx),
+                last_packet: None,
+                kf_sent: None,
+                kf_pending: false,
+                bytes: 0,
+                window_start: None,
+                bitrate: 0,
+                sr: None,
+            })
+            .collect();
+        self.sources.insert(Source { spec, layers, sinks: Vec::new(), muted: false })
+    }
+
+    /// Removes a source; returns the sinks it fed (now removed too).
+    pub fn remove_source(&mut self, key: SourceKey) -> Vec<SinkKey> {
+        let Some(src) = self.sources.try_remove(key) else { return Vec::new() };
+        for s in &src.sinks {
+            self.sinks.try_remove(*s);
+        }
+        src.sinks
+    }
+
+    /// Whether a source exists.
+    pub fn has_source(&self, key: SourceKey) -> bool {
+        self.sources.contains(key)
+    }
+
+    /// Mutes or unmutes a source (muted sources forward nothing).
+    pub fn set_source_muted(&mut self, key: SourceKey, muted: bool) {
+        if let Some(s) = self.sources.get_mut(key) {
+            s.muted = muted;
+        }
+    }
+
+    /// Adds a sink fed by `source`; `None` if the source does not exist.
+    pub fn add_sink(&mut self, now: Instant, source: SourceKey, spec: SinkSpec, initial_seq: u16) -> Option<SinkKey> {
+        let src = self.sources.get(source)?;
+        let layers = src.layers.len() as u8;
+        let target = match spec.layer {
+            LayerChoice::Fixed(l) => l.min(layers - 1),
+            // Start on the lowest layer: it is cheapest to get a key frame of, and the
+            // estimate raises it within a second or two.
+            LayerChoice::Auto => 0,
+        };
+        let rw = Rewriter::new(src.spec.clock_rate, initial_seq);
+        let key = self.sinks.insert(Sink { spec, source, rw, target, paused: false, packets: 0, octets: 0, last_sr: None, last_sent: None });
+        self.sources[source].sinks.push(key);
+        if self.sources[source].spec.kind == Kind::Video {
+            self.request_keyframe(now, source, target);
+        }
+        Some(key)
+    }
+
+    /// Removes a sink.
+    pub fn remove_sink(&mut self, key: SinkKey) {
+        if let Some(s) = self.sinks.try_remove(key)
+            && let Some(src) = self.sources.get_mut(s.source)
+        {
+            src.sinks.retain(|k| *k != key);
+        }
+    }
+
+    /// Pauses or resumes a sink.
+    pub fn set_sink_paused(&mut self, key: SinkKey, paused: bool) {
+        if let Some(s) = self.sinks.get_mut(key) {
+            s.paused = paused;
+        }
+    }
+
+    /// The sink's output SSRC and transport.
+    pub fn sink_info(&self, key: SinkKey) -> Option<(TransportKey, u32)> {
+        self.sinks.get(key).map(|s| (s.spec.transport, s.spec.ssrc))
+    }
+
+    /// The layer a sink currently receives and its target.
+    pub fn sink_layers(&self, key: SinkKey) -> Option<(Option<u8>, u8)> {
+        self.sinks.get(key).map(|s| (s.rw.layer(), s.target))
+    }
+
+    /// Forces a sink's layer (e.g. a subscription update naming a simulcast layer).
+    pub fn set_sink_layer(&mut self, now: Instant, key: SinkKey, choice: LayerChoice) {
+        let Some(s) = self.sinks.get_mut(key) else { return };
+        s.spec.layer = choice;
+        if let LayerChoice::Fixed(l) = choice {
+            let layers = self.sources[s.source].layers.len() as u8;
+            let l = l.min(layers - 1);
+            if s.target != l {
+                s.target = l;
+                let src = s.source;
+                self.request_keyframe(now, src, l);
+            }
+        }
+    }
+
+    /// A subscriber transport's receive-side bandwidth estimate (REMB), in bit/s.
+    pub fn set_estimate(&mut self, transport: TransportKey, bps: u64) {
+        self.estimates.insert(transport, bps);
+    }
+
+    /// Forgets everything about a transport's estimate.
+    pub fn forget_transport(&mut self, transport: TransportKey) {
+        self.estimates.remove(&transport);
+    }
+
+    /// A publisher's sender report for the SSRC of `layer`.
+    pub fn on_sender_report(&mut self, now: Instant, source: SourceKey, layer: u8, ntp: u64, rtp: u32) {
+        if let Some(l) = self.sources.get_mut(source).and_then(|s| s.layers.get_mut(layer as usize)) {
+            l.stats.on_sender_report(now, ntp);
+            l.sr = Some((ntp, rtp, now));
+        }
+    }
+
+    /// One RTP packet from a publisher, already decrypted: `hdr` is its parsed header.
+    pub fn on_rtp(&mut self, now: Instant, source: SourceKey, layer: u8, hdr: &RtpHeader<'_>, out: &mut dyn Out) {
+        let Router { sources, sinks, stats, epoch, .. } = self;
+        let Some(src) = sources.get_mut(source) else { return };
+        let Some(l) = src.layers.get_mut(layer as usize) else { return };
+        stats.packets_in += 1;
+        let ssrc = hdr.ssrc();
+        l.ssrc = Some(ssrc);
+        let ext_seq = l.stats.on_packet(now, *epoch, hdr.sequence_number(), hdr.timestamp());
+        l.last_packet = Some(now);
+        let packet = hdr.packet();
+        l.bytes += packet.len() as u64;
+        match l.window_start {
+            Some(w) if now.saturating_duration_since(w) >= Duration::from_secs(1) => {
+                let secs = now.saturating_duration_since(w).as_secs_f64();
+                l.bitrate = (l.bytes as f64 * 8.0 / secs) as u64;
+                l.bytes = 0;
+                l.window_start = Some(now);
+            }
+            None => l.window_start = Some(now),
+            _ => {}
+        }
+        let mut want_keyframe = false;
+        if src.spec.nack && src.spec.kind == Kind::Video && l.nack.on_packet(now, ext_seq) == GapOutcome::TooLong {
+            want_keyframe = true;
+        }
+        let payload = hdr.payload();
+        if payload.is_empty() {
+            // Padding-only packets (bandwidth probes) are not media.
+            if want_keyframe {
+                Self::keyframe_to(now, src, layer, stats, out);
+            }
+            return;
+        }
+        l.rtx.store(ext_seq, packet);
+        if src.muted {
+            return;
+        }
+        let kind = src.spec.kind;
+        let codec = src.spec.codec;
+        let mut keyframe: Option<bool> = None;
+        for &sk in &src.sinks {
+            let Some(sink) = sinks.get_mut(sk) else { continue };
+            if sink.paused {
+                continue;
+            }
+            let current = sink.rw.layer();
+            let switch_ok = layer == sink.target
+                && current != Some(layer)
+                && (kind == Kind::Audio || *keyframe.get_or_insert_with(|| codec::is_keyframe_start(codec, payload)));
+            let Some(m) = sink.rw.map(now, layer, hdr.sequence_number(), hdr.timestamp(), switch_ok) else {
+                if layer == sink.target && current != Some(layer) {
+                    want_keyframe = true;
+                }
+                continue;
+            };
+            let n = write_forwarded(&src.spec, &mut sink.rw, &sink.spec, hdr, m.seq, m.ts, now, *epoch, out);
+            sink.packets = sink.packets.wrapping_add(1);
+            sink.octets = sink.octets.wrapping_add(payload.len() as u32);
+            sink.last_sent = Some((m.ts, now));
+            stats.packets_out += n;
+        }
+        if want_keyframe {
+            Self::keyframe_to(now, src, layer, stats, out);
+        }
+    }
+
+    fn keyframe_to(now: Instant, src: &mut Source, layer: u8, stats: &mut RouterStats, out: &mut dyn Out) {
+        let (publisher, pli, fir) = (src.spec.publisher, src.spec.pli, src.spec.fir);
+        let Some(l) = src.layers.get_mut(layer as usize) else { return };
+        let Some(ssrc) = l.ssrc else {
+            l.kf_pending = true;
+            return;
+        };
+        if l.kf_sent.is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_INTERVAL) {
+            l.kf_pending = true;
+            return;
+        }
+        if !pli && !fir {
+            return;
+        }
+        out.send_keyframe_request(publisher, ssrc, !pli);
+        stats.keyframe_requests += 1;
+        l.kf_sent = Some(now);
+        l.kf_pending = false;
+    }
+
+    /// Asks the publisher of `source` for a key frame on `layer` (coalesced, rate-limited).
+    pub fn request_keyframe(&mut self, _now: Instant, source: SourceKey, layer: u8) {
+        if let Some(l) = self.sources.get_mut(source).and_then(|s| s.layers.get_mut(layer as usize)) {
+            l.kf_pending = true;
+        }
+    }
+
+    /// A subscriber asked for a key frame (PLI/FIR) on a sink.
+    pub fn on_sink_keyframe_request(&mut self, now: Instant, sink: SinkKey) {
+        if let Some(s) = self.sinks.get(sink) {
+            let layer = s.rw.layer().unwrap_or(s.target);
+            let src = s.source;
+            self.request_keyframe(now, src, layer);
+        }
+    }
+
+    /// A subscriber NACKed output sequence numbers of a sink: resend what is still buffered.
+    pub fn on_sink_nack(&mut self, now: Instant, sink: SinkKey, lost: &[u16], out: &mut dyn Out) {
+        let Router { sources, sinks, stats, epoch, .. } = self;
+        let Some(s) = sinks.get_mut(sink) else { return };
+        let Some(src) = sources.get(s.source) else { return };
+        for &out_seq in lost {
+            let Some((layer, in_seq, ts_delta)) = s.rw.unmap(out_seq) else {
+                stats.nack_misses += 1;
+                continue;
+            };
+            let Some(l) = src.layers.get(layer as usize) else { continue };
+            let Some(highest) = l.stats.highest() else { continue };
+            // Extend `in_seq` relative to the highest received.
+            let base = highest & !0xffff;
+            let cands = [base.wrapping_sub(1 << 16) | in_seq as u64, base | in_seq as u64];
+            let ext = *cands.iter().filter(|c| **c <= highest).max().unwrap_or(&(base | in_seq as u64));
+            let Some(pkt) = l.rtx.get(ext) else {
+                stats.nack_misses += 1;
+                continue;
+            };
+            let Ok(hdr) = RtpHeader::parse(pkt) else { continue };
+            let out_ts = hdr.timestamp().wrapping_add(ts_delta);
+            stats.retransmitted += write_forwarded(&src.spec, &mut s.rw, &s.spec, &hdr, out_seq, out_ts, now, *epoch, out);
+        }
+    }
+
+    /// Periodic work: NACKs, keyframe requests, receiver and sender reports, layer choice.
+    pub fn poll(&mut self, now: Instant, out: &mut dyn Out) {
+        let rtt = Duration::from_millis(50);
+        let rr_due = now >= self.next_rr;
+        if rr_due {
+            self.next_rr = now + RR_INTERVAL;
+        }
+        let Router { sources, stats, nack_scratch, .. } = self;
+        for (_, src) in sources.iter_mut() {
+            let publisher = src.spec.publisher;
+            for li in 0..src.layers.len() {
+                let l = &mut src.layers[li];
+                if let Some(ssrc) = l.ssrc {
+                    if src.spec.nack && !l.nack.is_empty() {
+                        l.nack.due(now, rtt, nack_scratch);
+                        if !nack_scratch.is_empty() {
+                            out.send_nack(publisher, ssrc, nack_scratch);
+                        }
+                    }
+                    if rr_due && let Some(block) = l.stats.report(ssrc, now) {
+                        out.send_receiver_report(publisher, block);
+                    }
+                }
+                if src.layers[li].kf_pending {
+                    Self::keyframe_to(now, src, li as u8, stats, out);
+                }
+            }
+        }
+        self.sender_reports(now, out);
+        if now >= self.next_layers {
+            self.next_layers = now + LAYER_INTERVAL;
+            self.choose_layers(now);
+        }
+    }
+
+    fn sender_reports(&mut self, now: Instant, out: &mut dyn Out) {
+        let Router { sources, sinks, .. } = self;
+        for (_, s) in sinks.iter_mut() {
+            let Some(src) = sources.get(s.source) else { continue };
+            let interval = if src.spec.kind == Kind::Audio { SR_INTERVAL * 2 } else { SR_INTERVAL };
+            if s.last_sr.is_some_and(|t| now.saturating_duration_since(t) < interval) {
+                continue;
+            }
+            let Some(layer) = s.rw.layer() else { continue };
+            let Some((sr_ntp, sr_rtp, sr_at)) = src.layers.get(layer as usize).and_then(|l| l.sr) else { continue };
+            if s.last_sent.is_none() {
+                continue;
+            }
+            // Map the publisher's NTP↔RTP pair through this sink's timestamp offset, then
+            // extrapolate to now.
+            let ts_delta = s.rw.ts_delta();
+            let elapsed = now.saturating_duration_since(sr_at);
+            let rtp = sr_rtp.wrapping_add(ts_delta).wrapping_add((elapsed.as_secs_f64() * src.spec.clock_rate as f64) as u32);
+            let ntp = ntp_of(now, sr_at, sr_ntp);
+            out.send_sender_report(s.spec.transport, SenderReport { ssrc: s.spec.ssrc, ntp, rtp, packets: s.packets, octets: s.octets });
+            s.last_sr = Some(now);
+        }
+    }
+
+    /// Picks each auto sink's target layer from its transport's estimate.
+    fn choose_layers(&mut self, now: Instant) {
+        let mut requests: Vec<(SourceKey, u8)> = Vec::new();
+        for (_, s) in self.sinks.iter_mut() {
+            if s.spec.layer != LayerChoice::Auto {
+                continue;
+            }
+            let Some(src) = self.sources.get(s.source) else { continue };
+            if src.layers.len() < 2 {
+                continue;
+            }
+            let budget = self.estimates.get(&s.spec.transport).copied().unwrap_or(u64::MAX);
+            let live = |l: &Layer| l.last_packet.is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT);
+            // Layers ordered by measured bitrate, lowest first.
+            let mut order: Vec<(u8, u64)> = src.layers.iter().enumerate().filter(|(_, l)| live(l)).map(|(i, l)| (i as u8, l.bitrate)).collect();
+            order.sort_by_key(|(_, b)| *b);
+            let Some(&(lowest, _)) = order.first() else { continue };
+            let mut best = lowest;
+            for &(i, rate) in &order {
+                // Go up only with 20% headroom; stay if the current one still fits.
+                let need = if Some(i) == s.rw.layer() { rate } else { rate + rate / 5 };
+                if need <= budget {
+                    best = i;
+                }
+            }
+            if best != s.target {
+                s.target = best;
+                requests.push((s.source, best));
+            }
+        }
+        for (src, layer) in requests {
+            self.request_keyframe(now, src, layer);
+        }
+    }
+
+    /// The earliest instant [`Router::poll`] has work.
+    pub fn poll_timeout(&self) -> Instant {
+        let mut t = self.next_rr.min(self.next_layers);
+        for (_, s) in self.sources.iter() {
+            for l in &s.layers {
+                if let Some(n) = l.nack.next_due() {
+                    t = t.min(n);
+                }
+                if l.kf_pending {
+                    t = t.min(l.kf_sent.map_or(self.epoch, |k| k + KEYFRAME_INTERVAL));
+                }
+            }
+        }
+        t
+    }
+}
+
+/// Writes one forwarded packet for a sink; returns 1 if queued.
+#[allow(clippy::too_many_arguments)]
+fn write_forwarded(src: &SourceSpec, rw: &mut Rewriter, sink: &SinkSpec, hdr: &RtpHeader<'_>, seq: u16, ts: u32, now: Instant, epoch: Instant, out: &mut dyn Out) -> u64 {
+    let mut exts: [(u8, &[u8]); 4] = [(0, &[]); 4];
+    let mut n = 0;
+    let mid = sink.mid.as_bytes();
+    if let Some(id) = sink.mid_id
+        && !mid.is_empty()
+    {
+        exts[n] = (id, mid);
+        n += 1;
+    }
+    let abs = ext::abs_send_time_bytes(ext::abs_send_time_from_micros(now.saturating_duration_since(epoch).as_micros() as u64));
+    if let Some(id) = sink.abs_send_time_id {
+        exts[n] = (id, &abs);
+        n += 1;
+    }
+    if let (Some(from), Some(to)) = (src.audio_level_id, sink.audio_level_id)
+        && let Some(v) = hdr.extension(from)
+    {
+        exts[n] = (to, v);
+        n += 1;
+    }
+    if let (Some(from), Some(to)) = (src.video_orientation_id, sink.video_orientation_id)
+        && let Some(v) = hdr.extension(from)
+    {
+        exts[n] = (to, v);
+        n += 1;
+    }
+    let w = RtpWriter { marker: hdr.marker(), payload_type: sink.pt, sequence_number: seq, timestamp: ts, ssrc: sink.ssrc, csrcs: &[], extensions: &exts[..n] };
+    let payload = hdr.payload();
+    let codec = src.codec;
+    let mut queued = 0;
+    out.send_rtp(sink.transport, &mut |buf: &mut [u8]| {
+        let Ok(len) = w.write_packet(payload, buf) else { return 0 };
+        let hl = len - payload.len();
+        codec::rewrite_picture_ids(codec, &mut buf[hl..len], rw);
+        queued = 1;
+        len
+    });
+    queued
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,252 @@
+//! Router tests on a simulated clock with hand-built packets.
+
+use std::time::{Duration, Instant};
+
+use tessera_rtp::rtp::{RtpHeader, RtpWriter};
+
+use super::*;
+
+#[derive(Default)]
+struct Recorder {
+    rtp: Vec<(TransportKey, Vec<u8>)>,
+    nacks: Vec<(TransportKey, u32, Vec<u16>)>,
+    keyframes: Vec<(TransportKey, u32, bool)>,
+    rrs: Vec<(TransportKey, ReportBlock)>,
+    srs: Vec<(TransportKey, SenderReport)>,
+}
+
+impl Out for Recorder {
+    fn send_rtp(&mut self, transport: TransportKey, write: &mut dyn FnMut(&mut [u8]) -> usize) {
+        let mut buf = [0u8; 2048];
+        let n = write(&mut buf);
+        if n > 0 {
+            self.rtp.push((transport, buf[..n].to_vec()));
+        }
+    }
+    fn send_nack(&mut self, transport: TransportKey, media_ssrc: u32, seqs: &[u16]) {
+        self.nacks.push((transport, media_ssrc, seqs.to_vec()));
+    }
+    fn send_keyframe_request(&mut self, transport: TransportKey, media_ssrc: u32, fir: bool) {
+        self.keyframes.push((transport, media_ssrc, fir));
+    }
+    fn send_receiver_report(&mut self, transport: TransportKey, block: ReportBlock) {
+        self.rrs.push((transport, block));
+    }
+    fn send_sender_report(&mut self, transport: TransportKey, sr: SenderReport) {
+        self.srs.push((transport, sr));
+    }
+}
+
+const PUB: TransportKey = 100;
+
+fn audio_spec() -> SourceSpec {
+    SourceSpec { kind: Kind::Audio, codec: Codec::Opus, clock_rate: 48000, layers: 1, publisher: PUB, nack: false, pli: false, fir: false, audio_level_id: Some(1), video_orientation_id: None }
+}
+
+fn video_spec(layers: u8) -> SourceSpec {
+    SourceSpec { kind: Kind::Video, codec: Codec::Vp8, clock_rate: 90000, layers, publisher: PUB, nack: true, pli: true, fir: true, audio_level_id: None, video_orientation_id: None }
+}
+
+fn sink_spec(transport: TransportKey, ssrc: u32, pt: u8) -> SinkSpec {
+    SinkSpec {
+        transport,
+        ssrc,
+        pt,
+        mid: format!("m{transport}"),
+        mid_id: Some(4),
+        abs_send_time_id: Some(2),
+        audio_level_id: Some(9),
+        video_orientation_id: None,
+        layer: LayerChoice::Auto,
+    }
+}
+
+fn packet(ssrc: u32, seq: u16, ts: u32, payload: &[u8], exts: &[(u8, &[u8])]) -> Vec<u8> {
+    let w = RtpWriter { marker: false, payload_type: 111, sequence_number: seq, timestamp: ts, ssrc, csrcs: &[], extensions: exts };
+    let mut buf = vec![0u8; 1500];
+    let n = w.write_packet(payload, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// VP8 payload: descriptor with S=1, PID=0, then the first payload byte (bit 0 = inverse
+/// key-frame flag).
+fn vp8(key: bool) -> Vec<u8> {
+    vec![0x10, if key { 0x00 } else { 0x01 }, 0xaa, 0xbb]
+}
+
+fn feed(r: &mut Router, now: Instant, src: SourceKey, layer: u8, pkt: &[u8], out: &mut Recorder) {
+    let h = RtpHeader::parse(pkt).unwrap();
+    r.on_rtp(now, src, layer, &h, out);
+}
+
+#[test]
+fn audio_reaches_every_sink_rewritten() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(audio_spec());
+    r.add_sink(t0, src, sink_spec(1, 1111, 100), 500).unwrap();
+    r.add_sink(t0, src, sink_spec(2, 2222, 101), 9000).unwrap();
+    let mut out = Recorder::default();
+    for i in 0..3u16 {
+        feed(&mut r, t0, src, 0, &packet(42, 7000 + i, 960 * i as u32, b"opus", &[(1, &[0x85])]), &mut out);
+    }
+    assert_eq!(out.rtp.len(), 6);
+    let to1: Vec<_> = out.rtp.iter().filter(|(t, _)| *t == 1).map(|(_, p)| p.clone()).collect();
+    for (i, p) in to1.iter().enumerate() {
+        let h = RtpHeader::parse(p).unwrap();
+        assert_eq!(h.ssrc(), 1111);
+        assert_eq!(h.payload_type(), 100);
+        assert_eq!(h.sequence_number(), 500 + i as u16);
+        assert_eq!(h.payload(), b"opus");
+        assert_eq!(h.extension(4), Some(&b"m1"[..]), "the subscriber's mid");
+        assert_eq!(h.extension(9), Some(&[0x85][..]), "audio level moved to the subscriber's id");
+        assert!(h.extension(2).is_some(), "abs-send-time");
+    }
+    assert_eq!(r.stats().packets_out, 6);
+}
+
+#[test]
+fn video_starts_at_a_key_frame_and_asks_for_one() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(1));
+    let mut out = Recorder::default();
+    feed(&mut r, t0, src, 0, &packet(55, 1, 0, &vp8(false), &[]), &mut out);
+    r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
+    feed(&mut r, t0, src, 0, &packet(55, 2, 3000, &vp8(false), &[]), &mut out);
+    assert!(out.rtp.is_empty(), "no delta frame before a key frame");
+    r.poll(t0, &mut out);
+    assert_eq!(out.keyframes, vec![(PUB, 55, false)], "one PLI upstream");
+    feed(&mut r, t0, src, 0, &packet(55, 3, 6000, &vp8(true), &[]), &mut out);
+    feed(&mut r, t0, src, 0, &packet(55, 4, 9000, &vp8(false), &[]), &mut out);
+    let seqs: Vec<u16> = out.rtp.iter().map(|(_, p)| RtpHeader::parse(p).unwrap().sequence_number()).collect();
+    assert_eq!(seqs, vec![1, 2]);
+}
+
+#[test]
+fn keyframe_requests_are_coalesced() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(1));
+    let mut out = Recorder::default();
+    feed(&mut r, t0, src, 0, &packet(55, 1, 0, &vp8(true), &[]), &mut out);
+    let sinks: Vec<_> = (0..20).map(|i| r.add_sink(t0, src, sink_spec(i, 1000 + i as u32, 96), 1).unwrap()).collect();
+    r.poll(t0, &mut out);
+    for s in &sinks {
+        r.on_sink_keyframe_request(t0 + Duration::from_millis(10), *s);
+    }
+    r.poll(t0 + Duration::from_millis(10), &mut out);
+    assert_eq!(out.keyframes.len(), 1, "twenty requests within the interval make one PLI");
+    r.poll(t0 + KEYFRAME_INTERVAL + Duration::from_millis(1), &mut out);
+    assert_eq!(out.keyframes.len(), 2, "the pending request goes out after the interval");
+}
+
+#[test]
+fn subscriber_nacks_are_served_from_the_buffer() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(1));
+    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 300).unwrap();
+    let mut out = Recorder::default();
+    feed(&mut r, t0, src, 0, &packet(55, 10, 0, &vp8(true), &[]), &mut out);
+    for i in 11..20u16 {
+        feed(&mut r, t0, src, 0, &packet(55, i, 0, &vp8(false), &[]), &mut out);
+    }
+    out.rtp.clear();
+    r.on_sink_nack(t0, sink, &[303, 305, 999], &mut out);
+    let got: Vec<(u16, u32)> = out.rtp.iter().map(|(_, p)| {
+        let h = RtpHeader::parse(p).unwrap();
+        (h.sequence_number(), h.ssrc())
+    }).collect();
+    assert_eq!(got, vec![(303, 1111), (305, 1111)]);
+    assert_eq!(r.stats().retransmitted, 2);
+    assert_eq!(r.stats().nack_misses, 1);
+}
+
+#[test]
+fn publisher_gaps_are_nacked_and_reported() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(1));
+    let mut out = Recorder::default();
+    for s in [1u16, 2, 5, 6] {
+        feed(&mut r, t0, src, 0, &packet(55, s, 0, &vp8(s == 1), &[]), &mut out);
+    }
+    r.poll(t0 + Duration::from_millis(10), &mut out);
+    assert_eq!(out.nacks, vec![(PUB, 55, vec![3, 4])]);
+    r.poll(t0 + RR_INTERVAL, &mut out);
+    let (t, block) = out.rrs[0];
+    assert_eq!((t, block.ssrc, block.cumulative_lost), (PUB, 55, 2));
+}
+
+#[test]
+fn simulcast_switches_layers_at_key_frames_with_one_output_ssrc() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
+    let mut out = Recorder::default();
+    let mut t = t0;
+    // Layer 0 (low) and layer 1 (high) both flow; layer 1 carries more bytes.
+    let big = [0u8; 900];
+    let mut seq = [100u16, 5000u16];
+    for frame in 0..80u32 {
+        t += Duration::from_millis(33);
+        for layer in 0..2u8 {
+            let key = frame % 40 == 0;
+            let mut payload = vp8(key);
+            if layer == 1 {
+                payload.extend_from_slice(&big);
+            }
+            let ssrc = 60 + layer as u32;
+            feed(&mut r, t, src, layer, &packet(ssrc, seq[layer as usize], frame * 3000, &payload, &[]), &mut out);
+            seq[layer as usize] = seq[layer as usize].wrapping_add(1);
+        }
+        r.poll(t, &mut out);
+    }
+    assert_eq!(r.sink_layers(sink).unwrap().0, Some(1), "no estimate: the best layer is chosen");
+    let hdrs: Vec<(u32, u16)> = out.rtp.iter().map(|(_, p)| {
+        let h = RtpHeader::parse(p).unwrap();
+        (h.ssrc(), h.sequence_number())
+    }).collect();
+    assert!(hdrs.iter().all(|(s, _)| *s == 1111));
+    for w in hdrs.windows(2) {
+        assert_eq!(w[1].1, w[0].1.wrapping_add(1), "continuous output sequence numbers");
+    }
+    // A low estimate brings it back down at the next key frame of layer 0.
+    r.set_estimate(1, 50_000);
+    out.rtp.clear();
+    for frame in 80..160u32 {
+        t += Duration::from_millis(33);
+        for layer in 0..2u8 {
+            let key = frame % 40 == 0;
+            let mut payload = vp8(key);
+            if layer == 1 {
+                payload.extend_from_slice(&big);
+            }
+            feed(&mut r, t, src, layer, &packet(60 + layer as u32, seq[layer as usize], frame * 3000, &payload, &[]), &mut out);
+            seq[layer as usize] = seq[layer as usize].wrapping_add(1);
+        }
+        r.poll(t, &mut out);
+    }
+    assert_eq!(r.sink_layers(sink).unwrap(), (Some(0), 0));
+}
+
+#[test]
+fn sender_reports_follow_the_publishers_clock_mapping() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(audio_spec());
+    r.add_sink(t0, src, sink_spec(1, 1111, 100), 1).unwrap();
+    let mut out = Recorder::default();
+    feed(&mut r, t0, src, 0, &packet(42, 10, 48_000, b"x", &[]), &mut out);
+    r.poll(t0, &mut out);
+    assert!(out.srs.is_empty(), "no SR before the publisher's SR");
+    r.on_sender_report(t0, src, 0, 7 << 32, 48_000);
+    r.poll(t0 + Duration::from_millis(500), &mut out);
+    let (t, sr) = out.srs[0];
+    assert_eq!((t, sr.ssrc, sr.packets), (1, 1111, 1));
+    assert_eq!(sr.rtp, 48_000 + 24_000, "the mapping extrapolated by 0.5 s");
+    assert_eq!(sr.ntp >> 32, 7);
+}

@@ -1,0 +1,319 @@
+//! Per-m-line decisions for an answer (OWT §5.7 rules, simplified to one codec per m-line):
+//! which codec a publisher sends, which payload type carries a forwarded source to a
+//! subscriber, which RTCP feedback and header extensions are kept.
+
+use tessera_rtp::ext as x;
+use tessera_schema::control::{TrackFormat, TrackKind};
+use tessera_schema::media::{AudioCodec, AudioFormat, H264Profile, VideoCodec, VideoFormat};
+use tessera_sfu::Codec as SfuCodec;
+
+use tessera_schema::sdp::{AcceptedMedia, Codec, Direction, Kind, OfferedMedia};
+
+/// RTCP feedback kept for publishers' video.
+const PUB_VIDEO_FB: &[&str] = &["nack", "nack pli", "ccm fir", "transport-cc", "goog-remb"];
+/// RTCP feedback kept for subscribers' video (receive-side estimation through REMB).
+const SUB_VIDEO_FB: &[&str] = &["nack", "nack pli", "ccm fir", "goog-remb"];
+
+/// Header extensions we read from publishers, by kind.
+fn pub_extension(kind: Kind, uri: &str) -> bool {
+    match kind {
+        Kind::Audio => [x::URI_AUDIO_LEVEL, x::URI_MID, x::URI_ABS_SEND_TIME].contains(&uri),
+        Kind::Video => [x::URI_MID, x::URI_RTP_STREAM_ID, x::URI_ABS_SEND_TIME, x::URI_TRANSPORT_CC, x::URI_VIDEO_ORIENTATION, x::URI_TOFFSET].contains(&uri),
+    }
+}
+
+/// Header extensions we write to subscribers, by kind.
+fn sub_extension(kind: Kind, uri: &str) -> bool {
+    match kind {
+        Kind::Audio => [x::URI_AUDIO_LEVEL, x::URI_MID, x::URI_ABS_SEND_TIME].contains(&uri),
+        Kind::Video => [x::URI_MID, x::URI_ABS_SEND_TIME, x::URI_VIDEO_ORIENTATION].contains(&uri),
+    }
+}
+
+/// Extension ids negotiated on an m-line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExtIds {
+    /// ssrc-audio-level.
+    pub audio_level: Option<u8>,
+    /// sdes:mid.
+    pub mid: Option<u8>,
+    /// sdes:rtp-stream-id.
+    pub rid: Option<u8>,
+    /// abs-send-time.
+    pub abs_send_time: Option<u8>,
+    /// transport-wide-cc.
+    pub transport_cc: Option<u8>,
+    /// video-orientation.
+    pub video_orientation: Option<u8>,
+}
+
+impl ExtIds {
+    fn from(extmaps: &[(u8, String)]) -> ExtIds {
+        let id = |uri: &str| extmaps.iter().find(|(_, u)| u == uri).map(|(i, _)| *i);
+        ExtIds {
+            audio_level: id(x::URI_AUDIO_LEVEL),
+            mid: id(x::URI_MID),
+            rid: id(x::URI_RTP_STREAM_ID),
+            abs_send_time: id(x::URI_ABS_SEND_TIME),
+            transport_cc: id(x::URI_TRANSPORT_CC),
+            video_orientation: id(x::URI_VIDEO_ORIENTATION),
+        }
+    }
+}
+
+/// RTCP feedback negotiated for the chosen codec.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Feedback {
+    /// Generic NACK.
+    pub nack: bool,
+    /// PLI.
+    pub pli: bool,
+    /// FIR.
+    pub fir: bool,
+    /// REMB.
+    pub remb: bool,
+    /// Transport-wide CC feedback.
+    pub transport_cc: bool,
+}
+
+impl Feedback {
+    fn from(fb: &[String]) -> Feedback {
+        let has = |s: &str| fb.iter().any(|f| f == s);
+        Feedback { nack: has("nack"), pli: has("nack pli"), fir: has("ccm fir"), remb: has("goog-remb"), transport_cc: has("transport-cc") }
+    }
+}
+
+/// A publisher's m-line as negotiated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PubMid {
+    /// mid.
+    pub mid: String,
+    /// Kind.
+    pub kind: TrackKind,
+    /// Payload type.
+    pub pt: u8,
+    /// Codec.
+    pub codec: SfuCodec,
+    /// Clock rate.
+    pub clock_rate: u32,
+    /// Format as OWT reports it.
+    pub format: TrackFormat,
+    /// Feedback we may send to the publisher.
+    pub fb: Feedback,
+    /// Extension ids in the publisher's packets.
+    pub ext: ExtIds,
+    /// Simulcast rids in the order the offer lists them.
+    pub rids: Vec<String>,
+    /// SSRCs announced in the offer (first = primary; `SIM` groups give layer order).
+    pub ssrcs: Vec<u32>,
+}
+
+/// A subscriber's m-line as negotiated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubMid {
+    /// mid.
+    pub mid: String,
+    /// Kind.
+    pub kind: TrackKind,
+    /// Payload type the source's codec has on this m-line.
+    pub pt: u8,
+    /// Feedback the subscriber will send us.
+    pub fb: Feedback,
+    /// Extension ids we write.
+    pub ext: ExtIds,
+    /// Our SSRC.
+    pub ssrc: u32,
+}
+
+fn kind_of(k: Kind) -> TrackKind {
+    match k {
+        Kind::Audio => TrackKind::Audio,
+        Kind::Video => TrackKind::Video,
+    }
+}
+
+/// OWT's reading of an H.264 `profile-level-id` (§5.7).
+pub fn h264_profile(c: &Codec) -> Option<H264Profile> {
+    let pli = c.param("profile-level-id")?;
+    if pli.len() < 4 {
+        return None;
+    }
+    let idc = u8::from_str_radix(&pli[0..2], 16).ok()?;
+    let iop = u8::from_str_radix(&pli[2..4], 16).ok()?;
+    Some(match idc {
+        0x42 if iop & 0x40 != 0 => H264Profile::CB,
+        0x42 => H264Profile::B,
+        0x4d if iop & 0x80 != 0 => H264Profile::CB,
+        0x4d => H264Profile::M,
+        0x58 => H264Profile::E,
+        0x64 => H264Profile::H,
+        _ => return None,
+    })
+}
+
+fn profile_rank(p: H264Profile) -> u8 {
+    match p {
+        H264Profile::CB => 0,
+        H264Profile::B | H264Profile::E => 1,
+        H264Profile::M => 2,
+        H264Profile::H => 3,
+    }
+}
+
+fn audio_format(c: &Codec, accept: &[AudioFormat]) -> Option<AudioFormat> {
+    let codec = match c.name.as_str() {
+        "opus" => AudioCodec::Opus,
+        "pcmu" => AudioCodec::Pcmu,
+        "pcma" => AudioCodec::Pcma,
+        "g722" => AudioCodec::G722,
+        "isac" => AudioCodec::Isac,
+        "ilbc" => AudioCodec::Ilbc,
+        _ => return None,
+    };
+    accept
+        .iter()
+        .find(|f| {
+            f.codec == codec
+                && (codec == AudioCodec::G722 || f.sample_rate.is_none_or(|r| r == c.clock))
+                && f.channel_num.unwrap_or(1) == (c.channels as u32).max(1)
+        })
+        .cloned()
+}
+
+fn video_format(c: &Codec, accept: &[VideoFormat]) -> Option<VideoFormat> {
+    let codec = match c.name.as_str() {
+        "vp8" => VideoCodec::Vp8,
+        "vp9" => VideoCodec::Vp9,
+        "h264" => VideoCodec::H264,
+        "h265" => VideoCodec::H265,
+        "av1" => VideoCodec::Av1,
+        _ => return None,
+    };
+    if codec == VideoCodec::Vp9 && c.param("profile-id").is_some_and(|p| p != "0") {
+        return None;
+    }
+    if codec == VideoCodec::H264 {
+        if c.param("packetization-mode") != Some("1") {
+            return None;
+        }
+        let p = h264_profile(c)?;
+        let ok = accept.iter().any(|f| f.codec == VideoCodec::H264 && f.profile.is_none_or(|q| profile_rank(p) <= profile_rank(q)));
+        return ok.then_some(VideoFormat::h264(p));
+    }
+    accept.iter().any(|f| f.codec == codec).then_some(VideoFormat::codec(codec))
+}
+
+fn accepted(m: &OfferedMedia, direction: Direction, codec: &Codec, fb_keep: &[&str], keep_ext: impl Fn(&str) -> bool, send: Option<(u32, String, String, String)>, recv_rids: Vec<String>) -> AcceptedMedia {
+    let extmaps: Vec<(u8, String)> = m.extmaps.iter().filter(|(_, u)| keep_ext(u)).cloned().collect();
+    AcceptedMedia {
+        direction,
+        codecs: vec![codec.clone()],
+        rtcp_fb: codec.rtcp_fb.iter().filter(|f| fb_keep.contains(&f.as_str())).cloned().collect(),
+        extmaps,
+        send,
+        recv_rids,
+        rtcp_rsize: m.rtcp_rsize,
+    }
+}
+
+/// Accepts a publisher's m-line: the first offered codec the room accepts wins.
+pub fn negotiate_publish(m: &OfferedMedia, mid: &str, kind: TrackKind, accept_audio: &[AudioFormat], accept_video: &[VideoFormat]) -> Result<(AcceptedMedia, PubMid), String> {
+    let k = m.kind.ok_or_else(|| format!("m-line {mid} is not audio or video"))?;
+    if kind_of(k) != kind {
+        return Err(format!("m-line {mid} is {} but the publication declared {}", k.as_str(), kind.as_str()));
+    }
+    if !matches!(m.direction, Direction::SendOnly | Direction::SendRecv) {
+        return Err(format!("m-line {mid} does not send"));
+    }
+    let mut chosen = None;
+    for c in &m.codecs {
+        let f = match k {
+            Kind::Audio => audio_format(c, accept_audio).map(TrackFormat::Audio),
+            Kind::Video => video_format(c, accept_video).map(TrackFormat::Video),
+        };
+        if let Some(f) = f {
+            chosen = Some((c.clone(), f));
+            break;
+        }
+    }
+    let (codec, format) = chosen.ok_or_else(|| format!("No proper {} codec", k.as_str()))?;
+    let fb_keep: &[&str] = if k == Kind::Video { PUB_VIDEO_FB } else { &[] };
+    let rids: Vec<String> = m.rids.iter().filter(|r| r.send).map(|r| r.rid.clone()).collect();
+    let answer = accepted(m, Direction::RecvOnly, &codec, fb_keep, |u| pub_extension(k, u), None, rids.clone());
+    let ext = ExtIds::from(&answer.extmaps);
+    let fb = Feedback::from(&answer.rtcp_fb);
+    let mut ssrcs = m.ssrcs.clone();
+    if let Some((_, sim)) = m.ssrc_groups.iter().find(|(s, _)| s == "SIM") {
+        ssrcs = sim.clone();
+    } else if let Some((_, fid)) = m.ssrc_groups.iter().find(|(s, _)| s == "FID") {
+        // Without simulcast only the primary SSRC carries media (we never negotiate RTX).
+        ssrcs = fid.iter().take(1).copied().collect();
+    }
+    let pm = PubMid {
+        mid: mid.to_string(),
+        kind,
+        pt: codec.pt,
+        codec: SfuCodec::from_name(&codec.name),
+        clock_rate: codec.clock,
+        format,
+        fb,
+        ext,
+        rids,
+        ssrcs,
+    };
+    Ok((answer, pm))
+}
+
+/// Whether offered codec `c` can carry a source negotiated as `src_name` with `src_fmtp`.
+fn same_codec(c: &Codec, src_name: &str, src_clock: u32, src: &TrackFormat) -> bool {
+    if c.name != src_name || c.clock != src_clock {
+        return false;
+    }
+    match src {
+        TrackFormat::Video(VideoFormat { codec: VideoCodec::H264, profile }) => {
+            c.param("packetization-mode") == Some("1") && (profile.is_none() || h264_profile(c) == *profile || c.param("level-asymmetry-allowed") == Some("1") && h264_profile(c).is_some_and(|p| Some(p) == *profile))
+        }
+        TrackFormat::Video(VideoFormat { codec: VideoCodec::Vp9, .. }) => c.param("profile-id").is_none_or(|p| p == "0"),
+        _ => true,
+    }
+}
+
+/// Accepts a subscriber's m-line for a source: the offered payload type of the source's codec.
+#[allow(clippy::too_many_arguments)]
+pub fn negotiate_subscribe(m: &OfferedMedia, mid: &str, kind: TrackKind, src_name: &str, src_clock: u32, src_format: &TrackFormat, ssrc: u32, cname: &str, stream: &str, track: &str) -> Result<(AcceptedMedia, SubMid), String> {
+    let k = m.kind.ok_or_else(|| format!("m-line {mid} is not audio or video"))?;
+    if kind_of(k) != kind {
+        return Err(format!("m-line {mid} is {} but the subscription declared {}", k.as_str(), kind.as_str()));
+    }
+    if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
+        return Err(format!("m-line {mid} does not receive"));
+    }
+    let codec = m.codecs.iter().find(|c| same_codec(c, src_name, src_clock, src_format)).ok_or_else(|| format!("No proper {} codec", k.as_str()))?;
+    let fb_keep: &[&str] = if k == Kind::Video { SUB_VIDEO_FB } else { &[] };
+    let answer = accepted(m, Direction::SendOnly, codec, fb_keep, |u| sub_extension(k, u), Some((ssrc, cname.to_string(), stream.to_string(), track.to_string())), Vec::new());
+    let ext = ExtIds::from(&answer.extmaps);
+    let fb = Feedback::from(&answer.rtcp_fb);
+    Ok((answer, SubMid { mid: mid.to_string(), kind, pt: codec.pt, fb, ext, ssrc }))
+}
+
+/// The SDP encoding name and clock of a negotiated format (for matching subscribers).
+pub fn encoding_of(format: &TrackFormat) -> (&'static str, u32) {
+    match format {
+        TrackFormat::Audio(a) => match a.codec {
+            AudioCodec::Opus => ("opus", 48000),
+            AudioCodec::Pcmu => ("pcmu", 8000),
+            AudioCodec::Pcma => ("pcma", 8000),
+            AudioCodec::G722 => ("g722", 8000),
+            AudioCodec::Isac => ("isac", a.sample_rate.unwrap_or(16000)),
+            AudioCodec::Ilbc => ("ilbc", 8000),
+            _ => ("unknown", 0),
+        },
+        TrackFormat::Video(v) => match v.codec {
+            VideoCodec::Vp8 => ("vp8", 90000),
+            VideoCodec::Vp9 => ("vp9", 90000),
+            VideoCodec::H264 => ("h264", 90000),
+            VideoCodec::H265 => ("h265", 90000),
+            VideoCodec::Av1 => ("av1", 90000),
+        },
+    }
+}

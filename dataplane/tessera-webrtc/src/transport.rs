@@ -1,0 +1,414 @@
+//! One peer connection ("transport" in OWT's words), sans-IO.
+//!
+//! str0m runs ICE (full agent, controlled) and DTLS only, through its direct API: no str0m
+//! media state exists, so str0m never sends or expects RTP/RTCP. Every RTP and RTCP packet
+//! goes through this module's SRTP contexts, keyed from the DTLS-SRTP export that
+//! `tessera-dtls` taps. SDP answers are written by `tessera_schema::sdp`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where a transport's outgoing datagrams go (the shard's send batch in production, a
+/// `Vec` in tests). `write` fills the slot and returns the length (0: nothing).
+pub trait DatagramSink {
+    /// Queues one datagram to `to`.
+    fn push_with(&mut self, to: SocketAddr, write: &mut dyn FnMut(&mut [u8]) -> usize);
+    /// Queues a copy of `data` to `to`.
+    fn push(&mut self, to: SocketAddr, data: &[u8]) {
+        self.push_with(to, &mut |buf: &mut [u8]| {
+            if data.len() > buf.len() {
+                return 0;
+            }
+            buf[..data.len()].copy_from_slice(data);
+            data.len()
+        });
+    }
+}
+
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, IceConnectionState, Input, Output, Rtc, RtcConfig};
+use tessera_dtls::KeyTap;
+use tessera_rtp::srtp::{SrtpContext, SrtpProfile, split_keying_material};
+use tessera_schema::sdp::{AnswerMedia, AnswerTransport, Offer, write_answer};
+
+use crate::demux::{Class, classify};
+
+/// Lifecycle of a transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportState {
+    /// Waiting for ICE and DTLS.
+    Connecting,
+    /// ICE and DTLS up, SRTP keys in place.
+    Connected,
+    /// ICE or DTLS failed, or the peer went silent.
+    Failed,
+    /// Closed on request.
+    Closed,
+}
+
+/// Something the worker must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportEvent {
+    /// Media may flow.
+    Connected,
+    /// The transport died; the reason is OWT's wording where one exists.
+    Failed(String),
+}
+
+/// A transport that has not heard from its peer for this long is failed.
+pub const INACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A transport that does not connect within this long is failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a datagram was not accepted (named drop reasons, counted by the worker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drop {
+    /// SRTP/SRTCP before the DTLS handshake exported keys.
+    NoKeys,
+    /// SRTP authentication failed.
+    SrtpAuth,
+    /// Replayed SRTP packet.
+    SrtpReplay,
+    /// Malformed SRTP/SRTCP.
+    SrtpMalformed,
+    /// str0m refused a STUN/DTLS datagram.
+    Rejected,
+}
+
+impl Drop {
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Drop::NoKeys => "srtp_before_keys",
+            Drop::SrtpAuth => "srtp_auth_failed",
+            Drop::SrtpReplay => "srtp_replayed",
+            Drop::SrtpMalformed => "srtp_malformed",
+            Drop::Rejected => "stun_dtls_rejected",
+        }
+    }
+}
+
+/// The ICE/DTLS/SRTP side of one peer connection.
+pub struct Transport {
+    /// OWT transport id.
+    pub id: String,
+    rtc: Rtc,
+    tap: KeyTap,
+    local: SocketAddr,
+    ufrag: String,
+    pwd: String,
+    fingerprint: String,
+    candidates: Vec<String>,
+    srtp_out: Option<SrtpContext>,
+    srtp_in: Option<SrtpContext>,
+    remote: Option<SocketAddr>,
+    state: TransportState,
+    session_id: u64,
+    version: u64,
+    remote_ufrag: String,
+    created: Instant,
+    last_rx: Instant,
+    next_rtc: Option<Instant>,
+    /// Our SSRC for RTCP feedback we originate.
+    pub local_ssrc: u32,
+    /// Our CNAME.
+    pub cname: String,
+    answer_setup: &'static str,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport").field("id", &self.id).field("state", &self.state).field("remote", &self.remote).finish_non_exhaustive()
+    }
+}
+
+fn random_string(n: usize) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..n).map(|_| A[rand::random_range(0..A.len())] as char).collect()
+}
+
+fn profile_of(p: tessera_dtls::SrtpProtectionProfile) -> SrtpProfile {
+    use tessera_dtls::SrtpProtectionProfile as P;
+    match p {
+        P::Aes128CmSha1_80 => SrtpProfile::Aes128CmSha1_80,
+        P::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
+        P::AeadAes256Gcm => SrtpProfile::AeadAes256Gcm,
+    }
+}
+
+impl Transport {
+    /// A transport answering `offer`: ICE credentials and candidates, DTLS in the role the
+    /// offer leaves us (passive for `actpass`). `local` is the shard socket; `advertised` are
+    /// the addresses put into the answer as host candidates.
+    pub fn new(now: Instant, id: String, local: SocketAddr, advertised: &[SocketAddr], offer: &Offer) -> Result<Transport, String> {
+        let ufrag = random_string(16);
+        let pwd = random_string(24);
+        let config = RtcConfig::new()
+            .set_crypto_provider(Arc::new(tessera_dtls::crypto_provider()))
+            .set_dtls_cert(tessera_dtls::shared_dtls_cert())
+            .set_ice_lite(false)
+            .set_local_ice_credentials(str0m::IceCreds { ufrag: ufrag.clone(), pass: pwd.clone() })
+            .set_stats_interval(None);
+        let (mut rtc, tap) = tessera_dtls::build_with_tap(config, now);
+        let fp_bytes = {
+            let mut api = rtc.direct_api();
+            api.set_ice_controlling(false);
+            api.set_remote_ice_credentials(str0m::IceCreds { ufrag: offer.ice_ufrag.clone(), pass: offer.ice_pwd.clone() });
+            let remote_fp = format!("{} {}", offer.fingerprint.0, offer.fingerprint.1)
+                .parse::<str0m::crypto::Fingerprint>()
+                .or_else(|_| offer.fingerprint.1.parse::<str0m::crypto::Fingerprint>())
+                .map_err(|_| "unreadable a=fingerprint".to_string())?;
+            api.set_remote_fingerprint(remote_fp);
+            // We answer `passive` to `actpass` (we are the DTLS server) and `active` to `passive`.
+            let active = offer.setup == "passive";
+            api.start_dtls(active).map_err(|e| format!("DTLS start: {e}"))?;
+            api.local_dtls_fingerprint().clone()
+        };
+        let fingerprint = format!("{} {}", fp_bytes.hash_func, fp_bytes.bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"));
+        let mut candidates = Vec::new();
+        for a in advertised {
+            let c = Candidate::host(*a, "udp").map_err(|e| format!("candidate {a}: {e}"))?;
+            if let Some(added) = rtc.add_local_candidate(c) {
+                candidates.push(added.to_sdp_string().trim_start_matches("a=").to_string());
+            }
+        }
+        for c in &offer.candidates {
+            if let Ok(c) = Candidate::from_sdp_string(c) {
+                rtc.add_remote_candidate(c);
+            }
+        }
+        let mut t = Transport {
+            id,
+            rtc,
+            tap,
+            local,
+            ufrag,
+            pwd,
+            fingerprint,
+            candidates,
+            srtp_out: None,
+            srtp_in: None,
+            remote: None,
+            state: TransportState::Connecting,
+            session_id: rand::random::<u64>() >> 2,
+            version: 1,
+            remote_ufrag: offer.ice_ufrag.clone(),
+            created: now,
+            last_rx: now,
+            next_rtc: Some(now),
+            local_ssrc: rand::random::<u32>() | 1,
+            cname: random_string(16),
+            answer_setup: if offer.setup == "passive" { "active" } else { "passive" },
+        };
+        t.next_rtc = Some(now);
+        Ok(t)
+    }
+
+    /// Our ICE username fragment (binding requests name it first in USERNAME).
+    pub fn ufrag(&self) -> &str {
+        &self.ufrag
+    }
+
+    /// Lifecycle state.
+    pub fn state(&self) -> TransportState {
+        self.state
+    }
+
+    /// The peer's address media goes to.
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// Whether SRTP keys are in place and a destination is known.
+    pub fn can_send(&self) -> bool {
+        self.srtp_out.is_some() && self.remote.is_some()
+    }
+
+    /// Checks a renegotiation offer against this transport (ICE restarts are not supported).
+    pub fn check_offer(&self, offer: &Offer) -> Result<(), String> {
+        if offer.ice_ufrag != self.remote_ufrag {
+            return Err("ICE restart (new ice-ufrag) is not supported; create a new transport".into());
+        }
+        Ok(())
+    }
+
+    /// Writes the answer to `offer` with one decision per m-line.
+    pub fn answer(&mut self, offer: &Offer, decisions: &[AnswerMedia]) -> String {
+        let t = AnswerTransport { ice_ufrag: self.ufrag.clone(), ice_pwd: self.pwd.clone(), fingerprint: self.fingerprint.clone(), setup: self.answer_setup, candidates: self.candidates.clone() };
+        let sdp = write_answer(offer, decisions, &t, self.session_id, self.version);
+        self.version += 1;
+        sdp
+    }
+
+    /// A trickled remote candidate (`candidate:...`, `a=` prefix allowed).
+    pub fn add_remote_candidate(&mut self, line: &str) -> Result<(), String> {
+        let line = line.trim().trim_start_matches("a=");
+        if line.is_empty() {
+            return Ok(());
+        }
+        let c = Candidate::from_sdp_string(line).map_err(|e| format!("bad candidate: {e}"))?;
+        self.rtc.add_remote_candidate(c);
+        self.next_rtc = Some(self.last_rx.min(Instant::now()));
+        Ok(())
+    }
+
+    /// A STUN or DTLS datagram from the peer.
+    pub fn handle_stun_dtls(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Result<(), Drop> {
+        let recv = Receive::new(Protocol::Udp, from, self.local, data).map_err(|_| Drop::Rejected)?;
+        let input = Input::Receive(now, recv);
+        if !self.rtc.accepts(&input) {
+            return Err(Drop::Rejected);
+        }
+        self.rtc.handle_input(input).map_err(|_| Drop::Rejected)?;
+        self.last_rx = now;
+        self.next_rtc = Some(now);
+        Ok(())
+    }
+
+    /// Drives str0m: sends what ICE and DTLS have to send, notices connection changes and
+    /// deadlines. Call after every input and when [`Transport::next_timeout`] passes.
+    pub fn poll(&mut self, now: Instant, tx: &mut dyn DatagramSink, events: &mut Vec<TransportEvent>) {
+        if matches!(self.state, TransportState::Failed | TransportState::Closed) {
+            return;
+        }
+        if self.next_rtc.is_some_and(|t| t <= now) {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                self.fail(format!("ICE/DTLS error: {e}"), events);
+                return;
+            }
+            self.next_rtc = None;
+        }
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => match classify(&t.contents) {
+                    Class::Stun => tx.push(t.destination, &t.contents),
+                    Class::Dtls => {
+                        if self.remote.is_none() {
+                            self.remote = Some(t.destination);
+                        }
+                        tx.push(t.destination, &t.contents);
+                    }
+                    // str0m has no media state; anything else is not ours to send.
+                    _ => {}
+                },
+                Ok(Output::Event(str0m::Event::Connected)) => self.on_connected(events),
+                Ok(Output::Event(str0m::Event::IceConnectionStateChange(IceConnectionState::Disconnected))) => {
+                    tracing::debug!(target: "tessera::ice", transport = %self.id, "ICE disconnected (waiting for the inactivity timeout)");
+                }
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(t)) => {
+                    self.next_rtc = Some(t.max(now));
+                    break;
+                }
+                Err(e) => {
+                    self.fail(format!("ICE/DTLS error: {e}"), events);
+                    return;
+                }
+            }
+        }
+        if self.state == TransportState::Connecting && now.saturating_duration_since(self.created) > CONNECT_TIMEOUT {
+            self.fail("Ice procedure failed.".into(), events);
+        } else if now.saturating_duration_since(self.last_rx) > INACTIVITY_TIMEOUT {
+            self.fail("Peer inactive".into(), events);
+        }
+    }
+
+    fn on_connected(&mut self, events: &mut Vec<TransportEvent>) {
+        let Some(keys) = self.tap.get() else {
+            self.fail("DTLS connected without SRTP keys".into(), events);
+            return;
+        };
+        let profile = profile_of(keys.profile());
+        let (client, server) = match split_keying_material(profile, keys.keying_material()) {
+            Ok(k) => k,
+            Err(e) => {
+                self.fail(format!("SRTP keying material: {e}"), events);
+                return;
+            }
+        };
+        let (out, inb) = if keys.is_client() { (client, server) } else { (server, client) };
+        match (SrtpContext::new(&out), SrtpContext::new(&inb)) {
+            (Ok(o), Ok(i)) => {
+                self.srtp_out = Some(o);
+                self.srtp_in = Some(i);
+                self.state = TransportState::Connected;
+                tracing::info!(target: "tessera::dtls", transport = %self.id, ?profile, "connected");
+                events.push(TransportEvent::Connected);
+            }
+            _ => self.fail("SRTP context setup failed".into(), events),
+        }
+    }
+
+    fn fail(&mut self, reason: String, events: &mut Vec<TransportEvent>) {
+        if matches!(self.state, TransportState::Failed | TransportState::Closed) {
+            return;
+        }
+        tracing::info!(target: "tessera::ice", transport = %self.id, %reason, "transport failed");
+        self.state = TransportState::Failed;
+        events.push(TransportEvent::Failed(reason));
+    }
+
+    /// Closes the transport (DTLS close_notify is sent if connected).
+    pub fn close(&mut self, now: Instant, tx: &mut dyn DatagramSink) {
+        if self.state == TransportState::Closed {
+            return;
+        }
+        let _ = self.rtc.close();
+        let mut ev = Vec::new();
+        self.next_rtc = Some(now);
+        self.poll(now, tx, &mut ev);
+        self.state = TransportState::Closed;
+    }
+
+    /// The next instant [`Transport::poll`] must run.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        if matches!(self.state, TransportState::Failed | TransportState::Closed) {
+            return None;
+        }
+        let guard = if self.state == TransportState::Connecting { self.created + CONNECT_TIMEOUT } else { self.last_rx + INACTIVITY_TIMEOUT };
+        Some(self.next_rtc.map_or(guard, |t| t.min(guard)))
+    }
+
+    /// Decrypts an SRTP (`rtcp == false`) or SRTCP packet in place; returns the plaintext
+    /// length. A packet that authenticates also marks the peer as alive and latches its
+    /// address as the media destination.
+    pub fn unprotect(&mut self, now: Instant, from: SocketAddr, data: &mut [u8], rtcp: bool) -> Result<usize, Drop> {
+        let ctx = self.srtp_in.as_mut().ok_or(Drop::NoKeys)?;
+        let r = if rtcp { ctx.unprotect_rtcp(data) } else { ctx.unprotect_rtp(data) };
+        match r {
+            Ok(n) => {
+                self.last_rx = now;
+                self.remote = Some(from);
+                Ok(n)
+            }
+            Err(tessera_rtp::RtpError::AuthFailed) => Err(Drop::SrtpAuth),
+            Err(tessera_rtp::RtpError::Replayed) => Err(Drop::SrtpReplay),
+            Err(_) => Err(Drop::SrtpMalformed),
+        }
+    }
+
+    /// Queues an RTP packet written by `write` (plaintext, returns its length), encrypted.
+    pub fn send_rtp(&mut self, tx: &mut dyn DatagramSink, write: &mut dyn FnMut(&mut [u8]) -> usize) {
+        let (Some(ctx), Some(to)) = (self.srtp_out.as_mut(), self.remote) else { return };
+        tx.push_with(to, &mut |buf: &mut [u8]| {
+            let n = write(buf);
+            if n == 0 {
+                return 0;
+            }
+            ctx.protect_rtp(buf, n).unwrap_or(0)
+        });
+    }
+
+    /// Queues an RTCP packet written by `write`, encrypted.
+    pub fn send_rtcp(&mut self, tx: &mut dyn DatagramSink, write: &mut dyn FnMut(&mut [u8]) -> usize) {
+        let (Some(ctx), Some(to)) = (self.srtp_out.as_mut(), self.remote) else { return };
+        tx.push_with(to, &mut |buf: &mut [u8]| {
+            let n = write(buf);
+            if n == 0 {
+                return 0;
+            }
+            ctx.protect_rtcp(buf, n).unwrap_or(0)
+        });
+    }
+}
