@@ -43,20 +43,29 @@ const READ_BUF_LEN: usize = (1 << 14) + 256;
 /// reader's buffer, as a UDP socket would), every write is one datagram.
 #[derive(Debug, Default)]
 struct DatagramIo {
-    incoming: Option<Vec<u8>>,
+    /// The datagram being handed to OpenSSL; its buffer is reused.
+    incoming: Vec<u8>,
+    has_incoming: bool,
     outgoing: VecDeque<Vec<u8>>,
+}
+
+impl DatagramIo {
+    fn set_incoming(&mut self, datagram: &[u8]) {
+        self.incoming.clear();
+        self.incoming.extend_from_slice(datagram);
+        self.has_incoming = true;
+    }
 }
 
 impl io::Read for DatagramIo {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.incoming.take() {
-            Some(d) => {
-                let n = d.len().min(buf.len());
-                buf[..n].copy_from_slice(&d[..n]);
-                Ok(n)
-            }
-            None => Err(io::ErrorKind::WouldBlock.into()),
+        if !self.has_incoming {
+            return Err(io::ErrorKind::WouldBlock.into());
         }
+        self.has_incoming = false;
+        let n = self.incoming.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.incoming[..n]);
+        Ok(n)
     }
 }
 
@@ -222,7 +231,7 @@ impl OpensslDtlsInstance {
 
     /// Reads records OpenSSL has buffered: application data, or the peer's close_notify.
     fn read_records(&mut self) -> Result<(), DtlsImplError> {
-        let mut buf = vec![0u8; READ_BUF_LEN];
+        let mut buf = [0u8; READ_BUF_LEN];
         loop {
             match self.stream.ssl_read(&mut buf) {
                 Ok(n) => self
@@ -318,7 +327,7 @@ impl DtlsInstance for OpensslDtlsInstance {
             return Err(Error::MalformedDatagram(e).to_dtls_impl_error());
         }
         tracing::trace!(target: "tessera::dtls", len = packet.len(), "datagram in");
-        self.stream.get_mut().incoming = Some(packet.to_vec());
+        self.stream.get_mut().set_incoming(packet);
         let result = match self.state {
             State::Ready | State::Handshaking => match self.drive_handshake() {
                 Ok(()) if self.state == State::Connected => self.read_records(),
@@ -328,7 +337,7 @@ impl DtlsInstance for OpensslDtlsInstance {
             State::Unset | State::Dead => Ok(()),
         };
         // A datagram OpenSSL did not read (it failed first) is dropped, never re-read.
-        self.stream.get_mut().incoming = None;
+        self.stream.get_mut().has_incoming = false;
         result
     }
 

@@ -41,6 +41,7 @@ mod timer;
 pub use cert::{SESSION_CERT_VALIDITY, SHARED_CERT_VALIDITY, generate_dtls_cert, shared_dtls_cert};
 pub use error::Error;
 pub use instance::{OpensslDtlsInstance, SRTP_EXPORTER_LABEL};
+pub use provider::MIN_INITIAL_RETRANSMIT;
 pub use provider::{CIPHER_LIST, DEFAULT_INITIAL_RETRANSMIT, DTLS_PROVIDER, GROUPS};
 pub use provider::{OpensslDtlsProvider, crypto_provider};
 pub use stats::{DtlsCounters, counters};

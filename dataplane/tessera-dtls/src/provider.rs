@@ -33,6 +33,12 @@ pub const GROUPS: &str = "X25519:P-256:P-384";
 /// Default initial retransmission timeout (RFC 6347 §4.2.4.1: 1 s, doubling up to 60 s).
 pub const DEFAULT_INITIAL_RETRANSMIT: Duration = Duration::from_secs(1);
 
+/// The shortest initial retransmission timeout. OpenSSL treats a timer with less than 15 ms
+/// left as expired, and its read path retransmits on an expired timer: with a shorter first
+/// timeout `SSL_connect` resent the ClientHello in a loop until it gave up (measured; test
+/// `initial_retransmit_is_clamped_above_opensslls_expiry_threshold`).
+pub const MIN_INITIAL_RETRANSMIT: Duration = Duration::from_millis(20);
+
 /// str0m's DTLS provider on OpenSSL (DTLS 1.2).
 ///
 /// * As a server (str0m's `a=setup:passive`) it requests a client certificate of any type and
@@ -42,14 +48,18 @@ pub const DEFAULT_INITIAL_RETRANSMIT: Duration = Duration::from_secs(1);
 /// * The instance's retransmission timer starts at the configured initial timeout and doubles
 ///   up to 60 s; OpenSSL gives up after 12 retransmissions.
 ///
-/// Usable in a `static` (str0m wants `&'static dyn DtlsProvider`). Caches the OpenSSL context
-/// of the last certificate it saw, so a server that uses [`shared_dtls_cert`](crate::shared_dtls_cert)
-/// builds it once.
+/// Usable in a `static` (str0m wants `&'static dyn DtlsProvider`). Caches the OpenSSL contexts
+/// of the last four certificates it saw, so a server that uses
+/// [`shared_dtls_cert`](crate::shared_dtls_cert) builds its context once.
 #[derive(Debug)]
 pub struct OpensslDtlsProvider {
     initial_retransmit_us: u32,
-    context: Mutex<Option<CachedContext>>,
+    /// Contexts of the last few certificates, most recently used first.
+    contexts: Mutex<Vec<CachedContext>>,
 }
+
+/// How many certificates' contexts [`OpensslDtlsProvider`] keeps.
+const CONTEXT_CACHE_LEN: usize = 4;
 
 struct CachedContext {
     certificate: Vec<u8>,
@@ -77,11 +87,13 @@ impl OpensslDtlsProvider {
         Self::with_initial_retransmit(DEFAULT_INITIAL_RETRANSMIT)
     }
 
-    /// The provider with another initial retransmission timeout (clamped to 1 µs ..= 60 s).
+    /// The provider with another initial retransmission timeout, clamped to
+    /// [`MIN_INITIAL_RETRANSMIT`] ..= 60 s.
     pub const fn with_initial_retransmit(timeout: Duration) -> Self {
         let us = timeout.as_micros();
-        let us = if us < 1 {
-            1
+        let min = MIN_INITIAL_RETRANSMIT.as_micros();
+        let us = if us < min {
+            min as u32
         } else if us > crate::timer::MAX_RETRANSMIT_US as u128 {
             crate::timer::MAX_RETRANSMIT_US
         } else {
@@ -89,7 +101,7 @@ impl OpensslDtlsProvider {
         };
         OpensslDtlsProvider {
             initial_retransmit_us: us,
-            context: Mutex::new(None),
+            contexts: Mutex::new(Vec::new()),
         }
     }
 
@@ -118,19 +130,26 @@ impl OpensslDtlsProvider {
     }
 
     fn context_for(&self, cert: &DtlsCert) -> Result<SslContext, Error> {
-        let mut cache = self.context.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = cache.as_ref()
-            && c.certificate == cert.certificate
-            && c.private_key == cert.private_key
+        let mut cache = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = cache
+            .iter()
+            .position(|c| c.certificate == cert.certificate && c.private_key == cert.private_key)
         {
-            return Ok(c.context.clone());
+            let hit = cache.remove(i);
+            let context = hit.context.clone();
+            cache.insert(0, hit);
+            return Ok(context);
         }
         let context = build_context(cert)?;
-        *cache = Some(CachedContext {
-            certificate: cert.certificate.clone(),
-            private_key: cert.private_key.clone(),
-            context: context.clone(),
-        });
+        cache.truncate(CONTEXT_CACHE_LEN - 1);
+        cache.insert(
+            0,
+            CachedContext {
+                certificate: cert.certificate.clone(),
+                private_key: cert.private_key.clone(),
+                context: context.clone(),
+            },
+        );
         Ok(context)
     }
 }

@@ -47,7 +47,7 @@ pub fn install(ssl: &mut SslRef, initial_us: u32) -> Result<(), openssl::error::
         Some(i) => i,
         None => return Err(openssl::error::ErrorStack::get()),
     };
-    ssl.set_ex_data(index, initial_us.max(1));
+    ssl.set_ex_data(index, initial_us);
     // SAFETY: `ssl` is a live SSL object; `timer_cb` matches libssl's `DTLS_timer_cb` type and
     // only reads ex-data of the SSL it is called for.
     unsafe { DTLS_set_timer_cb(ssl.as_ptr(), Some(timer_cb)) };

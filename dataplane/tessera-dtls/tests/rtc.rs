@@ -184,6 +184,10 @@ fn session(lb: Backend, rb: Backend) -> (Peer, Peer) {
     drive(&mut l, &mut r, &mut now, Duration::from_secs(10), |l, r| {
         l.connected() && r.connected()
     });
+    for p in [&l, &r] {
+        // The DTLS instance fills the tap in the same poll that yields `Event::Connected`.
+        assert_eq!(p.tap.get().is_some(), p.tap.is_attached());
+    }
 
     // Audio both ways: an Opus-sized payload written on one side arrives on the other.
     let pt = l
