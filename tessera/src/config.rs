@@ -48,7 +48,13 @@ pub struct WebrtcConfig {
 
 impl Default for WebrtcConfig {
     fn default() -> Self {
-        WebrtcConfig { cores: 0, pin: true, bind: ANY, udp_port: 0, public_ips: Vec::new() }
+        WebrtcConfig {
+            cores: 0,
+            pin: true,
+            bind: ANY,
+            udp_port: 0,
+            public_ips: Vec::new(),
+        }
     }
 }
 
@@ -184,7 +190,9 @@ impl Default for LogConfig {
 }
 
 /// Top-level keys; other `TESSERA_*` variables (e.g. `TESSERA_SIMD`) are not configuration.
-const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "mongodb", "rest", "portal", "demo", "log", "webrtc"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir", "mongodb", "rest", "portal", "demo", "log", "webrtc",
+];
 
 impl Config {
     /// Merges defaults, the optional TOML file, the environment and `overrides` (flags).

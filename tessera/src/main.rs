@@ -61,9 +61,23 @@ fn banner(server: &Server, config: &Config) {
             room, config.demo.room_name
         );
     }
-    println!("  WHIP publish:        POST {}/whip/<roomId>   (Authorization: Bearer <token>)", host(server.rest_addr));
-    println!("  WHEP play:           POST {}/whep/<roomId>/<streamId>", host(server.rest_addr));
-    println!("  Media (UDP):         {}", server.media_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "));
+    println!(
+        "  WHIP publish:        POST {}/whip/<roomId>   (Authorization: Bearer <token>)",
+        host(server.rest_addr)
+    );
+    println!(
+        "  WHEP play:           POST {}/whep/<roomId>/<streamId>",
+        host(server.rest_addr)
+    );
+    println!(
+        "  Media (UDP):         {}",
+        server
+            .media_addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!(
         "  Tokens send clients to the portal at {}:{} (Socket.IO signaling is not part of this build yet).",
         config.portal.hostname, config.portal.port

@@ -10,10 +10,10 @@ use anyhow::{Context, anyhow};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tessera_api::{ApiConfig, ApiMetrics, AppState, PortalAddress};
+use tessera_node::{MediaNode, NodeConfig, NodeMetrics};
 use tessera_schema::ObjectId;
 use tessera_schema::records::Service;
 use tessera_schema::room::{Room, RoomConfig};
-use tessera_node::{MediaNode, NodeConfig, NodeMetrics};
 use tessera_store::{EmbeddedStore, MongoStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -199,9 +199,22 @@ impl Server {
         let metrics = ApiMetrics::register(&mut registry);
         let node_metrics = NodeMetrics::default();
         node_metrics.register(&mut registry);
-        let public_ips = if config.webrtc.public_ips.is_empty() { local_addresses(config.webrtc.bind) } else { config.webrtc.public_ips.clone() };
-        let node_config = NodeConfig { cores: config.webrtc.cores, pin: config.webrtc.pin, bind: config.webrtc.bind, port: config.webrtc.udp_port, public_ips };
-        let media = Arc::new(MediaNode::start_with_metrics(node_config, node_metrics).map_err(|e| anyhow!("cannot start the WebRTC data plane: {e}"))?);
+        let public_ips = if config.webrtc.public_ips.is_empty() {
+            local_addresses(config.webrtc.bind)
+        } else {
+            config.webrtc.public_ips.clone()
+        };
+        let node_config = NodeConfig {
+            cores: config.webrtc.cores,
+            pin: config.webrtc.pin,
+            bind: config.webrtc.bind,
+            port: config.webrtc.udp_port,
+            public_ips,
+        };
+        let media = Arc::new(
+            MediaNode::start_with_metrics(node_config, node_metrics)
+                .map_err(|e| anyhow!("cannot start the WebRTC data plane: {e}"))?,
+        );
         let media_addrs = media.shard_addrs();
         let conference = tessera_conference::Conference::new(media.clone());
         let portal = match &config.portal.via_host {

@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tessera_rt::{Runtime, ShardSpec};
-use tessera_schema::control::{MediaControl, MediaError, MediaEvent, OfferAnswer, OfferRequest, TrackKind};
+use tessera_schema::control::{
+    MediaControl, MediaError, MediaEvent, OfferAnswer, OfferRequest, TrackKind,
+};
 use tokio::sync::{broadcast, oneshot};
 
 pub use metrics::{DropReason, NodeMetrics};
@@ -49,7 +51,13 @@ pub struct NodeConfig {
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        NodeConfig { cores: 0, pin: true, bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: 0, public_ips: Vec::new() }
+        NodeConfig {
+            cores: 0,
+            pin: true,
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 0,
+            public_ips: Vec::new(),
+        }
     }
 }
 
@@ -91,13 +99,27 @@ impl MediaNode {
     }
 
     /// Starts the shards, counting into `metrics`.
-    pub fn start_with_metrics(config: NodeConfig, metrics: NodeMetrics) -> Result<MediaNode, tessera_rt::RtError> {
-        let n = if config.cores == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { config.cores };
+    pub fn start_with_metrics(
+        config: NodeConfig,
+        metrics: NodeMetrics,
+    ) -> Result<MediaNode, tessera_rt::RtError> {
+        let n = if config.cores == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            config.cores
+        };
         let specs: Vec<ShardSpec> = (0..n)
             .map(|i| ShardSpec {
                 index: i,
                 cpu: config.pin.then_some(i),
-                bind: SocketAddr::new(config.bind, if config.port == 0 { 0 } else { config.port.saturating_add(i as u16) }),
+                bind: SocketAddr::new(
+                    config.bind,
+                    if config.port == 0 {
+                        0
+                    } else {
+                        config.port.saturating_add(i as u16)
+                    },
+                ),
             })
             .collect();
         let (events, _) = broadcast::channel(1024);
@@ -111,11 +133,23 @@ impl MediaNode {
         let ev = events.clone();
         let m = metrics.clone();
         let runtime = tessera_rt::spawn(specs, move |info| {
-            let advertised = ips.iter().map(|ip| SocketAddr::new(*ip, info.local_addr.port())).collect();
-            ShardWorker::new(info.index, info.local_addr, advertised, ev.clone(), m.clone())
+            let advertised = ips
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, info.local_addr.port()))
+                .collect();
+            ShardWorker::new(
+                info.index,
+                info.local_addr,
+                advertised,
+                ev.clone(),
+                m.clone(),
+            )
         })?;
         let shards = runtime.shards().to_vec();
-        let placement = Arc::new(Mutex::new(Placement { load: vec![0; shards.len()], ..Placement::default() }));
+        let placement = Arc::new(Mutex::new(Placement {
+            load: vec![0; shards.len()],
+            ..Placement::default()
+        }));
         // Transports that die in a shard are forgotten here too.
         let mut rx = events.subscribe();
         let weak = Arc::downgrade(&placement);
@@ -129,13 +163,24 @@ impl MediaNode {
                         Err(broadcast::error::RecvError::Closed) => break,
                     };
                     let Some(p) = weak.upgrade() else { break };
-                    if let MediaEvent::TransportFailed { transport_id, .. } | MediaEvent::TransportClosed { transport_id } = ev {
+                    if let MediaEvent::TransportFailed { transport_id, .. }
+                    | MediaEvent::TransportClosed { transport_id } = ev
+                    {
                         p.lock().expect("placement lock").forget(&transport_id);
                     }
                 }
             })
-            .map_err(|e| tessera_rt::RtError::Spawn { index: usize::MAX, reason: e.to_string() })?;
-        Ok(MediaNode { shards, runtime: Mutex::new(Some(runtime)), placement, events, metrics })
+            .map_err(|e| tessera_rt::RtError::Spawn {
+                index: usize::MAX,
+                reason: e.to_string(),
+            })?;
+        Ok(MediaNode {
+            shards,
+            runtime: Mutex::new(Some(runtime)),
+            placement,
+            events,
+            metrics,
+        })
     }
 
     /// Each shard's UDP address.
@@ -156,7 +201,12 @@ impl MediaNode {
     }
 
     fn shard_of(&self, transport: &str) -> Option<usize> {
-        self.placement.lock().expect("placement lock").transports.get(transport).copied()
+        self.placement
+            .lock()
+            .expect("placement lock")
+            .transports
+            .get(transport)
+            .copied()
     }
 
     fn place(&self, req: &OfferRequest) -> Result<usize, MediaError> {
@@ -167,23 +217,47 @@ impl MediaNode {
         let mut wanted: Option<usize> = None;
         for t in req.subscribe.iter().flat_map(|s| s.tracks.iter()) {
             let base = t.from.split(':').next().unwrap_or(&t.from);
-            let shard = *p.tracks.get(base).ok_or_else(|| MediaError::NoSource(t.kind.as_str().into()))?;
+            let shard = *p
+                .tracks
+                .get(base)
+                .ok_or_else(|| MediaError::NoSource(t.kind.as_str().into()))?;
             if wanted.is_some_and(|w| w != shard) {
-                return Err(MediaError::Unavailable("subscribing one transport to sources on different shards is not supported yet".into()));
+                return Err(MediaError::Unavailable(
+                    "subscribing one transport to sources on different shards is not supported yet"
+                        .into(),
+                ));
             }
             wanted = Some(shard);
         }
-        Ok(wanted.unwrap_or_else(|| p.load.iter().enumerate().min_by_key(|(_, l)| **l).map_or(0, |(i, _)| i)))
+        Ok(wanted.unwrap_or_else(|| {
+            p.load
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, l)| **l)
+                .map_or(0, |(i, _)| i)
+        }))
     }
 
-    async fn call<T>(&self, shard: usize, make: impl FnOnce(oneshot::Sender<Result<T, MediaError>>) -> Command) -> Result<T, MediaError> {
+    async fn call<T>(
+        &self,
+        shard: usize,
+        make: impl FnOnce(oneshot::Sender<Result<T, MediaError>>) -> Command,
+    ) -> Result<T, MediaError> {
         let (tx, rx) = oneshot::channel();
-        self.shards.get(shard).ok_or_else(|| MediaError::Unavailable(format!("no shard {shard}")))?.send(make(tx)).map_err(|e| MediaError::Unavailable(e.to_string()))?;
-        rx.await.map_err(|_| MediaError::Unavailable(format!("shard {shard} did not answer")))?
+        self.shards
+            .get(shard)
+            .ok_or_else(|| MediaError::Unavailable(format!("no shard {shard}")))?
+            .send(make(tx))
+            .map_err(|e| MediaError::Unavailable(e.to_string()))?;
+        rx.await
+            .map_err(|_| MediaError::Unavailable(format!("shard {shard} did not answer")))?
     }
 
     fn forget_transport(&self, transport: &str) {
-        self.placement.lock().expect("placement lock").forget(transport);
+        self.placement
+            .lock()
+            .expect("placement lock")
+            .forget(transport);
     }
 }
 
@@ -199,7 +273,9 @@ impl MediaControl for MediaNode {
         let shard = self.place(&req)?;
         let transport = req.transport_id.clone();
         let fresh = self.shard_of(&transport).is_none();
-        let answer = self.call(shard, |tx| Command::Offer(Box::new(req), tx)).await?;
+        let answer = self
+            .call(shard, |tx| Command::Offer(Box::new(req), tx))
+            .await?;
         let mut p = self.placement.lock().expect("placement lock");
         if fresh {
             p.transports.insert(transport.clone(), shard);
@@ -212,19 +288,25 @@ impl MediaControl for MediaNode {
     }
 
     async fn add_candidate(&self, transport_id: &str, candidate: &str) -> Result<(), MediaError> {
-        let shard = self.shard_of(transport_id).ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        let shard = self
+            .shard_of(transport_id)
+            .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
         let (t, c) = (transport_id.to_string(), candidate.to_string());
         self.call(shard, |tx| Command::Candidate(t, c, tx)).await
     }
 
     async fn end_session(&self, transport_id: &str, session_id: &str) -> Result<(), MediaError> {
-        let shard = self.shard_of(transport_id).ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        let shard = self
+            .shard_of(transport_id)
+            .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
         let (t, s) = (transport_id.to_string(), session_id.to_string());
         self.call(shard, |tx| Command::EndSession(t, s, tx)).await
     }
 
     async fn close_transport(&self, transport_id: &str) -> Result<(), MediaError> {
-        let shard = self.shard_of(transport_id).ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        let shard = self
+            .shard_of(transport_id)
+            .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
         let t = transport_id.to_string();
         let r = self.call(shard, |tx| Command::Close(t, tx)).await;
         self.forget_transport(transport_id);
@@ -232,15 +314,34 @@ impl MediaControl for MediaNode {
     }
 
     async fn set_track_active(&self, track_id: &str, active: bool) -> Result<(), MediaError> {
-        let shard = self.placement.lock().expect("placement lock").tracks.get(track_id).copied().ok_or_else(|| MediaError::NoSource(track_id.into()))?;
+        let shard = self
+            .placement
+            .lock()
+            .expect("placement lock")
+            .tracks
+            .get(track_id)
+            .copied()
+            .ok_or_else(|| MediaError::NoSource(track_id.into()))?;
         let t = track_id.to_string();
-        self.call(shard, |tx| Command::TrackActive(t, active, tx)).await
+        self.call(shard, |tx| Command::TrackActive(t, active, tx))
+            .await
     }
 
-    async fn set_subscription_active(&self, transport_id: &str, session_id: &str, kind: Option<TrackKind>, active: bool) -> Result<(), MediaError> {
-        let shard = self.shard_of(transport_id).ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+    async fn set_subscription_active(
+        &self,
+        transport_id: &str,
+        session_id: &str,
+        kind: Option<TrackKind>,
+        active: bool,
+    ) -> Result<(), MediaError> {
+        let shard = self
+            .shard_of(transport_id)
+            .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
         let (t, s) = (transport_id.to_string(), session_id.to_string());
-        self.call(shard, |tx| Command::SubscriptionActive(t, s, kind, active, tx)).await
+        self.call(shard, |tx| {
+            Command::SubscriptionActive(t, s, kind, active, tx)
+        })
+        .await
     }
 
     fn events(&self) -> broadcast::Receiver<MediaEvent> {

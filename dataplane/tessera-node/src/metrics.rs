@@ -69,7 +69,10 @@ impl DropReason {
     }
 
     fn index(self) -> usize {
-        DropReason::ALL.iter().position(|r| *r == self).expect("listed")
+        DropReason::ALL
+            .iter()
+            .position(|r| *r == self)
+            .expect("listed")
     }
 }
 
@@ -113,13 +116,41 @@ impl Default for NodeMetrics {
 impl NodeMetrics {
     /// Registers the counters.
     pub fn register(&self, registry: &mut Registry) {
-        registry.register("tessera_dataplane_drops", "Datagrams dropped by the data plane, by reason", DropFamily(self.drops.clone()));
-        registry.register("tessera_rtp_received", "RTP packets received from publishers", self.rtp_in.clone());
-        registry.register("tessera_rtp_sent", "RTP packets sent to subscribers (forwarded and retransmitted)", self.rtp_out.clone());
-        registry.register("tessera_datagrams_received", "UDP datagrams received by the shards", self.datagrams_in.clone());
-        registry.register("tessera_datagrams_sent", "UDP datagrams sent by the shards", self.datagrams_out.clone());
-        registry.register("tessera_transports", "Open WebRTC transports", self.transports.clone());
-        registry.register("tessera_session_panics", "Session handlers that panicked (the session was closed, the shard kept running)", self.panics.clone());
+        registry.register(
+            "tessera_dataplane_drops",
+            "Datagrams dropped by the data plane, by reason",
+            DropFamily(self.drops.clone()),
+        );
+        registry.register(
+            "tessera_rtp_received",
+            "RTP packets received from publishers",
+            self.rtp_in.clone(),
+        );
+        registry.register(
+            "tessera_rtp_sent",
+            "RTP packets sent to subscribers (forwarded and retransmitted)",
+            self.rtp_out.clone(),
+        );
+        registry.register(
+            "tessera_datagrams_received",
+            "UDP datagrams received by the shards",
+            self.datagrams_in.clone(),
+        );
+        registry.register(
+            "tessera_datagrams_sent",
+            "UDP datagrams sent by the shards",
+            self.datagrams_out.clone(),
+        );
+        registry.register(
+            "tessera_transports",
+            "Open WebRTC transports",
+            self.transports.clone(),
+        );
+        registry.register(
+            "tessera_session_panics",
+            "Session handlers that panicked (the session was closed, the shard kept running)",
+            self.panics.clone(),
+        );
     }
 
     /// Counts a drop.
@@ -138,11 +169,21 @@ impl NodeMetrics {
 struct DropFamily(Arc<[Counter; DropReason::ALL.len()]>);
 
 impl prometheus_client::encoding::EncodeMetric for DropFamily {
-    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
         for r in DropReason::ALL {
-            let labels = ReasonLabel { reason: r.as_str().into() };
+            let labels = ReasonLabel {
+                reason: r.as_str().into(),
+            };
             let c = &self.0[r.index()];
-            encoder.encode_family(&labels)?.encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&c.get(), None)?;
+            encoder
+                .encode_family(&labels)?
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
+                    &c.get(),
+                    None,
+                )?;
         }
         Ok(())
     }

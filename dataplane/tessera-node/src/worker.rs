@@ -8,9 +8,14 @@ use slab::Slab;
 use tessera_rt::{SendBatch, Worker};
 use tessera_rtp::rtcp::{self, RtcpCompound, RtcpPacket};
 use tessera_rtp::rtp::RtpHeader;
-use tessera_schema::control::{MediaError, MediaEvent, OfferAnswer, OfferRequest, PublishedTrack, TrackKind};
+use tessera_schema::control::{
+    MediaError, MediaEvent, OfferAnswer, OfferRequest, PublishedTrack, TrackKind,
+};
 use tessera_schema::sdp::{AcceptedMedia, AnswerMedia, Offer};
-use tessera_sfu::{Kind, LayerChoice, Out, ReportBlock, Router, SenderReport, SinkKey, SinkSpec, SourceKey, SourceSpec, TransportKey};
+use tessera_sfu::{
+    Kind, LayerChoice, Out, ReportBlock, Router, SenderReport, SinkKey, SinkSpec, SourceKey,
+    SourceSpec, TransportKey,
+};
 use tessera_webrtc::demux::{self, Class};
 use tessera_webrtc::negotiate::{self, PubMid, SubMid};
 use tessera_webrtc::{DatagramSink, Transport, TransportEvent};
@@ -22,7 +27,10 @@ use crate::metrics::{DropReason, NodeMetrics};
 #[derive(Debug)]
 pub enum Command {
     /// Apply an offer (create the transport on first use) and answer it.
-    Offer(Box<OfferRequest>, oneshot::Sender<Result<OfferAnswer, MediaError>>),
+    Offer(
+        Box<OfferRequest>,
+        oneshot::Sender<Result<OfferAnswer, MediaError>>,
+    ),
     /// A trickled remote candidate.
     Candidate(String, String, oneshot::Sender<Result<(), MediaError>>),
     /// End one publication/subscription on a transport.
@@ -32,7 +40,13 @@ pub enum Command {
     /// Mute/unmute a published track.
     TrackActive(String, bool, oneshot::Sender<Result<(), MediaError>>),
     /// Pause/resume a subscription (one kind or all).
-    SubscriptionActive(String, String, Option<TrackKind>, bool, oneshot::Sender<Result<(), MediaError>>),
+    SubscriptionActive(
+        String,
+        String,
+        Option<TrackKind>,
+        bool,
+        oneshot::Sender<Result<(), MediaError>>,
+    ),
 }
 
 /// One published m-line on a peer.
@@ -84,27 +98,44 @@ impl Peer {
         if let Some(&(_, p, l)) = self.routes.iter().find(|r| r.0 == ssrc) {
             return Some((p, l));
         }
-        let live = || self.pubs.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (i, p)));
+        let live = || {
+            self.pubs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
+        };
         // 1. The mid header extension.
         let by_mid = live().find_map(|(i, p)| {
             let id = p.m.ext.mid?;
             let v = hdr.extension(id)?;
-            tessera_rtp::ext::parse_mid(v).ok().filter(|m| *m == p.m.mid).map(|_| i)
+            tessera_rtp::ext::parse_mid(v)
+                .ok()
+                .filter(|m| *m == p.m.mid)
+                .map(|_| i)
         });
         // 2. SSRCs announced in the offer.
-        let by_ssrc = || live().find_map(|(i, p)| p.m.ssrcs.iter().position(|s| *s == ssrc).map(|_| i));
+        let by_ssrc =
+            || live().find_map(|(i, p)| p.m.ssrcs.iter().position(|s| *s == ssrc).map(|_| i));
         // 3. A payload type only one m-line uses (webrtcbin announces no SSRC and sends no mid).
         let by_pt = || {
             let mut it = live().filter(|(_, p)| p.m.pt == hdr.payload_type());
             let first = it.next();
-            if it.next().is_some() { None } else { first.map(|(i, _)| i) }
+            if it.next().is_some() {
+                None
+            } else {
+                first.map(|(i, _)| i)
+            }
         };
         let idx = by_mid.or_else(by_ssrc).or_else(by_pt)?;
         let p = self.pubs[idx].as_ref()?;
         let layer = if p.m.rids.is_empty() {
             0
         } else {
-            let rid = p.m.ext.rid.and_then(|id| hdr.extension(id)).and_then(|v| tessera_rtp::ext::parse_rid(v).ok());
+            let rid =
+                p.m.ext
+                    .rid
+                    .and_then(|id| hdr.extension(id))
+                    .and_then(|v| tessera_rtp::ext::parse_rid(v).ok());
             match rid {
                 Some(r) => p.m.rids.iter().position(|x| x == r)? as u8,
                 None => p.m.ssrcs.iter().position(|s| *s == ssrc)? as u8,
@@ -135,7 +166,9 @@ struct OutCtx<'a> {
 
 impl OutCtx<'_> {
     fn rtcp(&mut self, transport: TransportKey, write: &mut dyn FnMut(&mut [u8], u32) -> usize) {
-        let Some(p) = self.peers.get_mut(transport) else { return };
+        let Some(p) = self.peers.get_mut(transport) else {
+            return;
+        };
         let ssrc = p.t.local_ssrc;
         p.t.send_rtcp(&mut Sink(self.tx), &mut |buf: &mut [u8]| write(buf, ssrc));
     }
@@ -149,14 +182,28 @@ impl Out for OutCtx<'_> {
         }
     }
     fn send_nack(&mut self, transport: TransportKey, media_ssrc: u32, seqs: &[u16]) {
-        self.rtcp(transport, &mut |buf, me| rtcp::write_nack(me, media_ssrc, seqs, buf).unwrap_or(0));
+        self.rtcp(transport, &mut |buf, me| {
+            rtcp::write_nack(me, media_ssrc, seqs, buf).unwrap_or(0)
+        });
     }
     fn send_keyframe_request(&mut self, transport: TransportKey, media_ssrc: u32, fir: bool) {
         if fir {
             let seq = rand::random::<u8>();
-            self.rtcp(transport, &mut |buf, me| rtcp::write_fir(me, &[rtcp::FirEntry { ssrc: media_ssrc, sequence_number: seq }], buf).unwrap_or(0));
+            self.rtcp(transport, &mut |buf, me| {
+                rtcp::write_fir(
+                    me,
+                    &[rtcp::FirEntry {
+                        ssrc: media_ssrc,
+                        sequence_number: seq,
+                    }],
+                    buf,
+                )
+                .unwrap_or(0)
+            });
         } else {
-            self.rtcp(transport, &mut |buf, me| rtcp::write_pli(me, media_ssrc, buf).unwrap_or(0));
+            self.rtcp(transport, &mut |buf, me| {
+                rtcp::write_pli(me, media_ssrc, buf).unwrap_or(0)
+            });
         }
     }
     fn send_receiver_report(&mut self, transport: TransportKey, b: ReportBlock) {
@@ -169,19 +216,32 @@ impl Out for OutCtx<'_> {
             last_sr: b.last_sr,
             delay_since_last_sr: b.delay_since_last_sr,
         };
-        let Some(p) = self.peers.get_mut(transport) else { return };
+        let Some(p) = self.peers.get_mut(transport) else {
+            return;
+        };
         let cname = p.t.cname.clone();
         self.rtcp(transport, &mut |buf, me| {
-            let Ok(n) = rtcp::write_receiver_report(me, &[block], buf) else { return 0 };
+            let Ok(n) = rtcp::write_receiver_report(me, &[block], buf) else {
+                return 0;
+            };
             n + rtcp::write_sdes_cname(me, cname.as_bytes(), &mut buf[n..]).unwrap_or(0)
         });
     }
     fn send_sender_report(&mut self, transport: TransportKey, sr: SenderReport) {
-        let Some(p) = self.peers.get_mut(transport) else { return };
+        let Some(p) = self.peers.get_mut(transport) else {
+            return;
+        };
         let cname = p.t.cname.clone();
-        let info = rtcp::SenderInfo { ntp_timestamp: sr.ntp, rtp_timestamp: sr.rtp, packet_count: sr.packets, octet_count: sr.octets };
+        let info = rtcp::SenderInfo {
+            ntp_timestamp: sr.ntp,
+            rtp_timestamp: sr.rtp,
+            packet_count: sr.packets,
+            octet_count: sr.octets,
+        };
         p.t.send_rtcp(&mut Sink(self.tx), &mut |buf: &mut [u8]| {
-            let Ok(n) = rtcp::write_sender_report(sr.ssrc, &info, &[], buf) else { return 0 };
+            let Ok(n) = rtcp::write_sender_report(sr.ssrc, &info, &[], buf) else {
+                return 0;
+            };
             n + rtcp::write_sdes_cname(sr.ssrc, cname.as_bytes(), &mut buf[n..]).unwrap_or(0)
         });
     }
@@ -211,7 +271,10 @@ pub struct ShardWorker {
 
 impl std::fmt::Debug for ShardWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShardWorker").field("index", &self.index).field("peers", &self.peers.len()).finish_non_exhaustive()
+        f.debug_struct("ShardWorker")
+            .field("index", &self.index)
+            .field("peers", &self.peers.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -220,7 +283,13 @@ const TWCC_INTERVAL: Duration = Duration::from_millis(100);
 
 impl ShardWorker {
     /// A worker for shard `index` bound at `local`, advertising `advertised` as host candidates.
-    pub fn new(index: usize, local: SocketAddr, advertised: Vec<SocketAddr>, events: broadcast::Sender<MediaEvent>, metrics: NodeMetrics) -> ShardWorker {
+    pub fn new(
+        index: usize,
+        local: SocketAddr,
+        advertised: Vec<SocketAddr>,
+        events: broadcast::Sender<MediaEvent>,
+        metrics: NodeMetrics,
+    ) -> ShardWorker {
         let now = Instant::now();
         ShardWorker {
             index,
@@ -246,15 +315,30 @@ impl ShardWorker {
         let _ = self.events.send(e);
     }
 
-    fn on_offer(&mut self, now: Instant, req: OfferRequest, tx: &mut SendBatch) -> Result<OfferAnswer, MediaError> {
+    fn on_offer(
+        &mut self,
+        now: Instant,
+        req: OfferRequest,
+        tx: &mut SendBatch,
+    ) -> Result<OfferAnswer, MediaError> {
         let offer = Offer::parse(&req.sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let key = match self.by_id.get(&req.transport_id) {
             Some(k) => {
-                self.peers[*k].t.check_offer(&offer).map_err(MediaError::Renegotiation)?;
+                self.peers[*k]
+                    .t
+                    .check_offer(&offer)
+                    .map_err(MediaError::Renegotiation)?;
                 *k
             }
             None => {
-                let t = Transport::new(now, req.transport_id.clone(), self.local, &self.advertised, &offer).map_err(MediaError::BadSdp)?;
+                let t = Transport::new(
+                    now,
+                    req.transport_id.clone(),
+                    self.local,
+                    &self.advertised,
+                    &offer,
+                )
+                .map_err(MediaError::BadSdp)?;
                 let ufrag = t.ufrag().to_string();
                 let k = self.peers.insert(Peer {
                     t,
@@ -275,9 +359,21 @@ impl ShardWorker {
             }
         };
         // Every mid an operation names must be in the offer.
-        for (mid, kind) in req.publish.iter().flat_map(|p| p.tracks.iter().map(|t| (&t.mid, t.kind))).chain(req.subscribe.iter().flat_map(|s| s.tracks.iter().map(|t| (&t.mid, t.kind)))) {
+        for (mid, kind) in req
+            .publish
+            .iter()
+            .flat_map(|p| p.tracks.iter().map(|t| (&t.mid, t.kind)))
+            .chain(
+                req.subscribe
+                    .iter()
+                    .flat_map(|s| s.tracks.iter().map(|t| (&t.mid, t.kind))),
+            )
+        {
             if offer.media_by_mid(mid).is_none() {
-                return Err(MediaError::NoSuchMid { mid: mid.clone(), kind: kind.as_str().into() });
+                return Err(MediaError::NoSuchMid {
+                    mid: mid.clone(),
+                    kind: kind.as_str().into(),
+                });
             }
         }
         let mut decisions = Vec::with_capacity(offer.media.len());
@@ -291,8 +387,12 @@ impl ShardWorker {
             let existing = self.peers[key].mids.iter().position(|(x, _)| *x == mid);
             if let Some(pos) = existing {
                 let decision = match &self.peers[key].mids[pos].1 {
-                    MidUse::Pub(i) => self.peers[key].pubs[*i].as_ref().map(|p| AnswerMedia::Accepted(p.answer.clone())),
-                    MidUse::Sub(i) => self.peers[key].subs[*i].as_ref().map(|s| AnswerMedia::Accepted(s.answer.clone())),
+                    MidUse::Pub(i) => self.peers[key].pubs[*i]
+                        .as_ref()
+                        .map(|p| AnswerMedia::Accepted(p.answer.clone())),
+                    MidUse::Sub(i) => self.peers[key].subs[*i]
+                        .as_ref()
+                        .map(|s| AnswerMedia::Accepted(s.answer.clone())),
                     MidUse::Rejected => None,
                 };
                 if closed {
@@ -308,13 +408,32 @@ impl ShardWorker {
                 decisions.push(AnswerMedia::Rejected);
                 continue;
             }
-            if let Some((spec, track)) = req.publish.iter().find_map(|p| p.tracks.iter().find(|t| t.mid == mid).map(|t| (p, t))) {
-                let (answer, pm) = negotiate::negotiate_publish(m, &mid, track.kind, &spec.accept_audio, &spec.accept_video).map_err(|e| {
-                    if e.starts_with("No proper") { MediaError::NoCodec(track.kind.as_str().into()) } else { MediaError::BadSdp(e) }
+            if let Some((spec, track)) = req
+                .publish
+                .iter()
+                .find_map(|p| p.tracks.iter().find(|t| t.mid == mid).map(|t| (p, t)))
+            {
+                let (answer, pm) = negotiate::negotiate_publish(
+                    m,
+                    &mid,
+                    track.kind,
+                    &spec.accept_audio,
+                    &spec.accept_video,
+                )
+                .map_err(|e| {
+                    if e.starts_with("No proper") {
+                        MediaError::NoCodec(track.kind.as_str().into())
+                    } else {
+                        MediaError::BadSdp(e)
+                    }
                 })?;
                 let track_id = format!("{}-{}", req.transport_id, mid);
                 let source = self.router.add_source(SourceSpec {
-                    kind: if pm.kind == TrackKind::Audio { Kind::Audio } else { Kind::Video },
+                    kind: if pm.kind == TrackKind::Audio {
+                        Kind::Audio
+                    } else {
+                        Kind::Video
+                    },
                     codec: pm.codec,
                     clock_rate: pm.clock_rate,
                     layers: pm.rids.len().max(1) as u8,
@@ -336,47 +455,96 @@ impl ShardWorker {
                 });
                 let peer = &mut self.peers[key];
                 let idx = peer.pubs.len();
-                peer.pubs.push(Some(Pub { session: spec.stream_id.clone(), track_id: track_id.clone(), m: pm, source, answer: answer.clone() }));
+                peer.pubs.push(Some(Pub {
+                    session: spec.stream_id.clone(),
+                    track_id: track_id.clone(),
+                    m: pm,
+                    source,
+                    answer: answer.clone(),
+                }));
                 peer.mids.push((mid, MidUse::Pub(idx)));
                 self.tracks.insert(track_id, (key, idx));
                 self.sources.insert(source, (key, idx));
                 decisions.push(AnswerMedia::Accepted(answer));
                 continue;
             }
-            if let Some((spec, track)) = req.subscribe.iter().find_map(|s| s.tracks.iter().find(|t| t.mid == mid).map(|t| (s, t))) {
+            if let Some((spec, track)) = req
+                .subscribe
+                .iter()
+                .find_map(|s| s.tracks.iter().find(|t| t.mid == mid).map(|t| (s, t)))
+            {
                 let (base, rid) = match track.from.split_once(':') {
                     Some((b, r)) => (b.to_string(), Some(r.to_string())),
                     None => (track.from.clone(), None),
                 };
-                let &(src_peer, src_idx) = self.tracks.get(&base).ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
-                let src = self.peers[src_peer].pubs[src_idx].as_ref().ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
+                let &(src_peer, src_idx) = self
+                    .tracks
+                    .get(&base)
+                    .ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
+                let src = self.peers[src_peer].pubs[src_idx]
+                    .as_ref()
+                    .ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
                 let (src_name, src_clock) = negotiate::encoding_of(&src.m.format);
-                let (source, src_format, layers) = (src.source, src.m.format.clone(), src.m.rids.clone());
+                let (source, src_format, layers) =
+                    (src.source, src.m.format.clone(), src.m.rids.clone());
                 let ssrc = rand::random::<u32>() | 1;
                 let cname = self.peers[key].t.cname.clone();
-                let (answer, sm) = negotiate::negotiate_subscribe(m, &mid, track.kind, src_name, src_clock, &src_format, ssrc, &cname, &spec.subscription_id, &track.from)
-                    .map_err(|e| if e.starts_with("No proper") { MediaError::NoCodec(track.kind.as_str().into()) } else { MediaError::BadSdp(e) })?;
+                let (answer, sm) = negotiate::negotiate_subscribe(
+                    m,
+                    &mid,
+                    track.kind,
+                    src_name,
+                    src_clock,
+                    &src_format,
+                    ssrc,
+                    &cname,
+                    &spec.subscription_id,
+                    &track.from,
+                )
+                .map_err(|e| {
+                    if e.starts_with("No proper") {
+                        MediaError::NoCodec(track.kind.as_str().into())
+                    } else {
+                        MediaError::BadSdp(e)
+                    }
+                })?;
                 let layer = match rid {
-                    Some(r) => LayerChoice::Fixed(layers.iter().position(|x| *x == r).ok_or_else(|| MediaError::NoSource(track.from.clone()))? as u8),
+                    Some(r) => LayerChoice::Fixed(
+                        layers
+                            .iter()
+                            .position(|x| *x == r)
+                            .ok_or_else(|| MediaError::NoSource(track.from.clone()))?
+                            as u8,
+                    ),
                     None => LayerChoice::Auto,
                 };
                 let sink = self
                     .router
-                    .add_sink(now, source, SinkSpec {
-                        transport: key,
-                        ssrc,
-                        pt: sm.pt,
-                        mid: mid.clone(),
-                        mid_id: sm.ext.mid,
-                        abs_send_time_id: sm.ext.abs_send_time,
-                        audio_level_id: sm.ext.audio_level,
-                        video_orientation_id: sm.ext.video_orientation,
-                        layer,
-                    }, rand::random())
+                    .add_sink(
+                        now,
+                        source,
+                        SinkSpec {
+                            transport: key,
+                            ssrc,
+                            pt: sm.pt,
+                            mid: mid.clone(),
+                            mid_id: sm.ext.mid,
+                            abs_send_time_id: sm.ext.abs_send_time,
+                            audio_level_id: sm.ext.audio_level,
+                            video_orientation_id: sm.ext.video_orientation,
+                            layer,
+                        },
+                        rand::random(),
+                    )
                     .ok_or_else(|| MediaError::NoSource(track.from.clone()))?;
                 let peer = &mut self.peers[key];
                 let idx = peer.subs.len();
-                peer.subs.push(Some(Sub { session: spec.subscription_id.clone(), m: sm, sink, answer: answer.clone() }));
+                peer.subs.push(Some(Sub {
+                    session: spec.subscription_id.clone(),
+                    m: sm,
+                    sink,
+                    answer: answer.clone(),
+                }));
                 peer.mids.push((mid, MidUse::Sub(idx)));
                 decisions.push(AnswerMedia::Accepted(answer));
                 continue;
@@ -439,14 +607,26 @@ impl ShardWorker {
                     self.peers[key].ready_sent = true;
                     self.emit(MediaEvent::TransportReady { transport_id: id });
                     // Subscribers need a key frame now that they can receive one.
-                    let sinks: Vec<SinkKey> = self.peers[key].subs.iter().flatten().map(|s| s.sink).collect();
+                    let sinks: Vec<SinkKey> = self.peers[key]
+                        .subs
+                        .iter()
+                        .flatten()
+                        .map(|s| s.sink)
+                        .collect();
                     for s in sinks {
                         self.router.on_sink_keyframe_request(now, s);
                     }
                 }
                 TransportEvent::Failed(reason) => {
                     let id = self.peers[key].t.id.clone();
-                    self.remove_peer(key, tx, Some(MediaEvent::TransportFailed { transport_id: id, reason }));
+                    self.remove_peer(
+                        key,
+                        tx,
+                        Some(MediaEvent::TransportFailed {
+                            transport_id: id,
+                            reason,
+                        }),
+                    );
                     break;
                 }
             }
@@ -454,10 +634,18 @@ impl ShardWorker {
         self.scratch = events;
     }
 
-    fn on_rtcp(&mut self, now: Instant, key: usize, data: &[u8], tx: &mut SendBatch) -> Result<(), DropReason> {
+    fn on_rtcp(
+        &mut self,
+        now: Instant,
+        key: usize,
+        data: &[u8],
+        tx: &mut SendBatch,
+    ) -> Result<(), DropReason> {
         RtcpCompound::validate(data).map_err(|_| DropReason::MalformedRtcp)?;
         for pkt in RtcpCompound::new(data) {
-            let Ok(pkt) = pkt else { return Err(DropReason::MalformedRtcp) };
+            let Ok(pkt) = pkt else {
+                return Err(DropReason::MalformedRtcp);
+            };
             match pkt {
                 RtcpPacket::SenderReport(sr) => {
                     let ssrc = sr.sender_ssrc();
@@ -465,13 +653,23 @@ impl ShardWorker {
                         && let Some(pb) = self.peers[key].pubs[p].as_ref()
                     {
                         let info = sr.sender_info();
-                        self.router.on_sender_report(now, pb.source, l, info.ntp_timestamp, info.rtp_timestamp);
+                        self.router.on_sender_report(
+                            now,
+                            pb.source,
+                            l,
+                            info.ntp_timestamp,
+                            info.rtp_timestamp,
+                        );
                     }
                 }
                 RtcpPacket::Nack(n) => {
                     if let Some(sink) = self.sink_by_ssrc(key, n.media_ssrc) {
                         let lost: Vec<u16> = n.lost_sequence_numbers().collect();
-                        let mut out = OutCtx { peers: &mut self.peers, tx, sent: 0 };
+                        let mut out = OutCtx {
+                            peers: &mut self.peers,
+                            tx,
+                            sent: 0,
+                        };
                         self.router.on_sink_nack(now, sink, &lost, &mut out);
                         self.metrics.rtp_out.inc_by(out.sent);
                     }
@@ -496,7 +694,13 @@ impl ShardWorker {
     }
 
     fn sink_by_ssrc(&self, key: usize, ssrc: u32) -> Option<SinkKey> {
-        self.peers.get(key)?.subs.iter().flatten().find(|s| s.m.ssrc == ssrc).map(|s| s.sink)
+        self.peers
+            .get(key)?
+            .subs
+            .iter()
+            .flatten()
+            .find(|s| s.m.ssrc == ssrc)
+            .map(|s| s.sink)
     }
 
     fn flush_twcc(&mut self, now: Instant, tx: &mut SendBatch) {
@@ -517,13 +721,22 @@ impl ShardWorker {
                 let me = p.t.local_ssrc;
                 let slice = &p.twcc[start..];
                 let mut consumed = 0;
-                p.t.send_rtcp(&mut Sink(tx), &mut |buf: &mut [u8]| match rtcp::write_transport_cc(me, media, count, slice, &mut buf[..1200]) {
-                    Ok(w) => {
-                        consumed = w.consumed;
-                        w.len
-                    }
-                    Err(_) => 0,
-                });
+                p.t.send_rtcp(
+                    &mut Sink(tx),
+                    &mut |buf: &mut [u8]| match rtcp::write_transport_cc(
+                        me,
+                        media,
+                        count,
+                        slice,
+                        &mut buf[..1200],
+                    ) {
+                        Ok(w) => {
+                            consumed = w.consumed;
+                            w.len
+                        }
+                        Err(_) => 0,
+                    },
+                );
                 p.twcc_count = p.twcc_count.wrapping_add(1);
                 if consumed == 0 {
                     break;
@@ -549,14 +762,25 @@ impl ShardWorker {
 
     fn find_pub(&self, track_id: &str) -> Option<SourceKey> {
         let (peer, idx) = self.tracks.get(track_id)?;
-        self.peers.get(*peer)?.pubs.get(*idx)?.as_ref().map(|p| p.source)
+        self.peers
+            .get(*peer)?
+            .pubs
+            .get(*idx)?
+            .as_ref()
+            .map(|p| p.source)
     }
 }
 
 impl Worker for ShardWorker {
     type Command = Command;
 
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &mut [u8], tx: &mut SendBatch) {
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &mut [u8],
+        tx: &mut SendBatch,
+    ) {
         self.metrics.datagrams_in.inc();
         let class = demux::classify(data);
         if class == Class::Unknown {
@@ -582,49 +806,67 @@ impl Worker for ShardWorker {
                 }
             }
         };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(), DropReason> {
-            match class {
-                Class::Stun | Class::Dtls => {
-                    self.peers[key].t.handle_stun_dtls(now, from, data).map_err(|_| DropReason::StunDtlsRejected)?;
-                    self.poll_peer(now, key, tx);
-                    Ok(())
-                }
-                Class::Rtp | Class::Rtcp => {
-                    let rtcp = class == Class::Rtcp;
-                    let n = self.peers[key].t.unprotect(now, from, data, rtcp).map_err(|d| match d {
-                        tessera_webrtc::Drop::NoKeys => DropReason::SrtpBeforeKeys,
-                        tessera_webrtc::Drop::SrtpAuth => DropReason::SrtpAuthFailed,
-                        tessera_webrtc::Drop::SrtpReplay => DropReason::SrtpReplayed,
-                        _ => DropReason::SrtpMalformed,
-                    })?;
-                    let plain = &data[..n];
-                    if rtcp {
-                        self.on_rtcp(now, key, plain, tx)
-                    } else {
-                        let hdr = RtpHeader::parse(plain).map_err(|_| DropReason::MalformedRtp)?;
-                        let peer = &mut self.peers[key];
-                        let (idx, layer) = peer.route(&hdr).ok_or(DropReason::UnroutedRtp)?;
-                        let p = peer.pubs[idx].as_ref().ok_or(DropReason::UnroutedRtp)?;
-                        if let Some(id) = p.m.ext.transport_cc
-                            && p.m.fb.transport_cc
-                            && let Some(seq) = hdr.extension(id).and_then(|v| tessera_rtp::ext::parse_transport_cc(v).ok())
-                        {
-                            if peer.twcc.len() < peer.twcc.capacity() {
-                                peer.twcc.push((seq, now.saturating_duration_since(self.epoch).as_micros() as i64));
-                            }
-                            peer.twcc_media_ssrc = hdr.ssrc();
-                        }
-                        let source = p.source;
-                        self.metrics.rtp_in.inc();
-                        let mut out = OutCtx { peers: &mut self.peers, tx, sent: 0 };
-                        self.router.on_rtp(now, source, layer, &hdr, &mut out);
-                        self.metrics.rtp_out.inc_by(out.sent);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            || -> Result<(), DropReason> {
+                match class {
+                    Class::Stun | Class::Dtls => {
+                        self.peers[key]
+                            .t
+                            .handle_stun_dtls(now, from, data)
+                            .map_err(|_| DropReason::StunDtlsRejected)?;
+                        self.poll_peer(now, key, tx);
                         Ok(())
                     }
+                    Class::Rtp | Class::Rtcp => {
+                        let rtcp = class == Class::Rtcp;
+                        let n = self.peers[key].t.unprotect(now, from, data, rtcp).map_err(
+                            |d| match d {
+                                tessera_webrtc::Drop::NoKeys => DropReason::SrtpBeforeKeys,
+                                tessera_webrtc::Drop::SrtpAuth => DropReason::SrtpAuthFailed,
+                                tessera_webrtc::Drop::SrtpReplay => DropReason::SrtpReplayed,
+                                _ => DropReason::SrtpMalformed,
+                            },
+                        )?;
+                        let plain = &data[..n];
+                        if rtcp {
+                            self.on_rtcp(now, key, plain, tx)
+                        } else {
+                            let hdr =
+                                RtpHeader::parse(plain).map_err(|_| DropReason::MalformedRtp)?;
+                            let peer = &mut self.peers[key];
+                            let (idx, layer) = peer.route(&hdr).ok_or(DropReason::UnroutedRtp)?;
+                            let p = peer.pubs[idx].as_ref().ok_or(DropReason::UnroutedRtp)?;
+                            if let Some(id) = p.m.ext.transport_cc
+                                && p.m.fb.transport_cc
+                                && let Some(seq) = hdr
+                                    .extension(id)
+                                    .and_then(|v| tessera_rtp::ext::parse_transport_cc(v).ok())
+                            {
+                                if peer.twcc.len() < peer.twcc.capacity() {
+                                    peer.twcc.push((
+                                        seq,
+                                        now.saturating_duration_since(self.epoch).as_micros()
+                                            as i64,
+                                    ));
+                                }
+                                peer.twcc_media_ssrc = hdr.ssrc();
+                            }
+                            let source = p.source;
+                            self.metrics.rtp_in.inc();
+                            let mut out = OutCtx {
+                                peers: &mut self.peers,
+                                tx,
+                                sent: 0,
+                            };
+                            self.router.on_rtp(now, source, layer, &hdr, &mut out);
+                            self.metrics.rtp_out.inc_by(out.sent);
+                            Ok(())
+                        }
+                    }
+                    Class::Unknown => Ok(()),
                 }
-                Class::Unknown => Ok(()),
-            }
-        }));
+            },
+        ));
         match result {
             Ok(Ok(())) => {}
             Ok(Err(reason)) => self.metrics.drop(reason),
@@ -634,7 +876,14 @@ impl Worker for ShardWorker {
                 tracing::error!(target: "tessera::rt", shard = self.index, "a session handler panicked; closing that transport");
                 if self.peers.contains(key) {
                     let id = self.peers[key].t.id.clone();
-                    self.remove_peer(key, tx, Some(MediaEvent::TransportFailed { transport_id: id, reason: "Internal error".into() }));
+                    self.remove_peer(
+                        key,
+                        tx,
+                        Some(MediaEvent::TransportFailed {
+                            transport_id: id,
+                            reason: "Internal error".into(),
+                        }),
+                    );
                 }
             }
         }
@@ -648,7 +897,10 @@ impl Worker for ShardWorker {
             }
             Command::Candidate(t, c, reply) => {
                 let r = match self.by_id.get(&t) {
-                    Some(k) => self.peers[*k].t.add_remote_candidate(&c).map_err(MediaError::BadSdp),
+                    Some(k) => self.peers[*k]
+                        .t
+                        .add_remote_candidate(&c)
+                        .map_err(MediaError::BadSdp),
                     None => Err(MediaError::NoTransport(t)),
                 };
                 let _ = reply.send(r);
@@ -659,8 +911,12 @@ impl Worker for ShardWorker {
                         let n = self.peers[k].mids.len();
                         for pos in 0..n {
                             let belongs = match &self.peers[k].mids[pos].1 {
-                                MidUse::Pub(i) => self.peers[k].pubs[*i].as_ref().is_some_and(|p| p.session == session),
-                                MidUse::Sub(i) => self.peers[k].subs[*i].as_ref().is_some_and(|s| s.session == session),
+                                MidUse::Pub(i) => self.peers[k].pubs[*i]
+                                    .as_ref()
+                                    .is_some_and(|p| p.session == session),
+                                MidUse::Sub(i) => self.peers[k].subs[*i]
+                                    .as_ref()
+                                    .is_some_and(|s| s.session == session),
                                 MidUse::Rejected => false,
                             };
                             if belongs {
@@ -676,7 +932,11 @@ impl Worker for ShardWorker {
             Command::Close(t, reply) => {
                 let r = match self.by_id.get(&t).copied() {
                     Some(k) => {
-                        self.remove_peer(k, tx, Some(MediaEvent::TransportClosed { transport_id: t }));
+                        self.remove_peer(
+                            k,
+                            tx,
+                            Some(MediaEvent::TransportClosed { transport_id: t }),
+                        );
                         Ok(())
                     }
                     None => Err(MediaError::NoTransport(t)),
@@ -696,7 +956,15 @@ impl Worker for ShardWorker {
             Command::SubscriptionActive(t, session, kind, active, reply) => {
                 let r = match self.by_id.get(&t).copied() {
                     Some(k) => {
-                        let sinks: Vec<SinkKey> = self.peers[k].subs.iter().flatten().filter(|s| s.session == session && kind.is_none_or(|kd| kd == s.m.kind)).map(|s| s.sink).collect();
+                        let sinks: Vec<SinkKey> = self.peers[k]
+                            .subs
+                            .iter()
+                            .flatten()
+                            .filter(|s| {
+                                s.session == session && kind.is_none_or(|kd| kd == s.m.kind)
+                            })
+                            .map(|s| s.sink)
+                            .collect();
                         for s in sinks {
                             self.router.set_sink_paused(s, !active);
                             if active {
@@ -714,11 +982,20 @@ impl Worker for ShardWorker {
 
     fn handle_timeout(&mut self, now: Instant, tx: &mut SendBatch) {
         {
-            let mut out = OutCtx { peers: &mut self.peers, tx, sent: 0 };
+            let mut out = OutCtx {
+                peers: &mut self.peers,
+                tx,
+                sent: 0,
+            };
             self.router.poll(now, &mut out);
             self.metrics.rtp_out.inc_by(out.sent);
         }
-        let due: Vec<usize> = self.peers.iter().filter(|(_, p)| p.t.next_timeout().is_some_and(|t| t <= now)).map(|(k, _)| k).collect();
+        let due: Vec<usize> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.t.next_timeout().is_some_and(|t| t <= now))
+            .map(|(k, _)| k)
+            .collect();
         for k in due {
             if self.peers.contains(k) {
                 self.poll_peer(now, k, tx);
@@ -735,7 +1012,9 @@ impl Worker for ShardWorker {
         self.recompute_deadline();
         let (sent, _) = tx.counters();
         let queued = tx.queued() as u64;
-        self.metrics.datagrams_out.inc_by((sent + queued).saturating_sub(self.sent_before));
+        self.metrics
+            .datagrams_out
+            .inc_by((sent + queued).saturating_sub(self.sent_before));
         self.sent_before = sent + queued;
     }
 }

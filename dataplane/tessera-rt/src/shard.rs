@@ -205,98 +205,169 @@ fn tune_socket(fd: i32) {
     }
 }
 
-enum Wake<C> {
-    Readable,
-    Msg(Option<Msg<C>>),
-    Timer,
+/// The shard's state, shared by its three tasks (one thread, so `RefCell` is enough; no
+/// borrow is ever held across an `.await`).
+struct Shared<W: Worker> {
+    worker: W,
+    rb: RecvBatch,
+    tx: SendBatch,
+    /// Deadline the timer task is currently sleeping towards.
+    armed: Option<Instant>,
+}
+
+impl<W: Worker> Shared<W> {
+    /// Runs due timers, lets the worker finish the wake-up, flushes the batch; returns whether
+    /// the timer task must re-arm (its deadline moved earlier or it has none).
+    fn finish(&mut self) -> bool {
+        let now = Instant::now();
+        if self.worker.poll_timeout().is_some_and(|d| d <= now) {
+            self.worker.handle_timeout(now, &mut self.tx);
+        }
+        self.worker.end_of_wakeup(now, &mut self.tx);
+        self.tx.flush();
+        match (self.worker.poll_timeout(), self.armed) {
+            (Some(d), Some(a)) => d < a,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
 }
 
 async fn run_shard<W: Worker>(
     index: usize,
     socket: UdpSocket,
-    mut worker: W,
+    worker: W,
     rx: flume::Receiver<Msg<W::Command>>,
 ) {
+    use std::cell::RefCell;
+    use std::rc::Rc;
     let fd = socket.as_raw_fd();
-    let mut rb = RecvBatch::new();
-    let mut tx = SendBatch::new(fd);
-    let mut peek = [0u8; 1];
     tracing::info!(target: "tessera::rt", shard = index, addr = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(), "shard running");
+    let shared = Rc::new(RefCell::new(Shared {
+        worker,
+        rb: RecvBatch::new(),
+        tx: SendBatch::new(fd),
+        armed: None,
+    }));
+    let (rearm_tx, rearm_rx) = glommio::channels::local_channel::new_bounded::<()>(1);
+    let rearm = Rc::new(rearm_tx);
+
+    // Receive task. Its readiness wait (an io_uring recvmsg with MSG_PEEK) is never cancelled:
+    // dropping in-flight io_uring futures each loop would pile up operations and wakers.
+    let recv_task = {
+        let shared = shared.clone();
+        let rearm = rearm.clone();
+        glommio::spawn_local(async move {
+            let mut peek = [0u8; 1];
+            loop {
+                if let Err(e) = socket.peek_from(&mut peek).await {
+                    // Not expected on a bound UDP socket; back off instead of spinning.
+                    tracing::warn!(target: "tessera::rt", shard = index, error = %e, "waiting for datagrams failed");
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+                let wake = {
+                    let mut s = shared.borrow_mut();
+                    let Shared { worker, rb, tx, .. } = &mut *s;
+                    let now = Instant::now();
+                    // Drain a bounded number of batches per wake-up so commands and timers are
+                    // never starved.
+                    for _ in 0..8 {
+                        let n = match rb.recv(fd) {
+                            Ok(n) => n,
+                            Err(e) => {
+                                tracing::debug!(target: "tessera::rt", shard = index, error = %e, "recvmmsg failed");
+                                0
+                            }
+                        };
+                        for i in 0..n {
+                            if let Some((from, data)) = rb.get(i) {
+                                worker.handle_datagram(now, from, data, tx);
+                            }
+                        }
+                        if n < RECV_BATCH {
+                            break;
+                        }
+                    }
+                    s.finish()
+                };
+                if wake {
+                    let _ = rearm.try_send(());
+                }
+                // Let the other tasks run between batches under load.
+                glommio::yield_if_needed().await;
+            }
+        })
+        .detach()
+    };
+
+    // Timer task.
+    let timer_task = {
+        let shared = shared.clone();
+        glommio::spawn_local(async move {
+            loop {
+                let deadline = {
+                    let mut s = shared.borrow_mut();
+                    let d = s.worker.poll_timeout();
+                    s.armed = d;
+                    d
+                };
+                let sleep = async {
+                    match deadline {
+                        Some(d) => {
+                            let now = Instant::now();
+                            if d > now {
+                                glommio::timer::sleep(d - now).await;
+                            }
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                let woken = async {
+                    let _ = rearm_rx.recv().await;
+                };
+                sleep.or(woken).await;
+                shared.borrow_mut().finish();
+                // A deadline already in the past must not starve the receive and command tasks.
+                futures_lite::future::yield_now().await;
+            }
+        })
+        .detach()
+    };
+
+    // Command task (this one): runs until Stop or until every handle is gone.
     loop {
-        let deadline = worker.poll_timeout();
-        let wake = {
-            let readable = async {
-                match socket.peek_from(&mut peek).await {
-                    Ok(_) => Wake::Readable,
-                    Err(e) => {
-                        // Not expected on a bound UDP socket; back off instead of spinning.
-                        tracing::warn!(target: "tessera::rt", shard = index, error = %e, "waiting for datagrams failed");
-                        glommio::timer::sleep(Duration::from_millis(10)).await;
-                        Wake::Readable
-                    }
-                }
-            };
-            let msg = async { Wake::Msg(rx.recv_async().await.ok()) };
-            let timer = async {
-                match deadline {
-                    Some(d) => {
-                        let now = Instant::now();
-                        if d > now {
-                            glommio::timer::sleep(d - now).await;
-                        }
-                        Wake::Timer
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            readable.or(msg).or(timer).await
-        };
-        let now = Instant::now();
-        match wake {
-            Wake::Readable => {
-                // Drain what is queued, a bounded number of batches per wake-up so commands
-                // and timers are never starved.
-                for _ in 0..8 {
-                    let n = match rb.recv(fd) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            tracing::debug!(target: "tessera::rt", shard = index, error = %e, "recvmmsg failed");
-                            0
-                        }
-                    };
-                    for i in 0..n {
-                        if let Some((from, data)) = rb.get(i) {
-                            worker.handle_datagram(now, from, data, &mut tx);
-                        }
-                    }
-                    if n < RECV_BATCH {
+        let msg = rx.recv_async().await.ok();
+        let stop = {
+            let mut s = shared.borrow_mut();
+            let Shared { worker, tx, .. } = &mut *s;
+            let now = Instant::now();
+            let mut stop = false;
+            let mut next = msg;
+            loop {
+                match next {
+                    Some(Msg::Cmd(c)) => worker.handle_command(now, c, tx),
+                    Some(Msg::Stop) | None => {
+                        stop = true;
                         break;
                     }
                 }
+                next = match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                };
             }
-            Wake::Msg(Some(Msg::Cmd(c))) => {
-                worker.handle_command(now, c, &mut tx);
-                while let Ok(m) = rx.try_recv() {
-                    match m {
-                        Msg::Cmd(c) => worker.handle_command(now, c, &mut tx),
-                        Msg::Stop => {
-                            tx.flush();
-                            return;
-                        }
-                    }
-                }
+            let wake = s.finish();
+            if wake {
+                let _ = rearm.try_send(());
             }
-            Wake::Msg(Some(Msg::Stop)) | Wake::Msg(None) => {
-                tx.flush();
-                tracing::info!(target: "tessera::rt", shard = index, "shard stopped");
-                return;
-            }
-            Wake::Timer => {}
+            stop
+        };
+        if stop {
+            break;
         }
-        if deadline.is_some_and(|d| d <= Instant::now()) {
-            worker.handle_timeout(Instant::now(), &mut tx);
-        }
-        worker.end_of_wakeup(Instant::now(), &mut tx);
-        tx.flush();
     }
+    recv_task.cancel();
+    timer_task.cancel();
+    shared.borrow_mut().tx.flush();
+    tracing::info!(target: "tessera::rt", shard = index, "shard stopped");
 }

@@ -103,3 +103,115 @@ fn a_shard_echoes_answers_commands_and_fires_timers() {
     }
     rt.stop();
 }
+
+/// A worker with a timer always pending a few milliseconds ahead, like the forwarder's.
+struct Ticking {
+    next: Instant,
+    ticks: u64,
+}
+
+impl Worker for Ticking {
+    type Command = mpsc::Sender<u64>;
+    fn handle_datagram(
+        &mut self,
+        _now: Instant,
+        from: SocketAddr,
+        data: &mut [u8],
+        tx: &mut SendBatch,
+    ) {
+        tx.push(from, data);
+    }
+    fn handle_command(&mut self, _now: Instant, reply: mpsc::Sender<u64>, _tx: &mut SendBatch) {
+        let _ = reply.send(self.ticks);
+    }
+    fn handle_timeout(&mut self, now: Instant, _tx: &mut SendBatch) {
+        self.ticks += 1;
+        self.next = now + Duration::from_millis(3);
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        Some(self.next)
+    }
+}
+
+#[test]
+fn receiving_keeps_working_alongside_frequent_timers() {
+    let rt = spawn(
+        vec![ShardSpec {
+            index: 0,
+            cpu: None,
+            bind: "127.0.0.1:0".parse().unwrap(),
+        }],
+        |_| Ticking {
+            next: Instant::now(),
+            ticks: 0,
+        },
+    )
+    .unwrap();
+    let shard = rt.shards()[0].clone();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    for i in 0..300u32 {
+        client
+            .send_to(&i.to_be_bytes(), shard.local_addr())
+            .unwrap();
+        let (n, _) = client
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("echo {i} lost: {e}"));
+        assert_eq!(&buf[..n], &i.to_be_bytes());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (tx, rx) = mpsc::channel();
+    shard.send(tx).unwrap();
+    assert!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap() > 50,
+        "the timer kept firing"
+    );
+    rt.stop();
+}
+
+#[test]
+fn an_idle_shard_wakes_for_commands_and_datagrams() {
+    let rt = spawn(
+        vec![ShardSpec {
+            index: 0,
+            cpu: None,
+            bind: "127.0.0.1:0".parse().unwrap(),
+        }],
+        |_| Echo {
+            seen: 0,
+            pending: None,
+        },
+    )
+    .unwrap();
+    let shard = rt.shards()[0].clone();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    for round in 0..3u32 {
+        std::thread::sleep(Duration::from_millis(700));
+        let t = Instant::now();
+        let (tx, rx) = mpsc::channel();
+        shard.send(Cmd::Count(tx)).unwrap();
+        rx.recv_timeout(Duration::from_secs(3))
+            .unwrap_or_else(|_| panic!("round {round}: command not handled"));
+        let cmd_ms = t.elapsed().as_millis();
+        std::thread::sleep(Duration::from_millis(700));
+        let t = Instant::now();
+        client
+            .send_to(&round.to_be_bytes(), shard.local_addr())
+            .unwrap();
+        client
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("round {round}: datagram not echoed: {e}"));
+        eprintln!(
+            "round {round}: command {cmd_ms} ms, datagram {} ms",
+            t.elapsed().as_millis()
+        );
+    }
+    rt.stop();
+}

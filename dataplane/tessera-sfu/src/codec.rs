@@ -64,7 +64,11 @@ pub fn rewrite_picture_ids(codec: Codec, payload: &mut [u8], rw: &mut Rewriter) 
     };
     let Some(pic) = pic else { return };
     let (p, t) = rw.map_picture(pic, tl0);
-    let change = c::PictureRewrite { picture_id: Some(p), tl0_pic_idx: t, key_idx: None };
+    let change = c::PictureRewrite {
+        picture_id: Some(p),
+        tl0_pic_idx: t,
+        key_idx: None,
+    };
     let _ = match codec {
         Codec::Vp8 => c::vp8_rewrite(payload, &change).map(|_| ()),
         _ => c::vp9_rewrite(payload, &change).map(|_| ()),

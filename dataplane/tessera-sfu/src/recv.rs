@@ -62,7 +62,8 @@ impl ReceiveStats {
             self.base = Some(ext);
         }
         self.received += 1;
-        let arrival = (now.saturating_duration_since(epoch).as_secs_f64() * self.clock_rate as f64) as i64;
+        let arrival =
+            (now.saturating_duration_since(epoch).as_secs_f64() * self.clock_rate as f64) as i64;
         let transit = arrival - rtp_ts as i64;
         if let Some(prev) = self.transit {
             let d = (transit - prev).unsigned_abs() as f64;
@@ -95,9 +96,16 @@ impl ReceiveStats {
         self.expected_prior = expected;
         self.received_prior = self.received;
         let lost_interval = expected_interval as i64 - received_interval as i64;
-        let fraction_lost = if expected_interval == 0 || lost_interval <= 0 { 0 } else { ((lost_interval << 8) / expected_interval as i64).min(255) as u8 };
+        let fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
+            0
+        } else {
+            ((lost_interval << 8) / expected_interval as i64).min(255) as u8
+        };
         let (last_sr, delay_since_last_sr) = match self.last_sr {
-            Some((lsr, at)) => (lsr, (now.saturating_duration_since(at).as_secs_f64() * 65536.0) as u32),
+            Some((lsr, at)) => (
+                lsr,
+                (now.saturating_duration_since(at).as_secs_f64() * 65536.0) as u32,
+            ),
             None => (0, 0),
         };
         Some(ReportBlock {
@@ -145,7 +153,10 @@ pub enum GapOutcome {
 
 impl Default for NackTracker {
     fn default() -> Self {
-        NackTracker { missing: Vec::with_capacity(NACK_CAPACITY), highest: None }
+        NackTracker {
+            missing: Vec::with_capacity(NACK_CAPACITY),
+            highest: None,
+        }
     }
 }
 
@@ -174,11 +185,22 @@ impl NackTracker {
         for s in h + 1..ext_seq {
             if self.missing.len() == NACK_CAPACITY {
                 // Forget the oldest to make room.
-                let oldest = self.missing.iter().enumerate().min_by_key(|(_, m)| m.seq).map(|(i, _)| i).expect("full list");
+                let oldest = self
+                    .missing
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, m)| m.seq)
+                    .map(|(i, _)| i)
+                    .expect("full list");
                 self.missing.swap_remove(oldest);
             }
             // First request after a short reordering allowance.
-            self.missing.push(Missing { seq: s, since: now, next: now + Duration::from_millis(5), tries: 0 });
+            self.missing.push(Missing {
+                seq: s,
+                since: now,
+                next: now + Duration::from_millis(5),
+                tries: 0,
+            });
         }
         GapOutcome::Tracked
     }
@@ -188,7 +210,9 @@ impl NackTracker {
     pub fn due(&mut self, now: Instant, rtt: Duration, out: &mut Vec<u16>) {
         out.clear();
         let retry = rtt.clamp(Duration::from_millis(20), Duration::from_millis(400));
-        self.missing.retain(|m| m.tries < NACK_RETRIES && now.saturating_duration_since(m.since) < NACK_GIVE_UP);
+        self.missing.retain(|m| {
+            m.tries < NACK_RETRIES && now.saturating_duration_since(m.since) < NACK_GIVE_UP
+        });
         for m in self.missing.iter_mut() {
             if m.next <= now {
                 m.tries += 1;
@@ -233,7 +257,11 @@ mod tests {
         for s in 11u16..=20 {
             r.on_packet(t0, t0, s, 0);
         }
-        assert_eq!(r.report(7, t0).unwrap().fraction_lost, 0, "no loss in the second interval");
+        assert_eq!(
+            r.report(7, t0).unwrap().fraction_lost,
+            0,
+            "no loss in the second interval"
+        );
     }
 
     #[test]
@@ -245,12 +273,24 @@ mod tests {
         let mut out = Vec::new();
         n.due(t0, Duration::from_millis(50), &mut out);
         assert!(out.is_empty(), "a reordering allowance first");
-        n.due(t0 + Duration::from_millis(6), Duration::from_millis(50), &mut out);
+        n.due(
+            t0 + Duration::from_millis(6),
+            Duration::from_millis(50),
+            &mut out,
+        );
         assert_eq!(out, vec![101, 102, 103]);
         n.on_packet(t0, 102);
-        n.due(t0 + Duration::from_millis(60), Duration::from_millis(50), &mut out);
+        n.due(
+            t0 + Duration::from_millis(60),
+            Duration::from_millis(50),
+            &mut out,
+        );
         assert_eq!(out, vec![101, 103]);
-        n.due(t0 + Duration::from_millis(2000), Duration::from_millis(50), &mut out);
+        n.due(
+            t0 + Duration::from_millis(2000),
+            Duration::from_millis(50),
+            &mut out,
+        );
         assert!(out.is_empty() && n.is_empty(), "given up after a second");
         assert_eq!(n.on_packet(t0, 10_000), GapOutcome::TooLong);
     }

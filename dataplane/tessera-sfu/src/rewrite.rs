@@ -87,14 +87,22 @@ impl Rewriter {
 
     /// Maps a packet of `layer`. `switch_ok` says the packet may start the stream or switch to
     /// its layer (it begins a key frame of the target layer, or the stream is audio).
-    pub fn map(&mut self, now: Instant, layer: u8, seq: u16, ts: u32, switch_ok: bool) -> Option<Mapped> {
+    pub fn map(
+        &mut self,
+        now: Instant,
+        layer: u8,
+        seq: u16,
+        ts: u32,
+        switch_ok: bool,
+    ) -> Option<Mapped> {
         let switched = match self.layer {
             Some(cur) if cur == layer => false,
             _ if switch_ok => {
                 let out_seq = self.max_out_seq.wrapping_add(1);
                 let out_ts = match self.last_out_at {
                     Some(at) => {
-                        let elapsed = now.saturating_duration_since(at).as_secs_f64() * self.clock_rate as f64;
+                        let elapsed = now.saturating_duration_since(at).as_secs_f64()
+                            * self.clock_rate as f64;
                         self.max_out_ts.wrapping_add((elapsed as u32).max(1))
                     }
                     None => ts,
@@ -103,7 +111,12 @@ impl Rewriter {
                 self.ts_delta = out_ts.wrapping_sub(ts);
                 self.layer = Some(layer);
                 self.segments.rotate_right(1);
-                self.segments[0] = Segment { first_out: out_seq, layer, seq_delta: self.seq_delta, ts_delta: self.ts_delta };
+                self.segments[0] = Segment {
+                    first_out: out_seq,
+                    layer,
+                    seq_delta: self.seq_delta,
+                    ts_delta: self.ts_delta,
+                };
                 self.nseg = (self.nseg + 1).min(SEGMENTS);
                 self.switched_pic = true;
                 true
@@ -119,7 +132,11 @@ impl Rewriter {
             self.max_out_ts = out_ts;
         }
         self.last_out_at = Some(now);
-        Some(Mapped { seq: out_seq, ts: out_ts, switched })
+        Some(Mapped {
+            seq: out_seq,
+            ts: out_ts,
+            switched,
+        })
     }
 
     /// The `(layer, input sequence number, timestamp offset)` that produced output `out_seq`,
@@ -127,7 +144,9 @@ impl Rewriter {
     pub fn unmap(&self, out_seq: u16) -> Option<(u8, u16, u32)> {
         for s in &self.segments[..self.nseg] {
             // Within 32k after the segment start, and not after the newest output.
-            if out_seq == s.first_out || (seq_after(out_seq, s.first_out) && !seq_after(out_seq, self.max_out_seq)) {
+            if out_seq == s.first_out
+                || (seq_after(out_seq, s.first_out) && !seq_after(out_seq, self.max_out_seq))
+            {
                 return Some((s.layer, out_seq.wrapping_sub(s.seq_delta), s.ts_delta));
             }
         }
@@ -156,7 +175,10 @@ impl Rewriter {
             }
         }
         let out = pic.wrapping_add(self.pic_delta) & 0x7fff;
-        if self.max_out_pic.is_none_or(|m| out.wrapping_sub(m) & 0x7fff < 0x4000) {
+        if self
+            .max_out_pic
+            .is_none_or(|m| out.wrapping_sub(m) & 0x7fff < 0x4000)
+        {
             self.max_out_pic = Some(out);
         }
         let out_tl0 = tl0.map(|t| t.wrapping_add(self.tl0_delta));
@@ -178,19 +200,40 @@ mod tests {
     fn continuous_output_across_a_switch() {
         let t0 = Instant::now();
         let mut r = Rewriter::new(90000, 1000);
-        assert_eq!(r.map(t0, 0, 5000, 10_000, false), None, "waits for a key frame");
+        assert_eq!(
+            r.map(t0, 0, 5000, 10_000, false),
+            None,
+            "waits for a key frame"
+        );
         let a = r.map(t0, 0, 5000, 10_000, true).unwrap();
         assert_eq!((a.seq, a.ts, a.switched), (1000, 10_000, true));
         let b = r.map(t0, 0, 5001, 13_000, false).unwrap();
         assert_eq!((b.seq, b.ts), (1001, 13_000));
-        assert_eq!(r.map(t0, 1, 70, 999, false), None, "other layers are dropped until a switch");
-        let c = r.map(t0 + Duration::from_millis(33), 1, 70, 999, true).unwrap();
+        assert_eq!(
+            r.map(t0, 1, 70, 999, false),
+            None,
+            "other layers are dropped until a switch"
+        );
+        let c = r
+            .map(t0 + Duration::from_millis(33), 1, 70, 999, true)
+            .unwrap();
         assert_eq!(c.seq, 1002);
-        assert_eq!(c.ts, 13_000 + 2970, "timestamp advances by the wall-clock gap");
+        assert_eq!(
+            c.ts,
+            13_000 + 2970,
+            "timestamp advances by the wall-clock gap"
+        );
         let d = r.map(t0, 1, 71, 1999, false).unwrap();
         assert_eq!((d.seq, d.ts), (1003, 13_000 + 2970 + 1000));
-        assert_eq!(r.map(t0, 0, 5002, 16_000, false), None, "the old layer is cut off");
-        assert_eq!(r.unmap(1003), Some((1, 71, (13_000u32 + 2970).wrapping_sub(999))));
+        assert_eq!(
+            r.map(t0, 0, 5002, 16_000, false),
+            None,
+            "the old layer is cut off"
+        );
+        assert_eq!(
+            r.unmap(1003),
+            Some((1, 71, (13_000u32 + 2970).wrapping_sub(999)))
+        );
         assert_eq!(r.unmap(1001), Some((0, 5001, 0)));
     }
 

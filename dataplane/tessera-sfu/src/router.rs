@@ -226,7 +226,11 @@ impl Router {
     /// Adds a source.
     pub fn add_source(&mut self, spec: SourceSpec) -> SourceKey {
         let n = (spec.layers as usize).clamp(1, MAX_LAYERS);
-        let rtx = if spec.kind == Kind::Video && spec.nack { RTX_PACKETS } else { 0 };
+        let rtx = if spec.kind == Kind::Video && spec.nack {
+            RTX_PACKETS
+        } else {
+            0
+        };
         let layers = (0..n)
             .map(|_| Layer {
                 ssrc: None,
@@ -242,12 +246,19 @@ impl Router {
                 sr: None,
             })
             .collect();
-        self.sources.insert(Source { spec, layers, sinks: Vec::new(), muted: false })
+        self.sources.insert(Source {
+            spec,
+            layers,
+            sinks: Vec::new(),
+            muted: false,
+        })
     }
 
     /// Removes a source; returns the sinks it fed (now removed too).
     pub fn remove_source(&mut self, key: SourceKey) -> Vec<SinkKey> {
-        let Some(src) = self.sources.try_remove(key) else { return Vec::new() };
+        let Some(src) = self.sources.try_remove(key) else {
+            return Vec::new();
+        };
         for s in &src.sinks {
             self.sinks.try_remove(*s);
         }
@@ -267,7 +278,13 @@ impl Router {
     }
 
     /// Adds a sink fed by `source`; `None` if the source does not exist.
-    pub fn add_sink(&mut self, now: Instant, source: SourceKey, spec: SinkSpec, initial_seq: u16) -> Option<SinkKey> {
+    pub fn add_sink(
+        &mut self,
+        now: Instant,
+        source: SourceKey,
+        spec: SinkSpec,
+        initial_seq: u16,
+    ) -> Option<SinkKey> {
         let src = self.sources.get(source)?;
         let layers = src.layers.len() as u8;
         let target = match spec.layer {
@@ -277,7 +294,17 @@ impl Router {
             LayerChoice::Auto => 0,
         };
         let rw = Rewriter::new(src.spec.clock_rate, initial_seq);
-        let key = self.sinks.insert(Sink { spec, source, rw, target, paused: false, packets: 0, octets: 0, last_sr: None, last_sent: None });
+        let key = self.sinks.insert(Sink {
+            spec,
+            source,
+            rw,
+            target,
+            paused: false,
+            packets: 0,
+            octets: 0,
+            last_sr: None,
+            last_sent: None,
+        });
         self.sources[source].sinks.push(key);
         if self.sources[source].spec.kind == Kind::Video {
             self.request_keyframe(now, source, target);
@@ -313,7 +340,9 @@ impl Router {
 
     /// Forces a sink's layer (e.g. a subscription update naming a simulcast layer).
     pub fn set_sink_layer(&mut self, now: Instant, key: SinkKey, choice: LayerChoice) {
-        let Some(s) = self.sinks.get_mut(key) else { return };
+        let Some(s) = self.sinks.get_mut(key) else {
+            return;
+        };
         s.spec.layer = choice;
         if let LayerChoice::Fixed(l) = choice {
             let layers = self.sources[s.source].layers.len() as u8;
@@ -337,22 +366,52 @@ impl Router {
     }
 
     /// A publisher's sender report for the SSRC of `layer`.
-    pub fn on_sender_report(&mut self, now: Instant, source: SourceKey, layer: u8, ntp: u64, rtp: u32) {
-        if let Some(l) = self.sources.get_mut(source).and_then(|s| s.layers.get_mut(layer as usize)) {
+    pub fn on_sender_report(
+        &mut self,
+        now: Instant,
+        source: SourceKey,
+        layer: u8,
+        ntp: u64,
+        rtp: u32,
+    ) {
+        if let Some(l) = self
+            .sources
+            .get_mut(source)
+            .and_then(|s| s.layers.get_mut(layer as usize))
+        {
             l.stats.on_sender_report(now, ntp);
             l.sr = Some((ntp, rtp, now));
         }
     }
 
     /// One RTP packet from a publisher, already decrypted: `hdr` is its parsed header.
-    pub fn on_rtp(&mut self, now: Instant, source: SourceKey, layer: u8, hdr: &RtpHeader<'_>, out: &mut dyn Out) {
-        let Router { sources, sinks, stats, epoch, .. } = self;
-        let Some(src) = sources.get_mut(source) else { return };
-        let Some(l) = src.layers.get_mut(layer as usize) else { return };
+    pub fn on_rtp(
+        &mut self,
+        now: Instant,
+        source: SourceKey,
+        layer: u8,
+        hdr: &RtpHeader<'_>,
+        out: &mut dyn Out,
+    ) {
+        let Router {
+            sources,
+            sinks,
+            stats,
+            epoch,
+            ..
+        } = self;
+        let Some(src) = sources.get_mut(source) else {
+            return;
+        };
+        let Some(l) = src.layers.get_mut(layer as usize) else {
+            return;
+        };
         stats.packets_in += 1;
         let ssrc = hdr.ssrc();
         l.ssrc = Some(ssrc);
-        let ext_seq = l.stats.on_packet(now, *epoch, hdr.sequence_number(), hdr.timestamp());
+        let ext_seq = l
+            .stats
+            .on_packet(now, *epoch, hdr.sequence_number(), hdr.timestamp());
         l.last_packet = Some(now);
         let packet = hdr.packet();
         l.bytes += packet.len() as u64;
@@ -367,7 +426,10 @@ impl Router {
             _ => {}
         }
         let mut want_keyframe = false;
-        if src.spec.nack && src.spec.kind == Kind::Video && l.nack.on_packet(now, ext_seq) == GapOutcome::TooLong {
+        if src.spec.nack
+            && src.spec.kind == Kind::Video
+            && l.nack.on_packet(now, ext_seq) == GapOutcome::TooLong
+        {
             want_keyframe = true;
         }
         let payload = hdr.payload();
@@ -386,43 +448,74 @@ impl Router {
         let codec = src.spec.codec;
         let mut keyframe: Option<bool> = None;
         for &sk in &src.sinks {
-            let Some(sink) = sinks.get_mut(sk) else { continue };
+            let Some(sink) = sinks.get_mut(sk) else {
+                continue;
+            };
             if sink.paused {
                 continue;
             }
             let current = sink.rw.layer();
             let switch_ok = layer == sink.target
                 && current != Some(layer)
-                && (kind == Kind::Audio || *keyframe.get_or_insert_with(|| codec::is_keyframe_start(codec, payload)));
-            let Some(m) = sink.rw.map(now, layer, hdr.sequence_number(), hdr.timestamp(), switch_ok) else {
+                && (kind == Kind::Audio
+                    || *keyframe.get_or_insert_with(|| codec::is_keyframe_start(codec, payload)));
+            let Some(m) = sink.rw.map(
+                now,
+                layer,
+                hdr.sequence_number(),
+                hdr.timestamp(),
+                switch_ok,
+            ) else {
                 if layer == sink.target && current != Some(layer) {
                     want_keyframe = true;
                 }
                 continue;
             };
-            let n = write_forwarded(&src.spec, &mut sink.rw, &sink.spec, hdr, m.seq, m.ts, now, *epoch, out);
+            let n = write_forwarded(
+                &src.spec,
+                &mut sink.rw,
+                &sink.spec,
+                hdr,
+                m.seq,
+                m.ts,
+                now,
+                *epoch,
+                out,
+            );
             sink.packets = sink.packets.wrapping_add(1);
             sink.octets = sink.octets.wrapping_add(payload.len() as u32);
             sink.last_sent = Some((m.ts, now));
             stats.packets_out += n;
         }
-        if want_keyframe {
+        if want_keyframe || src.layers[layer as usize].kf_pending {
             Self::keyframe_to(now, src, layer, stats, out);
         }
     }
 
-    fn keyframe_to(now: Instant, src: &mut Source, layer: u8, stats: &mut RouterStats, out: &mut dyn Out) {
+    fn keyframe_to(
+        now: Instant,
+        src: &mut Source,
+        layer: u8,
+        stats: &mut RouterStats,
+        out: &mut dyn Out,
+    ) {
         let (publisher, pli, fir) = (src.spec.publisher, src.spec.pli, src.spec.fir);
-        let Some(l) = src.layers.get_mut(layer as usize) else { return };
+        let Some(l) = src.layers.get_mut(layer as usize) else {
+            return;
+        };
         let Some(ssrc) = l.ssrc else {
             l.kf_pending = true;
             return;
         };
-        if l.kf_sent.is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_INTERVAL) {
+        if l.kf_sent
+            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_INTERVAL)
+        {
             l.kf_pending = true;
             return;
         }
         if !pli && !fir {
+            // The publisher negotiated no way to ask for key frames.
+            l.kf_pending = false;
             return;
         }
         out.send_keyframe_request(publisher, ssrc, !pli);
@@ -433,7 +526,11 @@ impl Router {
 
     /// Asks the publisher of `source` for a key frame on `layer` (coalesced, rate-limited).
     pub fn request_keyframe(&mut self, _now: Instant, source: SourceKey, layer: u8) {
-        if let Some(l) = self.sources.get_mut(source).and_then(|s| s.layers.get_mut(layer as usize)) {
+        if let Some(l) = self
+            .sources
+            .get_mut(source)
+            .and_then(|s| s.layers.get_mut(layer as usize))
+        {
             l.kf_pending = true;
         }
     }
@@ -449,27 +546,50 @@ impl Router {
 
     /// A subscriber NACKed output sequence numbers of a sink: resend what is still buffered.
     pub fn on_sink_nack(&mut self, now: Instant, sink: SinkKey, lost: &[u16], out: &mut dyn Out) {
-        let Router { sources, sinks, stats, epoch, .. } = self;
+        let Router {
+            sources,
+            sinks,
+            stats,
+            epoch,
+            ..
+        } = self;
         let Some(s) = sinks.get_mut(sink) else { return };
-        let Some(src) = sources.get(s.source) else { return };
+        let Some(src) = sources.get(s.source) else {
+            return;
+        };
         for &out_seq in lost {
             let Some((layer, in_seq, ts_delta)) = s.rw.unmap(out_seq) else {
                 stats.nack_misses += 1;
                 continue;
             };
-            let Some(l) = src.layers.get(layer as usize) else { continue };
-            let Some(highest) = l.stats.highest() else { continue };
+            let Some(l) = src.layers.get(layer as usize) else {
+                continue;
+            };
+            let Some(highest) = l.stats.highest() else {
+                continue;
+            };
             // Extend `in_seq` relative to the highest received.
             let base = highest & !0xffff;
-            let cands = [base.wrapping_sub(1 << 16) | in_seq as u64, base | in_seq as u64];
-            let ext = *cands.iter().filter(|c| **c <= highest).max().unwrap_or(&(base | in_seq as u64));
+            let cands = [
+                base.wrapping_sub(1 << 16) | in_seq as u64,
+                base | in_seq as u64,
+            ];
+            let ext = *cands
+                .iter()
+                .filter(|c| **c <= highest)
+                .max()
+                .unwrap_or(&(base | in_seq as u64));
             let Some(pkt) = l.rtx.get(ext) else {
                 stats.nack_misses += 1;
                 continue;
             };
-            let Ok(hdr) = RtpHeader::parse(pkt) else { continue };
+            let Ok(hdr) = RtpHeader::parse(pkt) else {
+                continue;
+            };
             let out_ts = hdr.timestamp().wrapping_add(ts_delta);
-            stats.retransmitted += write_forwarded(&src.spec, &mut s.rw, &s.spec, &hdr, out_seq, out_ts, now, *epoch, out);
+            stats.retransmitted += write_forwarded(
+                &src.spec, &mut s.rw, &s.spec, &hdr, out_seq, out_ts, now, *epoch, out,
+            );
         }
     }
 
@@ -480,7 +600,12 @@ impl Router {
         if rr_due {
             self.next_rr = now + RR_INTERVAL;
         }
-        let Router { sources, stats, nack_scratch, .. } = self;
+        let Router {
+            sources,
+            stats,
+            nack_scratch,
+            ..
+        } = self;
         for (_, src) in sources.iter_mut() {
             let publisher = src.spec.publisher;
             for li in 0..src.layers.len() {
@@ -511,13 +636,24 @@ impl Router {
     fn sender_reports(&mut self, now: Instant, out: &mut dyn Out) {
         let Router { sources, sinks, .. } = self;
         for (_, s) in sinks.iter_mut() {
-            let Some(src) = sources.get(s.source) else { continue };
-            let interval = if src.spec.kind == Kind::Audio { SR_INTERVAL * 2 } else { SR_INTERVAL };
-            if s.last_sr.is_some_and(|t| now.saturating_duration_since(t) < interval) {
+            let Some(src) = sources.get(s.source) else {
+                continue;
+            };
+            let interval = if src.spec.kind == Kind::Audio {
+                SR_INTERVAL * 2
+            } else {
+                SR_INTERVAL
+            };
+            if s.last_sr
+                .is_some_and(|t| now.saturating_duration_since(t) < interval)
+            {
                 continue;
             }
             let Some(layer) = s.rw.layer() else { continue };
-            let Some((sr_ntp, sr_rtp, sr_at)) = src.layers.get(layer as usize).and_then(|l| l.sr) else { continue };
+            let Some((sr_ntp, sr_rtp, sr_at)) = src.layers.get(layer as usize).and_then(|l| l.sr)
+            else {
+                continue;
+            };
             if s.last_sent.is_none() {
                 continue;
             }
@@ -525,9 +661,20 @@ impl Router {
             // extrapolate to now.
             let ts_delta = s.rw.ts_delta();
             let elapsed = now.saturating_duration_since(sr_at);
-            let rtp = sr_rtp.wrapping_add(ts_delta).wrapping_add((elapsed.as_secs_f64() * src.spec.clock_rate as f64) as u32);
+            let rtp = sr_rtp
+                .wrapping_add(ts_delta)
+                .wrapping_add((elapsed.as_secs_f64() * src.spec.clock_rate as f64) as u32);
             let ntp = ntp_of(now, sr_at, sr_ntp);
-            out.send_sender_report(s.spec.transport, SenderReport { ssrc: s.spec.ssrc, ntp, rtp, packets: s.packets, octets: s.octets });
+            out.send_sender_report(
+                s.spec.transport,
+                SenderReport {
+                    ssrc: s.spec.ssrc,
+                    ntp,
+                    rtp,
+                    packets: s.packets,
+                    octets: s.octets,
+                },
+            );
             s.last_sr = Some(now);
         }
     }
@@ -539,20 +686,41 @@ impl Router {
             if s.spec.layer != LayerChoice::Auto {
                 continue;
             }
-            let Some(src) = self.sources.get(s.source) else { continue };
+            let Some(src) = self.sources.get(s.source) else {
+                continue;
+            };
             if src.layers.len() < 2 {
                 continue;
             }
-            let budget = self.estimates.get(&s.spec.transport).copied().unwrap_or(u64::MAX);
-            let live = |l: &Layer| l.last_packet.is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT);
+            let budget = self
+                .estimates
+                .get(&s.spec.transport)
+                .copied()
+                .unwrap_or(u64::MAX);
+            let live = |l: &Layer| {
+                l.last_packet
+                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT)
+            };
             // Layers ordered by measured bitrate, lowest first.
-            let mut order: Vec<(u8, u64)> = src.layers.iter().enumerate().filter(|(_, l)| live(l)).map(|(i, l)| (i as u8, l.bitrate)).collect();
+            let mut order: Vec<(u8, u64)> = src
+                .layers
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| live(l))
+                .map(|(i, l)| (i as u8, l.bitrate))
+                .collect();
             order.sort_by_key(|(_, b)| *b);
-            let Some(&(lowest, _)) = order.first() else { continue };
+            let Some(&(lowest, _)) = order.first() else {
+                continue;
+            };
             let mut best = lowest;
             for &(i, rate) in &order {
                 // Go up only with 20% headroom; stay if the current one still fits.
-                let need = if Some(i) == s.rw.layer() { rate } else { rate + rate / 5 };
+                let need = if Some(i) == s.rw.layer() {
+                    rate
+                } else {
+                    rate + rate / 5
+                };
                 if need <= budget {
                     best = i;
                 }
@@ -575,8 +743,13 @@ impl Router {
                 if let Some(n) = l.nack.next_due() {
                     t = t.min(n);
                 }
-                if l.kf_pending {
-                    t = t.min(l.kf_sent.map_or(self.epoch, |k| k + KEYFRAME_INTERVAL));
+                // A pending request waits for the rate limit, or for the layer's first packet
+                // (its SSRC) — which arrives as input, not as a deadline.
+                if l.kf_pending
+                    && l.ssrc.is_some()
+                    && let Some(k) = l.kf_sent
+                {
+                    t = t.min(k + KEYFRAME_INTERVAL);
                 }
             }
         }
@@ -586,7 +759,17 @@ impl Router {
 
 /// Writes one forwarded packet for a sink; returns 1 if queued.
 #[allow(clippy::too_many_arguments)]
-fn write_forwarded(src: &SourceSpec, rw: &mut Rewriter, sink: &SinkSpec, hdr: &RtpHeader<'_>, seq: u16, ts: u32, now: Instant, epoch: Instant, out: &mut dyn Out) -> u64 {
+fn write_forwarded(
+    src: &SourceSpec,
+    rw: &mut Rewriter,
+    sink: &SinkSpec,
+    hdr: &RtpHeader<'_>,
+    seq: u16,
+    ts: u32,
+    now: Instant,
+    epoch: Instant,
+    out: &mut dyn Out,
+) -> u64 {
     let mut exts: [(u8, &[u8]); 4] = [(0, &[]); 4];
     let mut n = 0;
     let mid = sink.mid.as_bytes();
@@ -596,7 +779,9 @@ fn write_forwarded(src: &SourceSpec, rw: &mut Rewriter, sink: &SinkSpec, hdr: &R
         exts[n] = (id, mid);
         n += 1;
     }
-    let abs = ext::abs_send_time_bytes(ext::abs_send_time_from_micros(now.saturating_duration_since(epoch).as_micros() as u64));
+    let abs = ext::abs_send_time_bytes(ext::abs_send_time_from_micros(
+        now.saturating_duration_since(epoch).as_micros() as u64,
+    ));
     if let Some(id) = sink.abs_send_time_id {
         exts[n] = (id, &abs);
         n += 1;
@@ -613,12 +798,22 @@ fn write_forwarded(src: &SourceSpec, rw: &mut Rewriter, sink: &SinkSpec, hdr: &R
         exts[n] = (to, v);
         n += 1;
     }
-    let w = RtpWriter { marker: hdr.marker(), payload_type: sink.pt, sequence_number: seq, timestamp: ts, ssrc: sink.ssrc, csrcs: &[], extensions: &exts[..n] };
+    let w = RtpWriter {
+        marker: hdr.marker(),
+        payload_type: sink.pt,
+        sequence_number: seq,
+        timestamp: ts,
+        ssrc: sink.ssrc,
+        csrcs: &[],
+        extensions: &exts[..n],
+    };
     let payload = hdr.payload();
     let codec = src.codec;
     let mut queued = 0;
     out.send_rtp(sink.transport, &mut |buf: &mut [u8]| {
-        let Ok(len) = w.write_packet(payload, buf) else { return 0 };
+        let Ok(len) = w.write_packet(payload, buf) else {
+            return 0;
+        };
         let hl = len - payload.len();
         codec::rewrite_picture_ids(codec, &mut buf[hl..len], rw);
         queued = 1;

@@ -16,7 +16,11 @@ pub struct RtxBuffer {
 impl RtxBuffer {
     /// A buffer of `capacity` packets (rounded up to a power of two; 0 disables it).
     pub fn new(capacity: usize) -> RtxBuffer {
-        let cap = if capacity == 0 { 0 } else { capacity.next_power_of_two() };
+        let cap = if capacity == 0 {
+            0
+        } else {
+            capacity.next_power_of_two()
+        };
         RtxBuffer {
             slots: vec![[0u8; SLOT]; cap].into_boxed_slice(),
             lens: vec![0; cap].into_boxed_slice(),

@@ -14,8 +14,15 @@ impl SeqUnwrapper {
             None => (1u64 << 16) | seq as u64,
             Some(last) => {
                 let base = last & !0xffff;
-                let cands = [base.wrapping_sub(1 << 16) | seq as u64, base | seq as u64, (base + (1 << 16)) | seq as u64];
-                *cands.iter().min_by_key(|c| c.abs_diff(last)).expect("three candidates")
+                let cands = [
+                    base.wrapping_sub(1 << 16) | seq as u64,
+                    base | seq as u64,
+                    (base + (1 << 16)) | seq as u64,
+                ];
+                *cands
+                    .iter()
+                    .min_by_key(|c| c.abs_diff(last))
+                    .expect("three candidates")
             }
         };
         if self.last.is_none_or(|l| ext > l) {

@@ -22,7 +22,13 @@ pub fn classify(b: &[u8]) -> Class {
         Some(0..=3) if b.len() >= 20 => Class::Stun,
         Some(20..=63) if b.len() >= 13 => Class::Dtls,
         Some(128..=191) if b.len() >= 8 => {
-            if (192..=223).contains(&b[1]) { Class::Rtcp } else if b.len() >= 12 { Class::Rtp } else { Class::Unknown }
+            if (192..=223).contains(&b[1]) {
+                Class::Rtcp
+            } else if b.len() >= 12 {
+                Class::Rtp
+            } else {
+                Class::Unknown
+            }
         }
         _ => Class::Unknown,
     }
@@ -93,8 +99,14 @@ mod tests {
         assert_eq!(classify(&b), Class::Stun);
         assert_eq!(binding_request_username(&b), Some("srvU:cliU"));
         assert_eq!(local_ufrag("srvU:cliU"), "srvU");
-        assert_eq!(classify(&[22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Class::Dtls);
-        assert_eq!(classify(&[0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]), Class::Rtp);
+        assert_eq!(
+            classify(&[22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Class::Dtls
+        );
+        assert_eq!(
+            classify(&[0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Class::Rtp
+        );
         assert_eq!(classify(&[0x81, 200, 0, 6, 0, 0, 0, 1]), Class::Rtcp);
         assert_eq!(classify(&[0x40, 0]), Class::Unknown);
         assert_eq!(classify(&[]), Class::Unknown);

@@ -18,7 +18,15 @@ const SUB_VIDEO_FB: &[&str] = &["nack", "nack pli", "ccm fir", "goog-remb"];
 fn pub_extension(kind: Kind, uri: &str) -> bool {
     match kind {
         Kind::Audio => [x::URI_AUDIO_LEVEL, x::URI_MID, x::URI_ABS_SEND_TIME].contains(&uri),
-        Kind::Video => [x::URI_MID, x::URI_RTP_STREAM_ID, x::URI_ABS_SEND_TIME, x::URI_TRANSPORT_CC, x::URI_VIDEO_ORIENTATION, x::URI_TOFFSET].contains(&uri),
+        Kind::Video => [
+            x::URI_MID,
+            x::URI_RTP_STREAM_ID,
+            x::URI_ABS_SEND_TIME,
+            x::URI_TRANSPORT_CC,
+            x::URI_VIDEO_ORIENTATION,
+            x::URI_TOFFSET,
+        ]
+        .contains(&uri),
     }
 }
 
@@ -79,7 +87,13 @@ pub struct Feedback {
 impl Feedback {
     fn from(fb: &[String]) -> Feedback {
         let has = |s: &str| fb.iter().any(|f| f == s);
-        Feedback { nack: has("nack"), pli: has("nack pli"), fir: has("ccm fir"), remb: has("goog-remb"), transport_cc: has("transport-cc") }
+        Feedback {
+            nack: has("nack"),
+            pli: has("nack pli"),
+            fir: has("ccm fir"),
+            remb: has("goog-remb"),
+            transport_cc: has("transport-cc"),
+        }
     }
 }
 
@@ -197,18 +211,42 @@ fn video_format(c: &Codec, accept: &[VideoFormat]) -> Option<VideoFormat> {
             return None;
         }
         let p = h264_profile(c)?;
-        let ok = accept.iter().any(|f| f.codec == VideoCodec::H264 && f.profile.is_none_or(|q| profile_rank(p) <= profile_rank(q)));
+        let ok = accept.iter().any(|f| {
+            f.codec == VideoCodec::H264
+                && f.profile.is_none_or(|q| profile_rank(p) <= profile_rank(q))
+        });
         return ok.then_some(VideoFormat::h264(p));
     }
-    accept.iter().any(|f| f.codec == codec).then_some(VideoFormat::codec(codec))
+    accept
+        .iter()
+        .any(|f| f.codec == codec)
+        .then_some(VideoFormat::codec(codec))
 }
 
-fn accepted(m: &OfferedMedia, direction: Direction, codec: &Codec, fb_keep: &[&str], keep_ext: impl Fn(&str) -> bool, send: Option<(u32, String, String, String)>, recv_rids: Vec<String>) -> AcceptedMedia {
-    let extmaps: Vec<(u8, String)> = m.extmaps.iter().filter(|(_, u)| keep_ext(u)).cloned().collect();
+fn accepted(
+    m: &OfferedMedia,
+    direction: Direction,
+    codec: &Codec,
+    fb_keep: &[&str],
+    keep_ext: impl Fn(&str) -> bool,
+    send: Option<(u32, String, String, String)>,
+    recv_rids: Vec<String>,
+) -> AcceptedMedia {
+    let extmaps: Vec<(u8, String)> = m
+        .extmaps
+        .iter()
+        .filter(|(_, u)| keep_ext(u))
+        .cloned()
+        .collect();
     AcceptedMedia {
         direction,
         codecs: vec![codec.clone()],
-        rtcp_fb: codec.rtcp_fb.iter().filter(|f| fb_keep.contains(&f.as_str())).cloned().collect(),
+        rtcp_fb: codec
+            .rtcp_fb
+            .iter()
+            .filter(|f| fb_keep.contains(&f.as_str()))
+            .cloned()
+            .collect(),
         extmaps,
         send,
         recv_rids,
@@ -217,10 +255,22 @@ fn accepted(m: &OfferedMedia, direction: Direction, codec: &Codec, fb_keep: &[&s
 }
 
 /// Accepts a publisher's m-line: the first offered codec the room accepts wins.
-pub fn negotiate_publish(m: &OfferedMedia, mid: &str, kind: TrackKind, accept_audio: &[AudioFormat], accept_video: &[VideoFormat]) -> Result<(AcceptedMedia, PubMid), String> {
-    let k = m.kind.ok_or_else(|| format!("m-line {mid} is not audio or video"))?;
+pub fn negotiate_publish(
+    m: &OfferedMedia,
+    mid: &str,
+    kind: TrackKind,
+    accept_audio: &[AudioFormat],
+    accept_video: &[VideoFormat],
+) -> Result<(AcceptedMedia, PubMid), String> {
+    let k = m
+        .kind
+        .ok_or_else(|| format!("m-line {mid} is not audio or video"))?;
     if kind_of(k) != kind {
-        return Err(format!("m-line {mid} is {} but the publication declared {}", k.as_str(), kind.as_str()));
+        return Err(format!(
+            "m-line {mid} is {} but the publication declared {}",
+            k.as_str(),
+            kind.as_str()
+        ));
     }
     if !matches!(m.direction, Direction::SendOnly | Direction::SendRecv) {
         return Err(format!("m-line {mid} does not send"));
@@ -238,8 +288,21 @@ pub fn negotiate_publish(m: &OfferedMedia, mid: &str, kind: TrackKind, accept_au
     }
     let (codec, format) = chosen.ok_or_else(|| format!("No proper {} codec", k.as_str()))?;
     let fb_keep: &[&str] = if k == Kind::Video { PUB_VIDEO_FB } else { &[] };
-    let rids: Vec<String> = m.rids.iter().filter(|r| r.send).map(|r| r.rid.clone()).collect();
-    let answer = accepted(m, Direction::RecvOnly, &codec, fb_keep, |u| pub_extension(k, u), None, rids.clone());
+    let rids: Vec<String> = m
+        .rids
+        .iter()
+        .filter(|r| r.send)
+        .map(|r| r.rid.clone())
+        .collect();
+    let answer = accepted(
+        m,
+        Direction::RecvOnly,
+        &codec,
+        fb_keep,
+        |u| pub_extension(k, u),
+        None,
+        rids.clone(),
+    );
     let ext = ExtIds::from(&answer.extmaps);
     let fb = Feedback::from(&answer.rtcp_fb);
     let mut ssrcs = m.ssrcs.clone();
@@ -270,30 +333,84 @@ fn same_codec(c: &Codec, src_name: &str, src_clock: u32, src: &TrackFormat) -> b
         return false;
     }
     match src {
-        TrackFormat::Video(VideoFormat { codec: VideoCodec::H264, profile }) => {
-            c.param("packetization-mode") == Some("1") && (profile.is_none() || h264_profile(c) == *profile || c.param("level-asymmetry-allowed") == Some("1") && h264_profile(c).is_some_and(|p| Some(p) == *profile))
+        TrackFormat::Video(VideoFormat {
+            codec: VideoCodec::H264,
+            profile,
+        }) => {
+            c.param("packetization-mode") == Some("1")
+                && (profile.is_none()
+                    || h264_profile(c) == *profile
+                    || c.param("level-asymmetry-allowed") == Some("1")
+                        && h264_profile(c).is_some_and(|p| Some(p) == *profile))
         }
-        TrackFormat::Video(VideoFormat { codec: VideoCodec::Vp9, .. }) => c.param("profile-id").is_none_or(|p| p == "0"),
+        TrackFormat::Video(VideoFormat {
+            codec: VideoCodec::Vp9,
+            ..
+        }) => c.param("profile-id").is_none_or(|p| p == "0"),
         _ => true,
     }
 }
 
 /// Accepts a subscriber's m-line for a source: the offered payload type of the source's codec.
 #[allow(clippy::too_many_arguments)]
-pub fn negotiate_subscribe(m: &OfferedMedia, mid: &str, kind: TrackKind, src_name: &str, src_clock: u32, src_format: &TrackFormat, ssrc: u32, cname: &str, stream: &str, track: &str) -> Result<(AcceptedMedia, SubMid), String> {
-    let k = m.kind.ok_or_else(|| format!("m-line {mid} is not audio or video"))?;
+pub fn negotiate_subscribe(
+    m: &OfferedMedia,
+    mid: &str,
+    kind: TrackKind,
+    src_name: &str,
+    src_clock: u32,
+    src_format: &TrackFormat,
+    ssrc: u32,
+    cname: &str,
+    stream: &str,
+    track: &str,
+) -> Result<(AcceptedMedia, SubMid), String> {
+    let k = m
+        .kind
+        .ok_or_else(|| format!("m-line {mid} is not audio or video"))?;
     if kind_of(k) != kind {
-        return Err(format!("m-line {mid} is {} but the subscription declared {}", k.as_str(), kind.as_str()));
+        return Err(format!(
+            "m-line {mid} is {} but the subscription declared {}",
+            k.as_str(),
+            kind.as_str()
+        ));
     }
     if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
         return Err(format!("m-line {mid} does not receive"));
     }
-    let codec = m.codecs.iter().find(|c| same_codec(c, src_name, src_clock, src_format)).ok_or_else(|| format!("No proper {} codec", k.as_str()))?;
+    let codec = m
+        .codecs
+        .iter()
+        .find(|c| same_codec(c, src_name, src_clock, src_format))
+        .ok_or_else(|| format!("No proper {} codec", k.as_str()))?;
     let fb_keep: &[&str] = if k == Kind::Video { SUB_VIDEO_FB } else { &[] };
-    let answer = accepted(m, Direction::SendOnly, codec, fb_keep, |u| sub_extension(k, u), Some((ssrc, cname.to_string(), stream.to_string(), track.to_string())), Vec::new());
+    let answer = accepted(
+        m,
+        Direction::SendOnly,
+        codec,
+        fb_keep,
+        |u| sub_extension(k, u),
+        Some((
+            ssrc,
+            cname.to_string(),
+            stream.to_string(),
+            track.to_string(),
+        )),
+        Vec::new(),
+    );
     let ext = ExtIds::from(&answer.extmaps);
     let fb = Feedback::from(&answer.rtcp_fb);
-    Ok((answer, SubMid { mid: mid.to_string(), kind, pt: codec.pt, fb, ext, ssrc }))
+    Ok((
+        answer,
+        SubMid {
+            mid: mid.to_string(),
+            kind,
+            pt: codec.pt,
+            fb,
+            ext,
+            ssrc,
+        },
+    ))
 }
 
 /// The SDP encoding name and clock of a negotiated format (for matching subscribers).

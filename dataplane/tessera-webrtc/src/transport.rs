@@ -119,13 +119,19 @@ pub struct Transport {
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transport").field("id", &self.id).field("state", &self.state).field("remote", &self.remote).finish_non_exhaustive()
+        f.debug_struct("Transport")
+            .field("id", &self.id)
+            .field("state", &self.state)
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
     }
 }
 
 fn random_string(n: usize) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..n).map(|_| A[rand::random_range(0..A.len())] as char).collect()
+    (0..n)
+        .map(|_| A[rand::random_range(0..A.len())] as char)
+        .collect()
 }
 
 fn profile_of(p: tessera_dtls::SrtpProtectionProfile) -> SrtpProfile {
@@ -141,20 +147,32 @@ impl Transport {
     /// A transport answering `offer`: ICE credentials and candidates, DTLS in the role the
     /// offer leaves us (passive for `actpass`). `local` is the shard socket; `advertised` are
     /// the addresses put into the answer as host candidates.
-    pub fn new(now: Instant, id: String, local: SocketAddr, advertised: &[SocketAddr], offer: &Offer) -> Result<Transport, String> {
+    pub fn new(
+        now: Instant,
+        id: String,
+        local: SocketAddr,
+        advertised: &[SocketAddr],
+        offer: &Offer,
+    ) -> Result<Transport, String> {
         let ufrag = random_string(16);
         let pwd = random_string(24);
         let config = RtcConfig::new()
             .set_crypto_provider(Arc::new(tessera_dtls::crypto_provider()))
             .set_dtls_cert(tessera_dtls::shared_dtls_cert())
             .set_ice_lite(false)
-            .set_local_ice_credentials(str0m::IceCreds { ufrag: ufrag.clone(), pass: pwd.clone() })
+            .set_local_ice_credentials(str0m::IceCreds {
+                ufrag: ufrag.clone(),
+                pass: pwd.clone(),
+            })
             .set_stats_interval(None);
         let (mut rtc, tap) = tessera_dtls::build_with_tap(config, now);
         let fp_bytes = {
             let mut api = rtc.direct_api();
             api.set_ice_controlling(false);
-            api.set_remote_ice_credentials(str0m::IceCreds { ufrag: offer.ice_ufrag.clone(), pass: offer.ice_pwd.clone() });
+            api.set_remote_ice_credentials(str0m::IceCreds {
+                ufrag: offer.ice_ufrag.clone(),
+                pass: offer.ice_pwd.clone(),
+            });
             let remote_fp = format!("{} {}", offer.fingerprint.0, offer.fingerprint.1)
                 .parse::<str0m::crypto::Fingerprint>()
                 .or_else(|_| offer.fingerprint.1.parse::<str0m::crypto::Fingerprint>())
@@ -162,10 +180,20 @@ impl Transport {
             api.set_remote_fingerprint(remote_fp);
             // We answer `passive` to `actpass` (we are the DTLS server) and `active` to `passive`.
             let active = offer.setup == "passive";
-            api.start_dtls(active).map_err(|e| format!("DTLS start: {e}"))?;
+            api.start_dtls(active)
+                .map_err(|e| format!("DTLS start: {e}"))?;
             api.local_dtls_fingerprint().clone()
         };
-        let fingerprint = format!("{} {}", fp_bytes.hash_func, fp_bytes.bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"));
+        let fingerprint = format!(
+            "{} {}",
+            fp_bytes.hash_func,
+            fp_bytes
+                .bytes
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        );
         let mut candidates = Vec::new();
         for a in advertised {
             let c = Candidate::host(*a, "udp").map_err(|e| format!("candidate {a}: {e}"))?;
@@ -199,7 +227,11 @@ impl Transport {
             next_rtc: Some(now),
             local_ssrc: rand::random::<u32>() | 1,
             cname: random_string(16),
-            answer_setup: if offer.setup == "passive" { "active" } else { "passive" },
+            answer_setup: if offer.setup == "passive" {
+                "active"
+            } else {
+                "passive"
+            },
         };
         t.next_rtc = Some(now);
         Ok(t)
@@ -228,14 +260,22 @@ impl Transport {
     /// Checks a renegotiation offer against this transport (ICE restarts are not supported).
     pub fn check_offer(&self, offer: &Offer) -> Result<(), String> {
         if offer.ice_ufrag != self.remote_ufrag {
-            return Err("ICE restart (new ice-ufrag) is not supported; create a new transport".into());
+            return Err(
+                "ICE restart (new ice-ufrag) is not supported; create a new transport".into(),
+            );
         }
         Ok(())
     }
 
     /// Writes the answer to `offer` with one decision per m-line.
     pub fn answer(&mut self, offer: &Offer, decisions: &[AnswerMedia]) -> String {
-        let t = AnswerTransport { ice_ufrag: self.ufrag.clone(), ice_pwd: self.pwd.clone(), fingerprint: self.fingerprint.clone(), setup: self.answer_setup, candidates: self.candidates.clone() };
+        let t = AnswerTransport {
+            ice_ufrag: self.ufrag.clone(),
+            ice_pwd: self.pwd.clone(),
+            fingerprint: self.fingerprint.clone(),
+            setup: self.answer_setup,
+            candidates: self.candidates.clone(),
+        };
         let sdp = write_answer(offer, decisions, &t, self.session_id, self.version);
         self.version += 1;
         sdp
@@ -254,13 +294,23 @@ impl Transport {
     }
 
     /// A STUN or DTLS datagram from the peer.
-    pub fn handle_stun_dtls(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Result<(), Drop> {
-        let recv = Receive::new(Protocol::Udp, from, self.local, data).map_err(|_| Drop::Rejected)?;
+    pub fn handle_stun_dtls(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), Drop> {
+        let recv =
+            Receive::new(Protocol::Udp, from, self.local, data).map_err(|_| Drop::Rejected)?;
         let input = Input::Receive(now, recv);
         if !self.rtc.accepts(&input) {
+            tracing::debug!(target: "tessera::ice", transport = %self.id, %from, first = data.first().copied().unwrap_or(0), len = data.len(), "datagram not for this transport");
             return Err(Drop::Rejected);
         }
-        self.rtc.handle_input(input).map_err(|_| Drop::Rejected)?;
+        if let Err(e) = self.rtc.handle_input(input) {
+            tracing::debug!(target: "tessera::ice", transport = %self.id, %from, error = %e, "STUN/DTLS input refused");
+            return Err(Drop::Rejected);
+        }
         self.last_rx = now;
         self.next_rtc = Some(now);
         Ok(())
@@ -268,7 +318,12 @@ impl Transport {
 
     /// Drives str0m: sends what ICE and DTLS have to send, notices connection changes and
     /// deadlines. Call after every input and when [`Transport::next_timeout`] passes.
-    pub fn poll(&mut self, now: Instant, tx: &mut dyn DatagramSink, events: &mut Vec<TransportEvent>) {
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        tx: &mut dyn DatagramSink,
+        events: &mut Vec<TransportEvent>,
+    ) {
         if matches!(self.state, TransportState::Failed | TransportState::Closed) {
             return;
         }
@@ -293,7 +348,9 @@ impl Transport {
                     _ => {}
                 },
                 Ok(Output::Event(str0m::Event::Connected)) => self.on_connected(events),
-                Ok(Output::Event(str0m::Event::IceConnectionStateChange(IceConnectionState::Disconnected))) => {
+                Ok(Output::Event(str0m::Event::IceConnectionStateChange(
+                    IceConnectionState::Disconnected,
+                ))) => {
                     tracing::debug!(target: "tessera::ice", transport = %self.id, "ICE disconnected (waiting for the inactivity timeout)");
                 }
                 Ok(Output::Event(_)) => {}
@@ -307,7 +364,9 @@ impl Transport {
                 }
             }
         }
-        if self.state == TransportState::Connecting && now.saturating_duration_since(self.created) > CONNECT_TIMEOUT {
+        if self.state == TransportState::Connecting
+            && now.saturating_duration_since(self.created) > CONNECT_TIMEOUT
+        {
             self.fail("Ice procedure failed.".into(), events);
         } else if now.saturating_duration_since(self.last_rx) > INACTIVITY_TIMEOUT {
             self.fail("Peer inactive".into(), events);
@@ -327,7 +386,11 @@ impl Transport {
                 return;
             }
         };
-        let (out, inb) = if keys.is_client() { (client, server) } else { (server, client) };
+        let (out, inb) = if keys.is_client() {
+            (client, server)
+        } else {
+            (server, client)
+        };
         match (SrtpContext::new(&out), SrtpContext::new(&inb)) {
             (Ok(o), Ok(i)) => {
                 self.srtp_out = Some(o);
@@ -366,16 +429,30 @@ impl Transport {
         if matches!(self.state, TransportState::Failed | TransportState::Closed) {
             return None;
         }
-        let guard = if self.state == TransportState::Connecting { self.created + CONNECT_TIMEOUT } else { self.last_rx + INACTIVITY_TIMEOUT };
+        let guard = if self.state == TransportState::Connecting {
+            self.created + CONNECT_TIMEOUT
+        } else {
+            self.last_rx + INACTIVITY_TIMEOUT
+        };
         Some(self.next_rtc.map_or(guard, |t| t.min(guard)))
     }
 
     /// Decrypts an SRTP (`rtcp == false`) or SRTCP packet in place; returns the plaintext
     /// length. A packet that authenticates also marks the peer as alive and latches its
     /// address as the media destination.
-    pub fn unprotect(&mut self, now: Instant, from: SocketAddr, data: &mut [u8], rtcp: bool) -> Result<usize, Drop> {
+    pub fn unprotect(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &mut [u8],
+        rtcp: bool,
+    ) -> Result<usize, Drop> {
         let ctx = self.srtp_in.as_mut().ok_or(Drop::NoKeys)?;
-        let r = if rtcp { ctx.unprotect_rtcp(data) } else { ctx.unprotect_rtp(data) };
+        let r = if rtcp {
+            ctx.unprotect_rtcp(data)
+        } else {
+            ctx.unprotect_rtp(data)
+        };
         match r {
             Ok(n) => {
                 self.last_rx = now;
@@ -389,8 +466,14 @@ impl Transport {
     }
 
     /// Queues an RTP packet written by `write` (plaintext, returns its length), encrypted.
-    pub fn send_rtp(&mut self, tx: &mut dyn DatagramSink, write: &mut dyn FnMut(&mut [u8]) -> usize) {
-        let (Some(ctx), Some(to)) = (self.srtp_out.as_mut(), self.remote) else { return };
+    pub fn send_rtp(
+        &mut self,
+        tx: &mut dyn DatagramSink,
+        write: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) {
+        let (Some(ctx), Some(to)) = (self.srtp_out.as_mut(), self.remote) else {
+            return;
+        };
         tx.push_with(to, &mut |buf: &mut [u8]| {
             let n = write(buf);
             if n == 0 {
@@ -401,8 +484,14 @@ impl Transport {
     }
 
     /// Queues an RTCP packet written by `write`, encrypted.
-    pub fn send_rtcp(&mut self, tx: &mut dyn DatagramSink, write: &mut dyn FnMut(&mut [u8]) -> usize) {
-        let (Some(ctx), Some(to)) = (self.srtp_out.as_mut(), self.remote) else { return };
+    pub fn send_rtcp(
+        &mut self,
+        tx: &mut dyn DatagramSink,
+        write: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) {
+        let (Some(ctx), Some(to)) = (self.srtp_out.as_mut(), self.remote) else {
+            return;
+        };
         tx.push_with(to, &mut |buf: &mut [u8]| {
             let n = write(buf);
             if n == 0 {

@@ -40,11 +40,33 @@ impl Out for Recorder {
 const PUB: TransportKey = 100;
 
 fn audio_spec() -> SourceSpec {
-    SourceSpec { kind: Kind::Audio, codec: Codec::Opus, clock_rate: 48000, layers: 1, publisher: PUB, nack: false, pli: false, fir: false, audio_level_id: Some(1), video_orientation_id: None }
+    SourceSpec {
+        kind: Kind::Audio,
+        codec: Codec::Opus,
+        clock_rate: 48000,
+        layers: 1,
+        publisher: PUB,
+        nack: false,
+        pli: false,
+        fir: false,
+        audio_level_id: Some(1),
+        video_orientation_id: None,
+    }
 }
 
 fn video_spec(layers: u8) -> SourceSpec {
-    SourceSpec { kind: Kind::Video, codec: Codec::Vp8, clock_rate: 90000, layers, publisher: PUB, nack: true, pli: true, fir: true, audio_level_id: None, video_orientation_id: None }
+    SourceSpec {
+        kind: Kind::Video,
+        codec: Codec::Vp8,
+        clock_rate: 90000,
+        layers,
+        publisher: PUB,
+        nack: true,
+        pli: true,
+        fir: true,
+        audio_level_id: None,
+        video_orientation_id: None,
+    }
 }
 
 fn sink_spec(transport: TransportKey, ssrc: u32, pt: u8) -> SinkSpec {
@@ -62,7 +84,15 @@ fn sink_spec(transport: TransportKey, ssrc: u32, pt: u8) -> SinkSpec {
 }
 
 fn packet(ssrc: u32, seq: u16, ts: u32, payload: &[u8], exts: &[(u8, &[u8])]) -> Vec<u8> {
-    let w = RtpWriter { marker: false, payload_type: 111, sequence_number: seq, timestamp: ts, ssrc, csrcs: &[], extensions: exts };
+    let w = RtpWriter {
+        marker: false,
+        payload_type: 111,
+        sequence_number: seq,
+        timestamp: ts,
+        ssrc,
+        csrcs: &[],
+        extensions: exts,
+    };
     let mut buf = vec![0u8; 1500];
     let n = w.write_packet(payload, &mut buf).unwrap();
     buf.truncate(n);
@@ -89,10 +119,22 @@ fn audio_reaches_every_sink_rewritten() {
     r.add_sink(t0, src, sink_spec(2, 2222, 101), 9000).unwrap();
     let mut out = Recorder::default();
     for i in 0..3u16 {
-        feed(&mut r, t0, src, 0, &packet(42, 7000 + i, 960 * i as u32, b"opus", &[(1, &[0x85])]), &mut out);
+        feed(
+            &mut r,
+            t0,
+            src,
+            0,
+            &packet(42, 7000 + i, 960 * i as u32, b"opus", &[(1, &[0x85])]),
+            &mut out,
+        );
     }
     assert_eq!(out.rtp.len(), 6);
-    let to1: Vec<_> = out.rtp.iter().filter(|(t, _)| *t == 1).map(|(_, p)| p.clone()).collect();
+    let to1: Vec<_> = out
+        .rtp
+        .iter()
+        .filter(|(t, _)| *t == 1)
+        .map(|(_, p)| p.clone())
+        .collect();
     for (i, p) in to1.iter().enumerate() {
         let h = RtpHeader::parse(p).unwrap();
         assert_eq!(h.ssrc(), 1111);
@@ -100,7 +142,11 @@ fn audio_reaches_every_sink_rewritten() {
         assert_eq!(h.sequence_number(), 500 + i as u16);
         assert_eq!(h.payload(), b"opus");
         assert_eq!(h.extension(4), Some(&b"m1"[..]), "the subscriber's mid");
-        assert_eq!(h.extension(9), Some(&[0x85][..]), "audio level moved to the subscriber's id");
+        assert_eq!(
+            h.extension(9),
+            Some(&[0x85][..]),
+            "audio level moved to the subscriber's id"
+        );
         assert!(h.extension(2).is_some(), "abs-send-time");
     }
     assert_eq!(r.stats().packets_out, 6);
@@ -112,15 +158,47 @@ fn video_starts_at_a_key_frame_and_asks_for_one() {
     let mut r = Router::new(t0);
     let src = r.add_source(video_spec(1));
     let mut out = Recorder::default();
-    feed(&mut r, t0, src, 0, &packet(55, 1, 0, &vp8(false), &[]), &mut out);
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(55, 1, 0, &vp8(false), &[]),
+        &mut out,
+    );
     r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
-    feed(&mut r, t0, src, 0, &packet(55, 2, 3000, &vp8(false), &[]), &mut out);
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(55, 2, 3000, &vp8(false), &[]),
+        &mut out,
+    );
     assert!(out.rtp.is_empty(), "no delta frame before a key frame");
     r.poll(t0, &mut out);
     assert_eq!(out.keyframes, vec![(PUB, 55, false)], "one PLI upstream");
-    feed(&mut r, t0, src, 0, &packet(55, 3, 6000, &vp8(true), &[]), &mut out);
-    feed(&mut r, t0, src, 0, &packet(55, 4, 9000, &vp8(false), &[]), &mut out);
-    let seqs: Vec<u16> = out.rtp.iter().map(|(_, p)| RtpHeader::parse(p).unwrap().sequence_number()).collect();
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(55, 3, 6000, &vp8(true), &[]),
+        &mut out,
+    );
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(55, 4, 9000, &vp8(false), &[]),
+        &mut out,
+    );
+    let seqs: Vec<u16> = out
+        .rtp
+        .iter()
+        .map(|(_, p)| RtpHeader::parse(p).unwrap().sequence_number())
+        .collect();
     assert_eq!(seqs, vec![1, 2]);
 }
 
@@ -130,16 +208,36 @@ fn keyframe_requests_are_coalesced() {
     let mut r = Router::new(t0);
     let src = r.add_source(video_spec(1));
     let mut out = Recorder::default();
-    feed(&mut r, t0, src, 0, &packet(55, 1, 0, &vp8(true), &[]), &mut out);
-    let sinks: Vec<_> = (0..20).map(|i| r.add_sink(t0, src, sink_spec(i, 1000 + i as u32, 96), 1).unwrap()).collect();
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(55, 1, 0, &vp8(true), &[]),
+        &mut out,
+    );
+    let sinks: Vec<_> = (0..20)
+        .map(|i| {
+            r.add_sink(t0, src, sink_spec(i, 1000 + i as u32, 96), 1)
+                .unwrap()
+        })
+        .collect();
     r.poll(t0, &mut out);
     for s in &sinks {
         r.on_sink_keyframe_request(t0 + Duration::from_millis(10), *s);
     }
     r.poll(t0 + Duration::from_millis(10), &mut out);
-    assert_eq!(out.keyframes.len(), 1, "twenty requests within the interval make one PLI");
+    assert_eq!(
+        out.keyframes.len(),
+        1,
+        "twenty requests within the interval make one PLI"
+    );
     r.poll(t0 + KEYFRAME_INTERVAL + Duration::from_millis(1), &mut out);
-    assert_eq!(out.keyframes.len(), 2, "the pending request goes out after the interval");
+    assert_eq!(
+        out.keyframes.len(),
+        2,
+        "the pending request goes out after the interval"
+    );
 }
 
 #[test]
@@ -149,16 +247,34 @@ fn subscriber_nacks_are_served_from_the_buffer() {
     let src = r.add_source(video_spec(1));
     let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 300).unwrap();
     let mut out = Recorder::default();
-    feed(&mut r, t0, src, 0, &packet(55, 10, 0, &vp8(true), &[]), &mut out);
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(55, 10, 0, &vp8(true), &[]),
+        &mut out,
+    );
     for i in 11..20u16 {
-        feed(&mut r, t0, src, 0, &packet(55, i, 0, &vp8(false), &[]), &mut out);
+        feed(
+            &mut r,
+            t0,
+            src,
+            0,
+            &packet(55, i, 0, &vp8(false), &[]),
+            &mut out,
+        );
     }
     out.rtp.clear();
     r.on_sink_nack(t0, sink, &[303, 305, 999], &mut out);
-    let got: Vec<(u16, u32)> = out.rtp.iter().map(|(_, p)| {
-        let h = RtpHeader::parse(p).unwrap();
-        (h.sequence_number(), h.ssrc())
-    }).collect();
+    let got: Vec<(u16, u32)> = out
+        .rtp
+        .iter()
+        .map(|(_, p)| {
+            let h = RtpHeader::parse(p).unwrap();
+            (h.sequence_number(), h.ssrc())
+        })
+        .collect();
     assert_eq!(got, vec![(303, 1111), (305, 1111)]);
     assert_eq!(r.stats().retransmitted, 2);
     assert_eq!(r.stats().nack_misses, 1);
@@ -171,7 +287,14 @@ fn publisher_gaps_are_nacked_and_reported() {
     let src = r.add_source(video_spec(1));
     let mut out = Recorder::default();
     for s in [1u16, 2, 5, 6] {
-        feed(&mut r, t0, src, 0, &packet(55, s, 0, &vp8(s == 1), &[]), &mut out);
+        feed(
+            &mut r,
+            t0,
+            src,
+            0,
+            &packet(55, s, 0, &vp8(s == 1), &[]),
+            &mut out,
+        );
     }
     r.poll(t0 + Duration::from_millis(10), &mut out);
     assert_eq!(out.nacks, vec![(PUB, 55, vec![3, 4])]);
@@ -200,19 +323,38 @@ fn simulcast_switches_layers_at_key_frames_with_one_output_ssrc() {
                 payload.extend_from_slice(&big);
             }
             let ssrc = 60 + layer as u32;
-            feed(&mut r, t, src, layer, &packet(ssrc, seq[layer as usize], frame * 3000, &payload, &[]), &mut out);
+            feed(
+                &mut r,
+                t,
+                src,
+                layer,
+                &packet(ssrc, seq[layer as usize], frame * 3000, &payload, &[]),
+                &mut out,
+            );
             seq[layer as usize] = seq[layer as usize].wrapping_add(1);
         }
         r.poll(t, &mut out);
     }
-    assert_eq!(r.sink_layers(sink).unwrap().0, Some(1), "no estimate: the best layer is chosen");
-    let hdrs: Vec<(u32, u16)> = out.rtp.iter().map(|(_, p)| {
-        let h = RtpHeader::parse(p).unwrap();
-        (h.ssrc(), h.sequence_number())
-    }).collect();
+    assert_eq!(
+        r.sink_layers(sink).unwrap().0,
+        Some(1),
+        "no estimate: the best layer is chosen"
+    );
+    let hdrs: Vec<(u32, u16)> = out
+        .rtp
+        .iter()
+        .map(|(_, p)| {
+            let h = RtpHeader::parse(p).unwrap();
+            (h.ssrc(), h.sequence_number())
+        })
+        .collect();
     assert!(hdrs.iter().all(|(s, _)| *s == 1111));
     for w in hdrs.windows(2) {
-        assert_eq!(w[1].1, w[0].1.wrapping_add(1), "continuous output sequence numbers");
+        assert_eq!(
+            w[1].1,
+            w[0].1.wrapping_add(1),
+            "continuous output sequence numbers"
+        );
     }
     // A low estimate brings it back down at the next key frame of layer 0.
     r.set_estimate(1, 50_000);
@@ -225,7 +367,20 @@ fn simulcast_switches_layers_at_key_frames_with_one_output_ssrc() {
             if layer == 1 {
                 payload.extend_from_slice(&big);
             }
-            feed(&mut r, t, src, layer, &packet(60 + layer as u32, seq[layer as usize], frame * 3000, &payload, &[]), &mut out);
+            feed(
+                &mut r,
+                t,
+                src,
+                layer,
+                &packet(
+                    60 + layer as u32,
+                    seq[layer as usize],
+                    frame * 3000,
+                    &payload,
+                    &[],
+                ),
+                &mut out,
+            );
             seq[layer as usize] = seq[layer as usize].wrapping_add(1);
         }
         r.poll(t, &mut out);
@@ -240,7 +395,14 @@ fn sender_reports_follow_the_publishers_clock_mapping() {
     let src = r.add_source(audio_spec());
     r.add_sink(t0, src, sink_spec(1, 1111, 100), 1).unwrap();
     let mut out = Recorder::default();
-    feed(&mut r, t0, src, 0, &packet(42, 10, 48_000, b"x", &[]), &mut out);
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(42, 10, 48_000, b"x", &[]),
+        &mut out,
+    );
     r.poll(t0, &mut out);
     assert!(out.srs.is_empty(), "no SR before the publisher's SR");
     r.on_sender_report(t0, src, 0, 7 << 32, 48_000);

@@ -1,0 +1,117 @@
+// Chromium publishes fake camera + mic over WHIP; a second page plays the stream over WHEP.
+// Passes when the player decodes increasing numbers of video frames and receives audio, and
+// both sessions end cleanly with DELETE. Usage: node whip_whep.mjs <rest-base> <data-dir>
+import { Rest, waitForFile, waitForHttp, servePage, launchChromium, deadline } from './lib.mjs';
+
+deadline(90_000, 'the WHIP/WHEP browser test');
+const [base, dataDir] = process.argv.slice(2);
+await waitForHttp(`${base}/metrics`, 30_000);
+const service = await waitForFile(`${dataDir}/service.json`, 30_000);
+const rest = new Rest(base, service);
+const room = (await rest.call('POST', '/v1/rooms', { name: 'whip-e2e' }))._id;
+const pubToken = await rest.token(room, 'camera', 'presenter');
+const subToken = await rest.token(room, 'player', 'viewer');
+
+const page = await servePage(`<!doctype html><html><body><script>
+async function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return;
+  await new Promise((r) => { pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && r()); setTimeout(r, 3000); });
+}
+async function connected(pc) {
+  if (pc.connectionState === 'connected') return;
+  await new Promise((res, rej) => { pc.addEventListener('connectionstatechange', () => {
+    if (pc.connectionState === 'connected') res();
+    if (pc.connectionState === 'failed') rej(new Error('peer connection failed'));
+  }); setTimeout(() => rej(new Error('not connected after 20 s: ' + pc.connectionState)), 20000); });
+}
+async function exchange(url, token, pc) {
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  await gathered(pc);
+  const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + token }, body: pc.localDescription.sdp });
+  if (r.status !== 201) throw new Error(url + ' -> ' + r.status + ' ' + await r.text());
+  const location = r.headers.get('Location');
+  await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+  return location;
+}
+window.publish = async (base, room, token) => {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  for (const t of stream.getTracks()) pc.addTransceiver(t, { direction: 'sendonly' });
+  const location = await exchange(base + '/whip/' + room, token, pc);
+  await connected(pc);
+  window.pub = { pc, location };
+  return location;
+};
+window.play = async (base, url, token) => {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const location = await exchange(url, token, pc);
+  await connected(pc);
+  window.sub = { pc, location };
+  return location;
+};
+window.inbound = async () => {
+  const out = { video: null, audio: null };
+  (await window.sub.pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') out.video = { framesDecoded: s.framesDecoded || 0, width: s.frameWidth, nack: s.nackCount, pli: s.pliCount };
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audio = { packetsReceived: s.packetsReceived || 0 };
+  });
+  return out;
+};
+window.end = async (base, token, which) => {
+  const s = window[which];
+  const r = await fetch(base + s.location, { method: 'DELETE', headers: { Authorization: 'Bearer ' + token } });
+  s.pc.close();
+  return r.status;
+};
+</script></body></html>`);
+
+const { browser, cleanup } = await launchChromium();
+let ok = false;
+try {
+  const publisher = await browser.newPage();
+  await publisher.goto(page.url);
+  const pubLocation = await publisher.evaluate(([b, r, t]) => window.publish(b, r, t), [base, room, pubToken]);
+  const streamId = pubLocation.split('/').pop();
+  console.log(`published: ${pubLocation}`);
+  const streams = await rest.call('GET', `/v1/rooms/${room}/streams`);
+  if (!streams.some((s) => s.id === streamId)) throw new Error(`stream ${streamId} not listed: ${JSON.stringify(streams)}`);
+
+  const player = await browser.newPage();
+  await player.goto(page.url);
+  const subLocation = await player.evaluate(([b, u, t]) => window.play(b, u, t), [base, `${base}/whep/${room}/${streamId}`, subToken]);
+  console.log(`playing: ${subLocation}`);
+  let first = null;
+  let last = null;
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    last = await player.evaluate(() => window.inbound());
+    if (!first && last.video && last.video.framesDecoded > 0) first = last;
+    if (first && last.video.framesDecoded > first.video.framesDecoded + 30 && last.audio && last.audio.packetsReceived > 50) break;
+  }
+  console.log(`inbound: ${JSON.stringify(last)}`);
+  if (!first) throw new Error('no video frame decoded');
+  if (!(last.video.framesDecoded > first.video.framesDecoded)) throw new Error('decoded frames do not increase');
+  if (!(last.audio && last.audio.packetsReceived > 0)) throw new Error('no audio received');
+  const participants = await rest.call('GET', `/v1/rooms/${room}/participants`);
+  if (participants.length !== 2) throw new Error(`expected 2 participants, got ${JSON.stringify(participants)}`);
+
+  const subDelete = await player.evaluate(([b, t]) => window.end(b, t, 'sub'), [base, subToken]);
+  const pubDelete = await publisher.evaluate(([b, t]) => window.end(b, t, 'pub'), [base, pubToken]);
+  if (subDelete !== 200 || pubDelete !== 200) throw new Error(`DELETE answered ${subDelete}/${pubDelete}`);
+  const after = await rest.call('GET', `/v1/rooms/${room}/streams`);
+  if (after.length !== 0) throw new Error(`streams left after DELETE: ${JSON.stringify(after)}`);
+  ok = true;
+  console.log('PASS');
+} catch (e) {
+  console.error(`FAIL: ${e.stack || e}`);
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  console.error(metrics.split('\n').filter((l) => /^tessera_(dataplane|rtp|datagrams|transports|session)/.test(l) && !/ 0$/.test(l)).join('\n'));
+} finally {
+  await browser.close();
+  cleanup();
+  page.server.close();
+}
+process.exit(ok ? 0 : 1);
