@@ -2,13 +2,18 @@
 //!
 //! The conference agent (spec §5.6), in-process: one controller per active room holding its
 //! participants (with permissions copied from the room's roles), publications (forward streams
-//! in OWT's portal format) and subscriptions, and driving the WebRTC data plane through
-//! [`MediaControl`]. It answers the management API's runtime resources (participants, streams)
-//! and the WHIP/WHEP endpoints through [`tessera_api::runtime::RoomRuntime`].
+//! in OWT's portal format), subscriptions and portal clients' transports, and driving the
+//! WebRTC data plane through [`MediaControl`].
 //!
-//! Inputs: runtime requests, WHIP/WHEP offers, data-plane events. Outputs: answers, data-plane
-//! commands. A room's state is created on first use and dropped when it has no participants
-//! and no streams left.
+//! * Portal clients (OWT protocol 1.2) join, publish, subscribe and signal through
+//!   [`Conference::join`] and the methods in `clients.rs`; their notifications leave through the
+//!   [`Notifier`] they registered.
+//! * WHIP/WHEP sessions and the management API's runtime resources go through
+//!   [`tessera_api::runtime::RoomRuntime`].
+//! * Data-plane events (transport ready/failed) drive `progress` notifications and clean-up.
+//!
+//! A room's state is created on first use and dropped when no participant, stream or
+//! subscription is left.
 //!
 //! ```no_run
 //! # async fn demo(media: std::sync::Arc<dyn tessera_schema::control::MediaControl>) {
@@ -17,22 +22,25 @@
 //! # }
 //! ```
 
+mod clients;
 mod ids;
 mod room;
 mod runtime;
 pub mod stream;
 
+pub use clients::{JoinRequest, Signaling, SubscribeTrack};
 pub use ids::{participant_id, session_id};
-pub use room::{Origin, Participant, Permission, Subscription};
+pub use room::{Notifier, Origin, Participant, Permission, Subscription};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use serde_json::json;
 use tessera_schema::ObjectId;
 use tessera_schema::control::{MediaControl, MediaEvent};
 use tessera_schema::room::Room;
 
-use crate::room::RoomState;
+use crate::room::{Ended, RoomState};
 
 /// The conference agent.
 #[derive(Debug)]
@@ -105,6 +113,20 @@ impl Conference {
             .remove(transport);
     }
 
+    /// Participants currently in a room (for tests and introspection).
+    pub async fn participant_ids(&self, room: ObjectId) -> Vec<String> {
+        match self.existing_room(room) {
+            Some(s) => s
+                .lock()
+                .await
+                .participants
+                .iter()
+                .map(|p| p.id.clone())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     async fn on_media_event(&self, ev: MediaEvent) {
         let transport = match &ev {
             MediaEvent::TransportReady { transport_id }
@@ -127,33 +149,188 @@ impl Conference {
         };
         let mut st = state.lock().await;
         match ev {
-            MediaEvent::TransportReady { .. } => {
-                tracing::info!(target: "tessera::room", room = %room_id, transport = %transport, "transport ready");
-            }
+            MediaEvent::TransportReady { .. } => self.transport_ready(&mut st, &transport),
             MediaEvent::TransportFailed { reason, .. } => {
                 tracing::info!(target: "tessera::room", room = %room_id, transport = %transport, %reason, "transport failed");
-                self.teardown_transport(&mut st, &transport).await;
+                self.transport_gone(&mut st, &transport, Some(&reason))
+                    .await;
             }
             MediaEvent::TransportClosed { .. } => {
-                self.teardown_transport(&mut st, &transport).await;
+                self.transport_gone(&mut st, &transport, None).await
             }
             MediaEvent::VideoResolution {
                 track_id,
                 width,
                 height,
-            } => st.set_resolution(&track_id, width, height),
+            } => {
+                st.set_resolution(&track_id, width, height);
+                let stream = st
+                    .streams
+                    .iter()
+                    .find(|s| s.tracks.iter().any(|t| t.id == track_id))
+                    .cloned();
+                if let Some(s) = stream.filter(|s| s.ready) {
+                    st.stream_event(json!({"id": s.id, "status": "update", "data": {"field": ".", "value": s.portal_info()}}));
+                }
+            }
         }
         self.drop_room_if_empty(room_id, &st);
     }
 
-    /// Removes whatever a dead transport carried: its owner's WHIP/WHEP participant, the
-    /// streams it published (and the WHEP subscriptions they fed), its subscriptions.
-    async fn teardown_transport(&self, st: &mut RoomState, transport: &str) {
-        self.unbind_transport(transport);
-        let removed = st.remove_transport(transport);
-        for t in removed.orphaned_transports {
-            let _ = self.media.close_transport(&t).await;
-            self.unbind_transport(&t);
+    /// ICE and DTLS came up on a transport: its sessions become ready (OWT §3.8, §3.10).
+    fn transport_ready(&self, st: &mut RoomState, transport: &str) {
+        let Some(t) = st.transports.iter_mut().find(|t| t.id == transport) else {
+            tracing::info!(target: "tessera::room", %transport, "transport ready");
+            return;
+        };
+        t.ready = true;
+        let owner = t.owner.clone();
+        st.notify(
+            &owner,
+            "progress",
+            json!({"id": transport, "status": "ready"}),
+        );
+        self.activate_sessions(st, transport);
+    }
+
+    /// Reports every not-yet-ready session of a ready transport, announcing publications.
+    fn activate_sessions(&self, st: &mut RoomState, transport: &str) {
+        let Some(t) = st.transports.iter().find(|t| t.id == transport) else {
+            return;
+        };
+        if !t.ready {
+            return;
         }
+        let owner = t.owner.clone();
+        let new_streams: Vec<usize> = st
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.transport == transport && !s.ready)
+            .map(|(i, _)| i)
+            .collect();
+        for i in new_streams {
+            st.streams[i].ready = true;
+            let s = st.streams[i].clone();
+            st.notify(
+                &owner,
+                "progress",
+                json!({"id": transport, "sessionId": s.id, "status": "ready"}),
+            );
+            st.stream_event(json!({"id": s.id, "status": "add", "data": s.portal_info()}));
+            tracing::info!(target: "tessera::room", stream = %s.id, owner = %owner, "publication ready");
+        }
+        let subs: Vec<usize> = st
+            .subscriptions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.transport == transport && !s.ready)
+            .map(|(i, _)| i)
+            .collect();
+        for i in subs {
+            st.subscriptions[i].ready = true;
+            let id = st.subscriptions[i].id.clone();
+            st.notify(
+                &owner,
+                "progress",
+                json!({"id": transport, "sessionId": id, "status": "ready"}),
+            );
+        }
+    }
+
+    /// A transport died (`reason`) or was closed: end what it carried and tell who cares.
+    async fn transport_gone(&self, st: &mut RoomState, transport: &str, reason: Option<&str>) {
+        self.unbind_transport(transport);
+        // WHIP/WHEP participants live and die with their transport.
+        let whip_owner = st
+            .participants
+            .iter()
+            .find(|p| p.origin != Origin::Portal && p.transport == transport)
+            .map(|p| p.id.clone());
+        let ended = st.end_transport(transport);
+        self.finish(st, ended, reason).await;
+        if let Some(pid) = whip_owner {
+            self.remove_participant(st, &pid).await;
+        }
+    }
+
+    /// Notifications and data-plane clean-up after sessions ended. `reason` is set when they
+    /// ended by failure rather than at their owner's request.
+    async fn finish(&self, st: &mut RoomState, ended: Ended, reason: Option<&str>) {
+        for s in &ended.streams {
+            if let Some(r) = reason {
+                st.notify(
+                    &s.owner,
+                    "progress",
+                    json!({"id": s.transport, "sessionId": s.id, "status": "error", "data": r}),
+                );
+            }
+            if s.ready {
+                st.stream_event(json!({"id": s.id, "status": "remove"}));
+            }
+        }
+        for sub in &ended.subscriptions {
+            if let Some(r) = reason {
+                st.notify(
+                    &sub.owner,
+                    "progress",
+                    json!({"id": sub.transport, "sessionId": sub.id, "status": "error", "data": r}),
+                );
+            }
+        }
+        self.end_fed(st, ended.fed).await;
+    }
+
+    /// Subscriptions whose source stream is gone: WHEP players are closed, portal clients get
+    /// `Source stream loss` (OWT §3.6 unpublish).
+    async fn end_fed(&self, st: &mut RoomState, fed: Vec<Subscription>) {
+        for sub in fed {
+            let owner = st.participant(&sub.owner).cloned();
+            match owner {
+                Some(p) if p.origin == Origin::Whep => {
+                    let _ = self.media.close_transport(&p.transport).await;
+                    self.unbind_transport(&p.transport);
+                    let _ = st.end_transport(&p.transport);
+                    self.remove_participant(st, &p.id).await;
+                }
+                Some(_) => {
+                    let _ = self.media.end_session(&sub.transport, &sub.id).await;
+                    st.notify(&sub.owner, "progress", json!({"id": sub.transport, "sessionId": sub.id, "status": "error", "data": "Source stream loss"}));
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Removes a participant: its transports are closed, its publications and subscriptions
+    /// end, the room hears `participant leave`.
+    fn remove_participant<'a>(
+        &'a self,
+        st: &'a mut RoomState,
+        pid: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(pos) = st.participants.iter().position(|p| p.id == pid) else {
+                return;
+            };
+            let p = st.participants.remove(pos);
+            let mut transports: Vec<String> = st
+                .transports
+                .iter()
+                .filter(|t| t.owner == pid)
+                .map(|t| t.id.clone())
+                .collect();
+            if p.origin != Origin::Portal && !p.transport.is_empty() {
+                transports.push(p.transport.clone());
+            }
+            for t in transports {
+                let _ = self.media.close_transport(&t).await;
+                self.unbind_transport(&t);
+                let ended = st.end_transport(&t);
+                self.finish(st, ended, None).await;
+            }
+            st.participant_event(json!({"action": "leave", "data": pid}), None);
+            tracing::info!(target: "tessera::room", participant = %pid, "participant left");
+        })
     }
 }

@@ -21,10 +21,22 @@ pub enum Origin {
     Whip,
     /// A WHEP player; the resource is its subscription.
     Whep,
+    /// An OWT client on the portal (Socket.IO).
+    Portal,
+}
+
+/// Delivers notifications to a portal client (the portal's socket). Must not block: it is
+/// called with the room locked.
+pub trait Notifier: Send + Sync + std::fmt::Debug {
+    /// Sends `event` with one data argument.
+    fn notify(&self, event: &str, data: Value);
+    /// The participant was removed by the room (REST delete, room deletion): send `drop` and
+    /// close the connection.
+    fn drop_client(&self);
 }
 
 /// A participant.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Participant {
     /// Participant id.
     pub id: String,
@@ -42,6 +54,8 @@ pub struct Participant {
     pub transport: String,
     /// Token that created it (required again for DELETE/PATCH of the resource).
     pub token_id: String,
+    /// Where its notifications go (portal clients only).
+    pub notifier: Option<std::sync::Arc<dyn Notifier>>,
 }
 
 impl Participant {
@@ -70,13 +84,41 @@ pub struct Subscription {
     pub transport: String,
     /// Source stream.
     pub stream: String,
+    /// The subscription reported `ready` to its owner.
+    pub ready: bool,
 }
 
-/// What removing a transport left behind for the caller to close.
+/// An operation declared on a transport and waiting for the client's offer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PendingOp {
+    /// `publish`, with the publication's attributes.
+    Publish(tessera_schema::control::PublishSpec, Value),
+    /// `subscribe`, with the source stream.
+    Subscribe(tessera_schema::control::SubscribeSpec, String),
+}
+
+/// A portal client's peer connection as the room sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransportInfo {
+    /// Transport id.
+    pub id: String,
+    /// Owner participant.
+    pub owner: String,
+    /// ICE and DTLS are up.
+    pub ready: bool,
+    /// Operations waiting for the next offer.
+    pub pending: Vec<PendingOp>,
+}
+
+/// What ending a transport's sessions removed.
 #[derive(Debug, Default)]
-pub struct Removed {
-    /// Transports of WHEP players whose source disappeared.
-    pub orphaned_transports: Vec<String>,
+pub struct Ended {
+    /// Publications that were on the transport.
+    pub streams: Vec<Stream>,
+    /// Subscriptions that were on the transport.
+    pub subscriptions: Vec<Subscription>,
+    /// Subscriptions on other transports that were fed by the removed publications.
+    pub fed: Vec<Subscription>,
 }
 
 /// The live state of a room.
@@ -86,6 +128,7 @@ pub struct RoomState {
     pub(crate) participants: Vec<Participant>,
     pub(crate) streams: Vec<Stream>,
     pub(crate) subscriptions: Vec<Subscription>,
+    pub(crate) transports: Vec<TransportInfo>,
 }
 
 impl RoomState {
@@ -95,6 +138,7 @@ impl RoomState {
             participants: Vec::new(),
             streams: Vec::new(),
             subscriptions: Vec::new(),
+            transports: Vec::new(),
         }
     }
 
@@ -131,39 +175,77 @@ impl RoomState {
         }
     }
 
-    /// Removes a transport's participant, streams and subscriptions. Subscriptions of other
-    /// transports fed by removed streams are removed too; WHEP players among them lose their
-    /// reason to exist and are returned for closing.
-    pub(crate) fn remove_transport(&mut self, transport: &str) -> Removed {
-        let mut removed = Removed::default();
-        let gone_streams: Vec<String> = self
-            .streams
+    /// Sends a notification to one participant (portal clients only).
+    pub(crate) fn notify(&self, pid: &str, event: &str, data: Value) {
+        if let Some(n) = self
+            .participants
             .iter()
-            .filter(|s| s.transport == transport)
-            .map(|s| s.id.clone())
-            .collect();
-        self.streams.retain(|s| s.transport != transport);
-        self.subscriptions.retain(|s| s.transport != transport);
-        let fed: Vec<Subscription> = self
-            .subscriptions
-            .iter()
-            .filter(|s| gone_streams.contains(&s.stream))
-            .cloned()
-            .collect();
-        self.subscriptions
-            .retain(|s| !gone_streams.contains(&s.stream));
-        for sub in fed {
-            if let Some(p) = self
-                .participants
-                .iter()
-                .find(|p| p.id == sub.owner && p.origin == Origin::Whep)
-            {
-                removed.orphaned_transports.push(p.transport.clone());
+            .find(|p| p.id == pid)
+            .and_then(|p| p.notifier.as_ref())
+        {
+            n.notify(event, data);
+        }
+    }
+
+    /// Sends a notification to every portal participant except `except`.
+    pub(crate) fn broadcast(&self, event: &str, data: &Value, except: Option<&str>) {
+        for p in &self.participants {
+            if Some(p.id.as_str()) == except {
+                continue;
+            }
+            if let Some(n) = &p.notifier {
+                n.notify(event, data.clone());
             }
         }
-        let orphans = removed.orphaned_transports.clone();
-        self.participants
-            .retain(|p| p.transport != transport && !orphans.contains(&p.transport));
-        removed
+    }
+
+    /// Announces a stream change to everyone, if the room notifies stream changes.
+    pub(crate) fn stream_event(&self, data: Value) {
+        if self.config.notifying.stream_change {
+            self.broadcast("stream", &data, None);
+        }
+    }
+
+    /// Announces a participant change to everyone but `except`, if the room notifies them.
+    pub(crate) fn participant_event(&self, data: Value, except: Option<&str>) {
+        if self.config.notifying.participant_activities {
+            self.broadcast("participant", &data, except);
+        }
+    }
+
+    /// Removes the publications and subscriptions carried by a transport, and the
+    /// subscriptions those publications fed.
+    pub(crate) fn end_transport(&mut self, transport: &str) -> Ended {
+        let mut ended = Ended::default();
+        let (gone, kept): (Vec<Stream>, Vec<Stream>) = std::mem::take(&mut self.streams)
+            .into_iter()
+            .partition(|s| s.transport == transport);
+        self.streams = kept;
+        let gone_ids: Vec<&str> = gone.iter().map(|s| s.id.as_str()).collect();
+        let (mine, others): (Vec<Subscription>, Vec<Subscription>) =
+            std::mem::take(&mut self.subscriptions)
+                .into_iter()
+                .partition(|s| s.transport == transport);
+        let (fed, kept): (Vec<Subscription>, Vec<Subscription>) = others
+            .into_iter()
+            .partition(|s| gone_ids.contains(&s.stream.as_str()));
+        self.subscriptions = kept;
+        self.transports.retain(|t| t.id != transport);
+        ended.streams = gone;
+        ended.subscriptions = mine;
+        ended.fed = fed;
+        ended
+    }
+
+    /// Removes one publication and the subscriptions it fed.
+    pub(crate) fn end_stream(&mut self, id: &str) -> Option<(Stream, Vec<Subscription>)> {
+        let pos = self.streams.iter().position(|s| s.id == id)?;
+        let stream = self.streams.remove(pos);
+        let (fed, kept): (Vec<Subscription>, Vec<Subscription>) =
+            std::mem::take(&mut self.subscriptions)
+                .into_iter()
+                .partition(|s| s.stream == id);
+        self.subscriptions = kept;
+        Some((stream, fed))
     }
 }

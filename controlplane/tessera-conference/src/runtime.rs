@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use http::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tessera_api::ApiError;
 use tessera_api::runtime::{
     Caller, MediaSession, Resource, RoomRuntime, RuntimeReply, RuntimeRequest, not_implemented,
@@ -17,10 +17,11 @@ use tessera_schema::sdp::{Direction, Kind, Offer};
 
 use crate::Conference;
 use crate::ids::{participant_id, session_id};
-use crate::room::{Origin, Participant, RoomState, Subscription};
+use crate::room::{Origin, Participant, Permission, RoomState, Subscription, TransportInfo};
 use crate::stream::{Stream, Track};
 
-fn media_error(e: MediaError) -> ApiError {
+/// A data-plane refusal as an HTTP error.
+pub(crate) fn media_error(e: MediaError) -> ApiError {
     match e {
         MediaError::BadSdp(_)
         | MediaError::NoCodec(_)
@@ -33,11 +34,19 @@ fn media_error(e: MediaError) -> ApiError {
     }
 }
 
-fn kind_of(k: Kind) -> TrackKind {
+pub(crate) fn kind_of(k: Kind) -> TrackKind {
     match k {
         Kind::Audio => TrackKind::Audio,
         Kind::Video => TrackKind::Video,
     }
+}
+
+/// Adds a participant and tells the room.
+pub(crate) fn add_participant(st: &mut RoomState, p: Participant) {
+    let data = json!({"action": "join", "data": {"id": p.id, "user": p.user, "role": p.role}});
+    let id = p.id.clone();
+    st.participants.push(p);
+    st.participant_event(data, Some(&id));
 }
 
 impl Conference {
@@ -50,6 +59,18 @@ impl Conference {
         let state = self.room_state(room);
         let mut st = state.lock().await;
         st.config = room.config.clone();
+        let result = self.whip_locked(&mut st, room, caller, sdp).await;
+        self.drop_room_if_empty(room.id, &st);
+        result
+    }
+
+    async fn whip_locked(
+        &self,
+        st: &mut RoomState,
+        room: &Room,
+        caller: Caller,
+        sdp: String,
+    ) -> Result<MediaSession, ApiError> {
         let perm = st.permission_of(&caller.role).ok_or_else(|| {
             ApiError::forbidden(format!(
                 "Role '{}' is not defined in this room",
@@ -65,6 +86,11 @@ impl Conference {
         let limit = st.config.input_limit;
         if limit >= 0 && st.streams.len() as i64 >= limit {
             return Err(ApiError::forbidden("Too many inputs"));
+        }
+        if st.config.participant_limit > 0
+            && st.participants.len() as i64 >= st.config.participant_limit
+        {
+            return Err(ApiError::forbidden("Room is full"));
         }
         let offer =
             Offer::parse(&sdp).map_err(|e| ApiError::bad_request(format!("Invalid SDP: {e}")))?;
@@ -144,17 +170,28 @@ impl Conference {
             tracks,
             attributes: Value::Null,
             in_views: vec![],
+            ready: false,
         });
-        st.participants.push(Participant {
-            id: pid.clone(),
-            user: caller.user,
-            role: caller.role,
-            permission: perm,
-            origin: Origin::Whip,
-            resource: stream_id.clone(),
-            transport: stream_id.clone(),
-            token_id: caller.token_id,
+        st.transports.push(TransportInfo {
+            id: stream_id.clone(),
+            owner: pid.clone(),
+            ready: false,
+            pending: vec![],
         });
+        add_participant(
+            st,
+            Participant {
+                id: pid.clone(),
+                user: caller.user,
+                role: caller.role,
+                permission: perm,
+                origin: Origin::Whip,
+                resource: stream_id.clone(),
+                transport: stream_id.clone(),
+                token_id: caller.token_id,
+                notifier: None,
+            },
+        );
         tracing::info!(target: "tessera::room", room = %room.id, participant = %pid, stream = %stream_id, "WHIP publication");
         Ok(MediaSession {
             answer: answer.sdp,
@@ -171,6 +208,21 @@ impl Conference {
     ) -> Result<MediaSession, ApiError> {
         let state = self.room_state(room);
         let mut st = state.lock().await;
+        let result = self
+            .whep_locked(&mut st, room, stream_id, caller, sdp)
+            .await;
+        self.drop_room_if_empty(room.id, &st);
+        result
+    }
+
+    async fn whep_locked(
+        &self,
+        st: &mut RoomState,
+        room: &Room,
+        stream_id: &str,
+        caller: Caller,
+        sdp: String,
+    ) -> Result<MediaSession, ApiError> {
         let perm = st.permission_of(&caller.role).ok_or_else(|| {
             ApiError::forbidden(format!(
                 "Role '{}' is not defined in this room",
@@ -185,15 +237,14 @@ impl Conference {
         }
         let stream = st
             .stream(stream_id)
+            .filter(|s| s.ready)
             .cloned()
-            .ok_or_else(ApiError::stream_not_found);
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                self.drop_room_if_empty(room.id, &st);
-                return Err(e);
-            }
-        };
+            .ok_or_else(ApiError::stream_not_found)?;
+        if st.config.participant_limit > 0
+            && st.participants.len() as i64 >= st.config.participant_limit
+        {
+            return Err(ApiError::forbidden("Room is full"));
+        }
         let offer =
             Offer::parse(&sdp).map_err(|e| ApiError::bad_request(format!("Invalid SDP: {e}")))?;
         let mut tracks = Vec::new();
@@ -253,17 +304,28 @@ impl Conference {
             owner: pid.clone(),
             transport: sub_id.clone(),
             stream: stream_id.to_string(),
+            ready: false,
         });
-        st.participants.push(Participant {
-            id: pid.clone(),
-            user: caller.user,
-            role: caller.role,
-            permission: perm,
-            origin: Origin::Whep,
-            resource: sub_id.clone(),
-            transport: sub_id.clone(),
-            token_id: caller.token_id,
+        st.transports.push(TransportInfo {
+            id: sub_id.clone(),
+            owner: pid.clone(),
+            ready: false,
+            pending: vec![],
         });
+        add_participant(
+            st,
+            Participant {
+                id: pid.clone(),
+                user: caller.user,
+                role: caller.role,
+                permission: perm,
+                origin: Origin::Whep,
+                resource: sub_id.clone(),
+                transport: sub_id.clone(),
+                token_id: caller.token_id,
+                notifier: None,
+            },
+        );
         tracing::info!(target: "tessera::room", room = %room.id, participant = %pid, subscription = %sub_id, stream = %stream_id, "WHEP subscription");
         Ok(MediaSession {
             answer: answer.sdp,
@@ -275,15 +337,15 @@ impl Conference {
         let p = st
             .participants
             .iter()
-            .find(|p| p.resource == resource)
+            .find(|p| p.origin != Origin::Portal && p.resource == resource)
             .ok_or_else(|| ApiError::not_found_msg("Session not found"))?;
         if p.token_id != token_id {
             return Err(ApiError::forbidden("The session belongs to another token"));
         }
-        Ok(p.transport.clone())
+        Ok(p.id.clone())
     }
 
-    async fn end_session(
+    async fn end_whip_whep(
         &self,
         room: &Room,
         resource: &str,
@@ -293,11 +355,19 @@ impl Conference {
             return Err(ApiError::not_found_msg("Session not found"));
         };
         let mut st = state.lock().await;
-        let transport = Self::session_owner(&st, resource, token_id)?;
-        let _ = self.media.close_transport(&transport).await;
-        self.teardown_transport(&mut st, &transport).await;
+        let pid = Self::session_owner(&st, resource, token_id)?;
+        self.remove_participant(&mut st, &pid).await;
         self.drop_room_if_empty(room.id, &st);
         Ok(())
+    }
+
+    /// Removes a participant on the management API's or the room's request: portal clients get
+    /// `drop` and are disconnected.
+    pub(crate) async fn drop_participant(&self, st: &mut RoomState, pid: &str) {
+        if let Some(n) = st.participant(pid).and_then(|p| p.notifier.clone()) {
+            n.drop_client();
+        }
+        self.remove_participant(st, pid).await;
     }
 
     async fn participants(
@@ -324,8 +394,7 @@ impl Conference {
         match req.method {
             Method::GET => Ok(RuntimeReply::Json(p.detail())),
             Method::DELETE => {
-                let _ = self.media.close_transport(&p.transport).await;
-                self.teardown_transport(&mut st, &p.transport).await;
+                self.drop_participant(&mut st, &id).await;
                 self.drop_room_if_empty(room.id, &st);
                 Ok(RuntimeReply::Empty)
             }
@@ -333,12 +402,13 @@ impl Conference {
                 let perm = apply_permission_patch(p.permission, &req.body).map_err(|m| {
                     ApiError::bad_request(format!("Invalid participant update: {m}"))
                 })?;
-                let mut updated = p.clone();
-                updated.permission = perm;
-                if let Some(slot) = st.participants.iter_mut().find(|x| x.id == id) {
-                    *slot = updated.clone();
-                }
-                Ok(RuntimeReply::Json(updated.detail()))
+                let slot = st
+                    .participants
+                    .iter_mut()
+                    .find(|x| x.id == id)
+                    .ok_or_else(ApiError::participant_not_found)?;
+                slot.permission = perm;
+                Ok(RuntimeReply::Json(slot.detail()))
             }
             _ => Err(ApiError::not_found()),
         }
@@ -355,18 +425,35 @@ impl Conference {
         let mut st = state.lock().await;
         let Some(id) = req.id.clone() else {
             return Ok(RuntimeReply::Json(Value::Array(
-                st.streams.iter().map(|s| s.rest_info(v1_1)).collect(),
+                st.streams
+                    .iter()
+                    .filter(|s| s.ready)
+                    .map(|s| s.rest_info(v1_1))
+                    .collect(),
             )));
         };
         let stream = st
             .stream(&id)
+            .filter(|s| s.ready)
             .cloned()
             .ok_or_else(ApiError::stream_not_found)?;
         match req.method {
             Method::GET => Ok(RuntimeReply::Json(stream.rest_info(v1_1))),
             Method::DELETE => {
-                let _ = self.media.close_transport(&stream.transport).await;
-                self.teardown_transport(&mut st, &stream.transport).await;
+                let owner = st.participant(&stream.owner).cloned();
+                match owner {
+                    Some(p) if p.origin == Origin::Whip => {
+                        self.remove_participant(&mut st, &p.id).await
+                    }
+                    _ => {
+                        let _ = self.media.end_session(&stream.transport, &stream.id).await;
+                        if let Some((s, fed)) = st.end_stream(&id) {
+                            st.notify(&s.owner, "progress", json!({"id": s.transport, "sessionId": s.id, "status": "error", "data": "Stream deleted"}));
+                            st.stream_event(json!({"id": s.id, "status": "remove"}));
+                            self.end_fed(&mut st, fed).await;
+                        }
+                    }
+                }
                 self.drop_room_if_empty(room.id, &st);
                 Ok(RuntimeReply::Empty)
             }
@@ -390,24 +477,9 @@ impl Conference {
                             } else {
                                 TrackKind::Video
                             };
-                            let active = v == "active";
-                            let ids: Vec<String> = stream
-                                .tracks
-                                .iter()
-                                .filter(|t| t.kind == kind)
-                                .map(|t| t.id.clone())
-                                .collect();
-                            for tid in &ids {
-                                self.media
-                                    .set_track_active(tid, active)
-                                    .await
-                                    .map_err(|e| ApiError::operation_failed(e.to_string()))?;
-                            }
-                            if let Some(s) = st.streams.iter_mut().find(|s| s.id == id) {
-                                for t in s.tracks.iter_mut().filter(|t| t.kind == kind) {
-                                    t.active = active;
-                                }
-                            }
+                            self.set_stream_kind_active(&mut st, &id, kind, v == "active")
+                                .await
+                                .map_err(ApiError::operation_failed)?;
                         }
                         (_, Some(p), _)
                             if p.starts_with("/info/inViews") || p.starts_with("/info/layout") =>
@@ -432,14 +504,49 @@ impl Conference {
             _ => Err(ApiError::not_found()),
         }
     }
+
+    /// Mutes or unmutes one kind of a stream and tells the room (OWT `stream update`).
+    pub(crate) async fn set_stream_kind_active(
+        &self,
+        st: &mut RoomState,
+        id: &str,
+        kind: TrackKind,
+        active: bool,
+    ) -> Result<(), String> {
+        let stream = st.stream(id).cloned().ok_or("Stream does NOT exist")?;
+        let ids: Vec<String> = stream
+            .tracks
+            .iter()
+            .filter(|t| t.kind == kind)
+            .map(|t| t.id.clone())
+            .collect();
+        if ids.is_empty() {
+            return Err("Stream does NOT contain valid track to mute/unmute".into());
+        }
+        for tid in &ids {
+            self.media
+                .set_track_active(tid, active)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(s) = st.streams.iter_mut().find(|s| s.id == id) {
+            for t in s.tracks.iter_mut().filter(|t| t.kind == kind) {
+                t.active = active;
+            }
+        }
+        let field = if kind == TrackKind::Audio {
+            "audio.status"
+        } else {
+            "video.status"
+        };
+        st.stream_event(json!({"id": id, "status": "update", "data": {"field": field, "value": if active { "active" } else { "inactive" }}}));
+        Ok(())
+    }
 }
 
 /// OWT's participant PATCH (spec §2.5): replace `/permission/publish`, `/permission/subscribe`
 /// (`{audio, video}`) or one switch (`/permission/publish/audio`: bool).
-fn apply_permission_patch(
-    mut perm: crate::room::Permission,
-    body: &Value,
-) -> Result<crate::room::Permission, String> {
+fn apply_permission_patch(mut perm: Permission, body: &Value) -> Result<Permission, String> {
     let ops = body.as_array().ok_or("expected an array of operations")?;
     for op in ops {
         if op.get("op").and_then(Value::as_str) != Some("replace") {
@@ -492,14 +599,9 @@ impl RoomRuntime for Conference {
             return;
         };
         let mut st = state.lock().await;
-        let transports: Vec<String> = st
-            .participants
-            .iter()
-            .map(|p| p.transport.clone())
-            .collect();
-        for t in transports {
-            let _ = self.media.close_transport(&t).await;
-            self.teardown_transport(&mut st, &t).await;
+        let pids: Vec<String> = st.participants.iter().map(|p| p.id.clone()).collect();
+        for pid in pids {
+            self.drop_participant(&mut st, &pid).await;
         }
         self.rooms.lock().expect("rooms lock").remove(&room.id);
     }
@@ -535,7 +637,7 @@ impl RoomRuntime for Conference {
         resource: &str,
         token_id: &str,
     ) -> Result<(), ApiError> {
-        self.end_session(room, resource, token_id).await
+        self.end_whip_whep(room, resource, token_id).await
     }
 
     async fn trickle(
@@ -550,7 +652,10 @@ impl RoomRuntime for Conference {
         };
         let transport = {
             let st = state.lock().await;
-            Self::session_owner(&st, resource, token_id)?
+            let pid = Self::session_owner(&st, resource, token_id)?;
+            st.participant(&pid)
+                .map(|p| p.transport.clone())
+                .unwrap_or_default()
         };
         for c in candidates {
             self.media

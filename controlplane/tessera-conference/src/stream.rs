@@ -42,6 +42,8 @@ pub struct Stream {
     pub attributes: Value,
     /// Views it is mixed into.
     pub in_views: Vec<String>,
+    /// Announced (`stream add` sent); only announced streams are listed.
+    pub ready: bool,
 }
 
 fn format_json(f: &TrackFormat) -> Value {
@@ -188,6 +190,7 @@ mod tests {
             ],
             attributes: json!({"k": "v"}),
             in_views: vec![],
+            ready: true,
         }
     }
 
