@@ -92,6 +92,12 @@ pub struct PortalConfig {
     pub via_host: Option<String>,
     /// Whether clients reach the portal over TLS (without `via_host`).
     pub secure: bool,
+    /// Validity of reconnection tickets, seconds (OWT: 600).
+    pub reconnection_ticket_lifetime: u64,
+    /// Seconds a dropped client may take to `relogin` before it leaves (OWT: 60).
+    pub reconnection_timeout: u64,
+    /// Allowed browser origins (CORS with credentials); `*` reflects any origin.
+    pub cors: Vec<String>,
 }
 
 /// `[demo]`
@@ -165,6 +171,9 @@ impl Default for PortalConfig {
             hostname: "localhost".into(),
             via_host: None,
             secure: false,
+            reconnection_ticket_lifetime: 600,
+            reconnection_timeout: 60,
+            cors: vec!["*".into()],
         }
     }
 }

@@ -79,8 +79,8 @@ fn banner(server: &Server, config: &Config) {
             .join(", ")
     );
     println!(
-        "  Tokens send clients to the portal at {}:{} (Socket.IO signaling is not part of this build yet).",
-        config.portal.hostname, config.portal.port
+        "  Portal (Socket.IO):  {}   (OWT clients connect here; tokens name it)",
+        host(server.portal_addr)
     );
     println!("Stop with Ctrl-C.");
 }

@@ -52,6 +52,8 @@ pub struct Server {
     pub token_key: String,
     /// The data plane's UDP addresses, one per shard.
     pub media_addrs: Vec<SocketAddr>,
+    /// Where the portal (Socket.IO) listens.
+    pub portal_addr: SocketAddr,
     media: Arc<MediaNode>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
@@ -161,6 +163,13 @@ impl Server {
             "--rest-port",
         )
         .await?;
+        let portal_listener = bind(
+            SocketAddr::new(config.portal.bind, config.portal.port),
+            "portal",
+            "--portal-port",
+        )
+        .await?;
+        let portal_addr = portal_listener.local_addr()?;
         let demo_listener = if config.demo.enabled {
             Some(
                 bind(
@@ -220,10 +229,22 @@ impl Server {
         let portal = match &config.portal.via_host {
             Some(via) => PortalAddress::from_via_host(via),
             None => PortalAddress {
-                host: format!("{}:{}", config.portal.hostname, config.portal.port),
+                host: format!("{}:{}", config.portal.hostname, portal_addr.port()),
                 secure: config.portal.secure,
             },
         };
+        let portal_service = tessera_portal::Portal::new(
+            store.clone(),
+            conference.clone(),
+            token_key.clone(),
+            tessera_portal::PortalConfig {
+                host: portal.host.clone(),
+                ticket_lifetime: Duration::from_secs(config.portal.reconnection_ticket_lifetime),
+                reconnection_timeout: Duration::from_secs(config.portal.reconnection_timeout),
+                cors_origins: config.portal.cors.clone(),
+                ..tessera_portal::PortalConfig::default()
+            },
+        );
         let api_config = ApiConfig {
             super_service_id: service.id,
             service_cipher_key: config.cipher_key(),
@@ -248,6 +269,7 @@ impl Server {
             tessera_api::rest_app(state.clone()),
             rx.clone(),
         )];
+        tasks.push(serve(portal_listener, portal_service.router(), rx.clone()));
         let mut demo_addr = None;
         if let (Some(l), Some(room)) = (demo_listener, sample_room) {
             demo_addr = Some(l.local_addr()?);
@@ -263,6 +285,7 @@ impl Server {
             backend: store.backend(),
             token_key,
             media_addrs,
+            portal_addr,
             media,
             shutdown,
             tasks,

@@ -106,7 +106,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
 }
 
 fn ports(cmd: &mut Command) -> (u16, u16) {
-    let (rest, demo) = (free_port(), free_port());
+    let (rest, demo, portal) = (free_port(), free_port(), free_port());
     cmd.args([
         "--bind",
         "127.0.0.1",
@@ -114,6 +114,10 @@ fn ports(cmd: &mut Command) -> (u16, u16) {
         &rest.to_string(),
         "--demo-port",
         &demo.to_string(),
+        "--portal-port",
+        &portal.to_string(),
+        "--cores",
+        "1",
     ]);
     (rest, demo)
 }
@@ -288,6 +292,9 @@ fn help_explains_every_flag() {
         "--log-level",
         "--log-format",
         "--print-config",
+        "--cores",
+        "--udp-port",
+        "--public-ip",
     ] {
         assert!(out.contains(flag), "--help lacks {flag}");
     }

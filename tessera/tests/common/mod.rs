@@ -27,6 +27,11 @@ pub fn test_config(data_dir: &Path, mongodb: Option<String>) -> Config {
     c.demo.bind = lo;
     c.demo.port = 0;
     c.portal.hostname = "127.0.0.1".into();
+    c.portal.bind = lo;
+    c.portal.port = 0;
+    c.webrtc.bind = lo;
+    c.webrtc.cores = 1;
+    c.webrtc.pin = false;
     c
 }
 
