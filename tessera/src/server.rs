@@ -54,6 +54,8 @@ pub struct Server {
     pub media_addrs: Vec<SocketAddr>,
     /// Where the portal (Socket.IO) listens.
     pub portal_addr: SocketAddr,
+    /// The portal (its Socket.IO handlers hold only weak references to it).
+    portal: Arc<tessera_portal::Portal>,
     media: Arc<MediaNode>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
@@ -286,6 +288,7 @@ impl Server {
             token_key,
             media_addrs,
             portal_addr,
+            portal: portal_service,
             media,
             shutdown,
             tasks,
@@ -303,6 +306,7 @@ impl Server {
                 tracing::warn!(target: "tessera", "a listener did not finish within 10 s");
             }
         }
+        drop(self.portal);
         self.media.stop();
         tracing::info!(target: "tessera", "tessera stopped");
     }

@@ -60,8 +60,15 @@ export async function waitForHttp(url, ms) {
 }
 
 // A page served from another origin than the REST API, as a real application would be.
-export function servePage(html) {
+// `files` maps extra paths to local files (scripts the page loads).
+export function servePage(html, files = {}) {
   const server = http.createServer((req, res) => {
+    const file = files[req.url];
+    if (file) {
+      res.writeHead(200, { 'Content-Type': 'text/javascript' });
+      res.end(fs.readFileSync(file));
+      return;
+    }
     res.writeHead(200, { 'Content-Type': 'text/html' });
     res.end(html);
   });

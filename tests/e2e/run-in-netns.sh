@@ -11,7 +11,7 @@ fi
 ip link set lo up
 bin="$1"; scenario="$2"; shift 2
 data="$(mktemp -d)"
-"$bin" --data-dir "$data" --bind 127.0.0.1 --rest-port 3000 --demo-port 3001 --public-ip 127.0.0.1 --log-level "${TESSERA_LOG:-info}" > "$data/server.out" 2> "$data/server.log" &
+"$bin" --data-dir "$data" --bind 127.0.0.1 --rest-port 3000 --demo-port 3001 --public-ip 127.0.0.1 --portal-port 8080 --portal-hostname 127.0.0.1 --log-level "${TESSERA_LOG:-info}" > "$data/server.out" 2> "$data/server.log" &
 server=$!
 status=0
 node "$here/$scenario" "http://127.0.0.1:3000" "$data" "$@" || status=$?
