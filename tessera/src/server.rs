@@ -50,6 +50,8 @@ pub struct Server {
     pub backend: &'static str,
     /// The token-signing key (tests verify token signatures with it).
     pub token_key: String,
+    /// The store (tests reach records the API does not expose, e.g. to age a token).
+    pub store: Arc<dyn Store>,
     /// The data plane's UDP addresses, one per shard.
     pub media_addrs: Vec<SocketAddr>,
     /// Where the portal (Socket.IO) listens.
@@ -286,6 +288,7 @@ impl Server {
             sample_room,
             backend: store.backend(),
             token_key,
+            store: store.clone(),
             media_addrs,
             portal_addr,
             portal: portal_service,

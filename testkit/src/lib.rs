@@ -5,6 +5,9 @@
 //! MongoDB-wire-compatible server from PyPI that `scripts/test.sh` installs), on loopback, and
 //! fails loudly with instructions when it is not installed.
 
+pub mod peer;
+pub mod sio;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

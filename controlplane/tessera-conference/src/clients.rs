@@ -247,11 +247,12 @@ impl Conference {
             .cloned()
             .ok_or("Stream does NOT exist")?;
         let _ = self.media.end_session(&stream.transport, stream_id).await;
+        // OWT's order: subscribers hear `Source stream loss`, then everyone hears the removal.
         if let Some((s, fed)) = st.end_stream(stream_id) {
+            self.end_fed(&mut st, fed).await;
             if s.ready {
                 st.stream_event(json!({"id": s.id, "status": "remove"}));
             }
-            self.end_fed(&mut st, fed).await;
         }
         Ok(())
     }

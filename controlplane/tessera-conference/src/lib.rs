@@ -265,9 +265,6 @@ impl Conference {
                     json!({"id": s.transport, "sessionId": s.id, "status": "error", "data": r}),
                 );
             }
-            if s.ready {
-                st.stream_event(json!({"id": s.id, "status": "remove"}));
-            }
         }
         for sub in &ended.subscriptions {
             if let Some(r) = reason {
@@ -278,7 +275,11 @@ impl Conference {
                 );
             }
         }
+        // Subscribers hear `Source stream loss` before everyone hears the removal (OWT's order).
         self.end_fed(st, ended.fed).await;
+        for s in ended.streams.iter().filter(|s| s.ready) {
+            st.stream_event(json!({"id": s.id, "status": "remove"}));
+        }
     }
 
     /// Subscriptions whose source stream is gone: WHEP players are closed, portal clients get

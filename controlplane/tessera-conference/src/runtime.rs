@@ -449,8 +449,8 @@ impl Conference {
                         let _ = self.media.end_session(&stream.transport, &stream.id).await;
                         if let Some((s, fed)) = st.end_stream(&id) {
                             st.notify(&s.owner, "progress", json!({"id": s.transport, "sessionId": s.id, "status": "error", "data": "Stream deleted"}));
-                            st.stream_event(json!({"id": s.id, "status": "remove"}));
                             self.end_fed(&mut st, fed).await;
+                            st.stream_event(json!({"id": s.id, "status": "remove"}));
                         }
                     }
                 }

@@ -29,6 +29,7 @@ pub fn test_config(data_dir: &Path, mongodb: Option<String>) -> Config {
     c.portal.hostname = "127.0.0.1".into();
     c.portal.bind = lo;
     c.portal.port = 0;
+    c.portal.reconnection_timeout = 1;
     c.webrtc.bind = lo;
     c.webrtc.cores = 1;
     c.webrtc.pin = false;

@@ -1,0 +1,661 @@
+//! The portal's protocol (owt-compat-spec.md §3) with a real server in-process: login answers
+//! and token rules, user-agent and protocol checks, permissions, relogin with a reconnection
+//! ticket, clients that vanish without logging out, and a subscriber told when the stream it
+//! subscribed to is unpublished. Real WebRTC where media is needed (str0m peers on loopback).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Rest, test_config};
+use serde_json::{Value, json};
+use tessera::server::Server;
+use tessera_auth::token::Token;
+use tessera_schema::ObjectId;
+use tessera_schema::records::{Origin, TokenRecord};
+use tessera_testkit::peer::PeerOffer;
+use tessera_testkit::sio::SioClient;
+
+fn login_data(token: &str, sdk: &str) -> Value {
+    json!({"token": token, "userAgent": {"sdk": {"type": sdk, "version": "5.1"}}, "protocol": "1.2"})
+}
+
+async fn setup() -> (tempfile::TempDir, Server, Rest, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(test_config(dir.path(), None)).await.unwrap();
+    let rest = Rest::for_server(&server);
+    let room = rest
+        .post("/v1/rooms", json!({"name": "portal"}))
+        .await
+        .json()["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (dir, server, rest, room)
+}
+
+async fn token(rest: &Rest, room: &str, user: &str, role: &str) -> String {
+    let r = rest
+        .post(
+            &format!("/v1/rooms/{room}/tokens"),
+            json!({"user": user, "role": role}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
+}
+
+async fn client(server: &Server) -> SioClient {
+    SioClient::connect(server.portal_addr).await.unwrap()
+}
+
+/// Logs in and returns the login result (panics on an error ack).
+async fn login(c: &mut SioClient, token: &str, sdk: &str) -> Value {
+    let ack = c
+        .request("login", Some(login_data(token, sdk)))
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "login: {ack:?}");
+    ack[1].clone()
+}
+
+fn error_of(ack: &[Value]) -> &str {
+    assert_eq!(ack[0], "error", "expected an error, got {ack:?}");
+    ack[1].as_str().unwrap()
+}
+
+async fn participants(rest: &Rest, room: &str) -> Vec<String> {
+    rest.get(&format!("/v1/rooms/{room}/participants"))
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn login_answers_like_owt_and_announces_participants() {
+    let (_dir, server, rest, room) = setup().await;
+    let mut alice = client(&server).await;
+    let info = login(
+        &mut alice,
+        &token(&rest, &room, "alice", "presenter").await,
+        "JavaScript",
+    )
+    .await;
+    let keys: Vec<&str> = info
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "user",
+            "role",
+            "permission",
+            "room",
+            "reconnectionTicket"
+        ]
+    );
+    assert_eq!(
+        info["id"],
+        alice.sid.as_str(),
+        "the participant id is the socket id"
+    );
+    assert_eq!(
+        (info["user"].as_str(), info["role"].as_str()),
+        (Some("alice"), Some("presenter"))
+    );
+    assert_eq!(
+        info["permission"],
+        json!({"publish": {"audio": true, "video": true}, "subscribe": {"audio": true, "video": true}})
+    );
+    assert_eq!(info["room"]["id"], room.as_str());
+    assert_eq!(info["room"]["views"], json!(["common"]));
+    assert_eq!(
+        info["room"]["participants"],
+        json!([{"id": info["id"], "user": "alice", "role": "presenter"}])
+    );
+    assert_eq!(info["room"]["streams"], json!([]));
+
+    let mut bob = client(&server).await;
+    let binfo = login(
+        &mut bob,
+        &token(&rest, &room, "bob", "viewer").await,
+        "Python",
+    )
+    .await;
+    assert!(
+        binfo.get("reconnectionTicket").is_none(),
+        "no ticket for SDKs that do not reconnect"
+    );
+    assert_eq!(binfo["room"]["participants"].as_array().unwrap().len(), 2);
+    let (_, joined) = alice
+        .wait_for(Duration::from_secs(5), |e, _| e == "participant")
+        .await
+        .unwrap();
+    assert_eq!(
+        joined,
+        json!({"action": "join", "data": {"id": binfo["id"], "user": "bob", "role": "viewer"}})
+    );
+    assert_eq!(participants(&rest, &room).await.len(), 2);
+
+    let again = bob
+        .request("login", Some(login_data("x", "Python")))
+        .await
+        .unwrap();
+    assert_eq!(error_of(&again), "Connection is in service");
+    let out = bob.request("logout", None).await.unwrap();
+    assert_eq!(out[0], "ok");
+    let (_, left) = alice
+        .wait_for(Duration::from_secs(5), |e, _| e == "participant")
+        .await
+        .unwrap();
+    assert_eq!(left, json!({"action": "leave", "data": binfo["id"]}));
+    assert_eq!(
+        participants(&rest, &room).await,
+        vec![info["id"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(
+        error_of(&bob.request("logout", None).await.unwrap()),
+        "Illegal request"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_are_signed_single_use_fresh_and_for_this_portal() {
+    let (_dir, server, rest, room) = setup().await;
+    let mut c = client(&server).await;
+    let good = token(&rest, &room, "u", "presenter").await;
+    let mut other = client(&server).await;
+    login(&mut other, &good, "JavaScript").await;
+    // Reused.
+    assert_eq!(
+        error_of(
+            &c.request("login", Some(login_data(&good, "JavaScript")))
+                .await
+                .unwrap()
+        ),
+        "Invalid token"
+    );
+    // Forged signature.
+    let mut t = Token::decode(&token(&rest, &room, "u", "presenter").await).unwrap();
+    t.signature = tessera_auth::sign::owt_signature("not the key", "x");
+    assert_eq!(
+        error_of(
+            &c.request("login", Some(login_data(&t.encode(), "JavaScript")))
+                .await
+                .unwrap()
+        ),
+        "Invalid token signature"
+    );
+    // Garbage.
+    assert_eq!(
+        error_of(
+            &c.request("login", Some(login_data("%%%", "JavaScript")))
+                .await
+                .unwrap()
+        ),
+        "Invalid token"
+    );
+    // Expired: a record older than three minutes.
+    let room_id: ObjectId = room.parse().unwrap();
+    let service: ObjectId = server.super_service.id.parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let host = format!("127.0.0.1:{}", server.portal_addr.port());
+    let old_at = now - 4 * 60 * 1000;
+    let old_id = ObjectId::with_timestamp((old_at / 1000) as u32);
+    let rec = TokenRecord {
+        user: "u".into(),
+        role: "presenter".into(),
+        room: room_id,
+        service,
+        creation_date: old_at,
+        origin: Origin::default(),
+        code: "1".into(),
+        secure: false,
+        host: host.clone(),
+        web_transport_url: None,
+        domain: None,
+    };
+    server.store.insert_token(old_id, &rec).await.unwrap();
+    let expired = Token::new(
+        &server.token_key,
+        old_id.to_hex(),
+        host.clone(),
+        false,
+        None,
+    )
+    .encode();
+    assert_eq!(
+        error_of(
+            &c.request("login", Some(login_data(&expired, "JavaScript")))
+                .await
+                .unwrap()
+        ),
+        "Expired"
+    );
+    // Minted for another portal.
+    let id = ObjectId::new();
+    server
+        .store
+        .insert_token(
+            id,
+            &TokenRecord {
+                host: "10.9.9.9:8080".into(),
+                creation_date: now,
+                ..rec.clone()
+            },
+        )
+        .await
+        .unwrap();
+    let elsewhere = Token::new(
+        &server.token_key,
+        id.to_hex(),
+        "10.9.9.9:8080".into(),
+        false,
+        None,
+    )
+    .encode();
+    assert_eq!(
+        error_of(
+            &c.request("login", Some(login_data(&elsewhere, "JavaScript")))
+                .await
+                .unwrap()
+        ),
+        "Invalid token host"
+    );
+    // After all that, the same socket still logs in with a good token.
+    login(
+        &mut c,
+        &token(&rest, &room, "u2", "viewer").await,
+        "JavaScript",
+    )
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn user_agent_and_protocol_are_checked() {
+    let (_dir, server, rest, room) = setup().await;
+    let t = token(&rest, &room, "u", "presenter").await;
+    let mut c = client(&server).await;
+    let ack = c.request("login", Some(json!({"token": t, "userAgent": {"sdk": {"type": "JavaScript"}}, "protocol": "1.2"}))).await.unwrap();
+    assert_eq!(error_of(&ack), "User agent info is incorrect");
+    let ack = c.request("login", Some(json!({"token": t, "userAgent": {"sdk": {"type": "JavaScript", "version": "5.1"}}, "protocol": "0.9"}))).await.unwrap();
+    assert_eq!(error_of(&ack), "Unknown client protocol");
+    c.wait_for(Duration::from_secs(5), |e, _| {
+        e == "#disconnect" || e == "#closed"
+    })
+    .await
+    .expect("the portal disconnects unknown protocols");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn permissions_are_enforced() {
+    let (_dir, server, rest, room) = setup().await;
+    let mut viewer = client(&server).await;
+    login(
+        &mut viewer,
+        &token(&rest, &room, "v", "viewer").await,
+        "JavaScript",
+    )
+    .await;
+    let ack = viewer.request("publish", Some(json!({"media": {"tracks": [{"type": "video", "mid": "0", "source": "camera"}]}, "transport": {"type": "webrtc"}}))).await.unwrap();
+    assert_eq!(error_of(&ack), "unauthorized");
+    let mut deaf = client(&server).await;
+    login(
+        &mut deaf,
+        &token(&rest, &room, "d", "video_only_viewer").await,
+        "JavaScript",
+    )
+    .await;
+    let ack = deaf.request("subscribe", Some(json!({"media": {"tracks": [{"type": "audio", "mid": "0", "from": "0123456789abcdef0123456789abcdef"}]}, "transport": {"type": "webrtc"}}))).await.unwrap();
+    assert_eq!(
+        error_of(&ack),
+        "unauthorized",
+        "a role without audio subscription"
+    );
+    let ack = deaf.request("subscribe", Some(json!({"media": {"tracks": [{"type": "video", "mid": "0", "from": "0123456789abcdef0123456789abcdef"}]}, "transport": {"type": "webrtc"}}))).await.unwrap();
+    assert_eq!(
+        error_of(&ack),
+        "Target video stream does NOT satisfy:Requested video stream"
+    );
+    assert_eq!(
+        error_of(
+            &deaf
+                .request("unpublish", Some(json!({"id": "nope"})))
+                .await
+                .unwrap()
+        ),
+        "Stream does NOT exist"
+    );
+    assert_eq!(
+        error_of(
+            &deaf
+                .request("unsubscribe", Some(json!({"id": "nope"})))
+                .await
+                .unwrap()
+        ),
+        "Subscription does NOT exist"
+    );
+    assert_eq!(
+        error_of(
+            &deaf
+                .request("text", Some(json!({"to": "nobody", "message": "hi"})))
+                .await
+                .unwrap()
+        ),
+        "Target participant does NOT exist: nobody"
+    );
+    assert_eq!(
+        error_of(
+            &deaf
+                .request(
+                    "soac",
+                    Some(json!({"id": "t1", "signaling": {"type": "offer", "sdp": "v=0"}}))
+                )
+                .await
+                .unwrap()
+        ),
+        "Transport t1 does NOT exist"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn relogin_with_a_ticket_keeps_the_participant() {
+    let (_dir, server, rest, room) = setup().await;
+    let mut c = client(&server).await;
+    let info = login(
+        &mut c,
+        &token(&rest, &room, "u", "presenter").await,
+        "JavaScript",
+    )
+    .await;
+    let pid = info["id"].as_str().unwrap().to_string();
+    let ticket = info["reconnectionTicket"].as_str().unwrap().to_string();
+    let fresh = c.request("refreshReconnectionTicket", None).await.unwrap();
+    assert_eq!(fresh[0], "ok");
+    let ticket2 = fresh[1].as_str().unwrap().to_string();
+    c.drop_connection().await;
+    // Within the reconnection window the participant stays.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(participants(&rest, &room).await, vec![pid.clone()]);
+    let mut c2 = client(&server).await;
+    let stale = c2.request("relogin", Some(json!(ticket))).await.unwrap();
+    assert_eq!(
+        error_of(&stale),
+        "Participant ID is not matched",
+        "only the newest ticket is valid"
+    );
+    let mut c3 = client(&server).await;
+    let ack = c3.request("relogin", Some(json!(ticket2))).await.unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    assert!(ack[1]["ticket"].is_string() && ack[1]["messages"].is_array());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        participants(&rest, &room).await,
+        vec![pid.clone()],
+        "still there after the reconnection timeout"
+    );
+    assert_eq!(
+        c3.request("text", Some(json!({"to": "all", "message": "back"})))
+            .await
+            .unwrap()[0],
+        "ok"
+    );
+    let (_, t) = c3
+        .wait_for(Duration::from_secs(5), |e, _| e == "text")
+        .await
+        .unwrap();
+    assert_eq!(t["from"], pid.as_str(), "same participant id after relogin");
+    let mut forged: Value =
+        serde_json::from_slice(&base64_decode(ack[1]["ticket"].as_str().unwrap())).unwrap();
+    forged["notAfter"] = json!(forged["notAfter"].as_i64().unwrap() + 1);
+    let mut c4 = client(&server).await;
+    let bad = c4
+        .request(
+            "relogin",
+            Some(json!(base64_encode(&serde_json::to_vec(&forged).unwrap()))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(error_of(&bad), "Invalid reconnection ticket signature");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn clients_that_vanish_without_logout_leave() {
+    let (_dir, server, rest, room) = setup().await;
+    let mut watcher = client(&server).await;
+    login(
+        &mut watcher,
+        &token(&rest, &room, "w", "viewer").await,
+        "JavaScript",
+    )
+    .await;
+    // No reconnection for this SDK type: it leaves at once.
+    let mut a = client(&server).await;
+    let ia = login(&mut a, &token(&rest, &room, "a", "viewer").await, "Python").await;
+    a.drop_connection().await;
+    let (_, left) = watcher
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "participant" && d["action"] == "leave"
+        })
+        .await
+        .unwrap();
+    assert_eq!(left["data"], ia["id"]);
+    // With reconnection: it leaves when the window (1 s in this test) passes without relogin.
+    let mut b = client(&server).await;
+    let ib = login(
+        &mut b,
+        &token(&rest, &room, "b", "viewer").await,
+        "JavaScript",
+    )
+    .await;
+    b.drop_connection().await;
+    assert_eq!(
+        participants(&rest, &room).await.len(),
+        2,
+        "kept during the window"
+    );
+    let (_, left) = watcher
+        .wait_for(Duration::from_secs(10), |e, d| {
+            e == "participant" && d["action"] == "leave"
+        })
+        .await
+        .unwrap();
+    assert_eq!(left["data"], ib["id"]);
+    assert_eq!(participants(&rest, &room).await.len(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unpublishing_tells_subscribers_the_source_is_lost() {
+    let (_dir, server, rest, room) = setup().await;
+    let mut alice = client(&server).await;
+    login(
+        &mut alice,
+        &token(&rest, &room, "alice", "presenter").await,
+        "JavaScript",
+    )
+    .await;
+    let mut bob = client(&server).await;
+    login(
+        &mut bob,
+        &token(&rest, &room, "bob", "viewer").await,
+        "JavaScript",
+    )
+    .await;
+
+    // Alice publishes with a real WebRTC peer.
+    let offer = PeerOffer::new(
+        true,
+        &[
+            str0m::media::MediaKind::Audio,
+            str0m::media::MediaKind::Video,
+        ],
+    );
+    let tracks: Vec<Value> = offer.mids.iter().map(|(mid, kind)| json!({"type": kind, "mid": mid, "source": if *kind == "audio" { "mic" } else { "camera" }})).collect();
+    let ack = alice
+        .request(
+            "publish",
+            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    let (stream_id, transport) = (
+        ack[1]["id"].as_str().unwrap().to_string(),
+        ack[1]["transportId"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        stream_id, transport,
+        "a new transport takes the publication's id"
+    );
+    assert_eq!(
+        alice
+            .request(
+                "soac",
+                Some(json!({"id": transport, "signaling": {"type": "offer", "sdp": offer.sdp}}))
+            )
+            .await
+            .unwrap()[0],
+        "ok"
+    );
+    let (_, answer) = alice
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "progress" && d["status"] == "soac"
+        })
+        .await
+        .unwrap();
+    let peer = offer
+        .start(answer["data"]["sdp"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        peer.wait_connected(Duration::from_secs(10)),
+        "ICE and DTLS with the server"
+    );
+    alice
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "progress" && d["sessionId"] == stream_id.as_str() && d["status"] == "ready"
+        })
+        .await
+        .unwrap();
+    let (_, added) = bob
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "stream" && d["status"] == "add"
+        })
+        .await
+        .unwrap();
+    assert_eq!(added["id"], stream_id.as_str());
+    let track_ids: Vec<String> = added["data"]["media"]["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        track_ids
+            .iter()
+            .all(|id| id.starts_with(&format!("{transport}-"))),
+        "track ids are <transportId>-<mid>: {track_ids:?}"
+    );
+
+    // Bob subscribes (his peer need not connect for this test).
+    let sub = PeerOffer::new(
+        false,
+        &[
+            str0m::media::MediaKind::Audio,
+            str0m::media::MediaKind::Video,
+        ],
+    );
+    let tracks: Vec<Value> = sub
+        .mids
+        .iter()
+        .map(|(mid, kind)| json!({"type": kind, "mid": mid, "from": stream_id}))
+        .collect();
+    let ack = bob
+        .request(
+            "subscribe",
+            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    let (sub_id, sub_transport) = (
+        ack[1]["id"].as_str().unwrap().to_string(),
+        ack[1]["transportId"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        bob.request(
+            "soac",
+            Some(json!({"id": sub_transport, "signaling": {"type": "offer", "sdp": sub.sdp}}))
+        )
+        .await
+        .unwrap()[0],
+        "ok"
+    );
+    bob.wait_for(Duration::from_secs(5), |e, d| {
+        e == "progress" && d["status"] == "soac"
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(
+        alice
+            .request("unpublish", Some(json!({"id": stream_id})))
+            .await
+            .unwrap()[0],
+        "ok"
+    );
+    let (_, lost) = bob
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "progress" && d["status"] == "error"
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        lost,
+        json!({"id": sub_transport, "sessionId": sub_id, "status": "error", "data": "Source stream loss"})
+    );
+    let (_, removed) = bob
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "stream" && d["status"] == "remove"
+        })
+        .await
+        .unwrap();
+    assert_eq!(removed, json!({"id": stream_id, "status": "remove"}));
+    assert_eq!(
+        error_of(
+            &alice
+                .request("unpublish", Some(json!({"id": stream_id})))
+                .await
+                .unwrap()
+        ),
+        "Stream does NOT exist"
+    );
+    drop(peer);
+    server.shutdown().await;
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}

@@ -1,0 +1,246 @@
+//! A WebRTC client peer for tests: str0m (its default aws-lc-rs crypto, so the server sees an
+//! independent ECDSA DTLS stack) on a real UDP socket on 127.0.0.1, driven by its own thread.
+//! It offers, takes the server's answer, connects, and then either sends media frames or counts
+//! what it receives.
+
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+/// A peer that has made its offer.
+#[derive(Debug)]
+pub struct PeerOffer {
+    rtc: Rtc,
+    pending: SdpPendingOffer,
+    socket: UdpSocket,
+    /// The SDP offer.
+    pub sdp: String,
+    /// The offered m-lines: `(mid, "audio" | "video")`.
+    pub mids: Vec<(String, &'static str)>,
+    sending: bool,
+}
+
+/// A running peer.
+#[derive(Debug)]
+pub struct Peer {
+    connected: Arc<AtomicBool>,
+    failed: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PeerOffer {
+    /// An offer with one m-line per kind, sending (`send == true`) or receiving only.
+    pub fn new(send: bool, kinds: &[MediaKind]) -> PeerOffer {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
+        let mut rtc = Rtc::builder().set_ice_lite(false).build(Instant::now());
+        rtc.add_local_candidate(
+            Candidate::host(socket.local_addr().expect("local addr"), "udp")
+                .expect("host candidate"),
+        );
+        let mut api = rtc.sdp_api();
+        let dir = if send {
+            Direction::SendOnly
+        } else {
+            Direction::RecvOnly
+        };
+        let mut mids = Vec::new();
+        for k in kinds {
+            let mid = api.add_media(*k, dir, Some("stream".into()), None, None);
+            mids.push((
+                mid.to_string(),
+                if *k == MediaKind::Audio {
+                    "audio"
+                } else {
+                    "video"
+                },
+            ));
+        }
+        let (offer, pending) = api.apply().expect("an offer");
+        PeerOffer {
+            rtc,
+            pending,
+            socket,
+            sdp: offer.to_sdp_string(),
+            mids,
+            sending: send,
+        }
+    }
+
+    /// Applies the server's answer and runs the peer on its own thread.
+    pub fn start(mut self, answer: &str) -> Result<Peer, String> {
+        let answer =
+            SdpAnswer::from_sdp_string(answer).map_err(|e| format!("unreadable answer: {e}"))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(self.pending, answer)
+            .map_err(|e| format!("answer refused: {e}"))?;
+        let connected = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, f, r, s) = (
+            connected.clone(),
+            failed.clone(),
+            received.clone(),
+            stop.clone(),
+        );
+        let mids: Vec<(Mid, &'static str)> = self
+            .mids
+            .iter()
+            .map(|(m, k)| (Mid::from(m.as_str()), *k))
+            .collect();
+        let (mut rtc, socket, sending) = (self.rtc, self.socket, self.sending);
+        let thread =
+            std::thread::spawn(move || run(&mut rtc, &socket, sending, &mids, &c, &f, &r, &s));
+        Ok(Peer {
+            connected,
+            failed,
+            received,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    rtc: &mut Rtc,
+    socket: &UdpSocket,
+    sending: bool,
+    mids: &[(Mid, &'static str)],
+    connected: &AtomicBool,
+    failed: &AtomicBool,
+    received: &AtomicU64,
+    stop: &AtomicBool,
+) {
+    let mut buf = vec![0u8; 2000];
+    let start = Instant::now();
+    let mut next_media = start;
+    let mut frame = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let timeout = loop {
+            match rtc.poll_output() {
+                Ok(Output::Timeout(t)) => break t,
+                Ok(Output::Transmit(t)) => {
+                    let _ = socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(Event::Connected)) => connected.store(true, Ordering::Relaxed),
+                Ok(Output::Event(Event::IceConnectionStateChange(
+                    IceConnectionState::Disconnected,
+                ))) => {}
+                Ok(Output::Event(Event::MediaData(_))) => {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        };
+        let now = Instant::now();
+        if sending && connected.load(Ordering::Relaxed) && now >= next_media {
+            next_media = now + Duration::from_millis(33);
+            frame += 1;
+            for (mid, kind) in mids {
+                let Some(writer) = rtc.writer(*mid) else {
+                    continue;
+                };
+                let want = if *kind == "audio" {
+                    Codec::Opus
+                } else {
+                    Codec::Vp8
+                };
+                let Some(pt) = writer
+                    .payload_params()
+                    .find(|p| p.spec().codec == want)
+                    .map(|p| p.pt())
+                else {
+                    continue;
+                };
+                let (clock, freq, data) = if *kind == "audio" {
+                    (48_000, Frequency::FORTY_EIGHT_KHZ, vec![0xfc; 60])
+                } else {
+                    // VP8: bit 0 of the first byte clear = key frame (every 30th frame).
+                    let mut d = vec![0x5a; 1000];
+                    d[0] = if frame % 30 == 1 { 0x00 } else { 0x01 };
+                    (90_000, Frequency::NINETY_KHZ, d)
+                };
+                let t = MediaTime::new(frame * clock / 30, freq);
+                let _ = writer.write(pt, now, t, data);
+                // Drain before the next mutation (str0m's single-mutation rule).
+                while let Ok(o) = rtc.poll_output() {
+                    match o {
+                        Output::Timeout(_) => break,
+                        Output::Transmit(t) => {
+                            let _ = socket.send_to(&t.contents, t.destination);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let wait = timeout
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(10))
+            .max(Duration::from_millis(1));
+        let _ = socket.set_read_timeout(Some(wait));
+        let input = match socket.recv_from(&mut buf) {
+            Ok((n, from)) => match Receive::new(
+                Protocol::Udp,
+                from,
+                socket.local_addr().expect("local addr"),
+                &buf[..n],
+            ) {
+                Ok(r) => Input::Receive(Instant::now(), r),
+                Err(_) => continue,
+            },
+            Err(_) => Input::Timeout(Instant::now()),
+        };
+        if rtc.handle_input(input).is_err() {
+            failed.store(true, Ordering::Relaxed);
+            return;
+        }
+    }
+}
+
+impl Peer {
+    /// Waits until ICE and DTLS are up.
+    pub fn wait_connected(&self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.connected.load(Ordering::Relaxed) {
+                return true;
+            }
+            if self.failed.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Media frames received so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
