@@ -165,6 +165,25 @@ async fn login_answers_like_owt_and_announces_participants() {
         error_of(&bob.request("logout", None).await.unwrap()),
         "Illegal request"
     );
+
+    // Deleting a participant over REST drops its client.
+    let pid = info["id"].as_str().unwrap().to_string();
+    let d = rest
+        .delete(&format!("/v1/rooms/{room}/participants/{pid}"))
+        .await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    let (e, data) = alice
+        .wait_for(Duration::from_secs(5), |e, _| e == "drop")
+        .await
+        .unwrap();
+    assert_eq!((e.as_str(), data), ("drop", Value::Null));
+    alice
+        .wait_for(Duration::from_secs(5), |e, _| {
+            e == "#disconnect" || e == "#closed"
+        })
+        .await
+        .expect("disconnected after drop");
+    assert!(participants(&rest, &room).await.is_empty());
     server.shutdown().await;
 }
 
