@@ -743,13 +743,11 @@ impl Router {
                 if let Some(n) = l.nack.next_due() {
                     t = t.min(n);
                 }
-                // A pending request waits for the rate limit, or for the layer's first packet
-                // (its SSRC) — which arrives as input, not as a deadline.
-                if l.kf_pending
-                    && l.ssrc.is_some()
-                    && let Some(k) = l.kf_sent
-                {
-                    t = t.min(k + KEYFRAME_INTERVAL);
+                // A pending request waits for the rate limit (due at once when nothing was
+                // asked of this layer yet), or for the layer's first packet (its SSRC), which
+                // arrives as input, not as a deadline.
+                if l.kf_pending && l.ssrc.is_some() {
+                    t = t.min(l.kf_sent.map_or(self.epoch, |k| k + KEYFRAME_INTERVAL));
                 }
             }
         }

@@ -241,6 +241,32 @@ fn keyframe_requests_are_coalesced() {
 }
 
 #[test]
+fn a_first_keyframe_request_on_a_flowing_layer_is_due_at_once() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let mut out = Recorder::default();
+    let t1 = t0 + Duration::from_millis(100);
+    feed(
+        &mut r,
+        t1,
+        src,
+        1,
+        &packet(77, 1, 0, &vp8(false), &[]),
+        &mut out,
+    );
+    // Nothing was ever asked of layer 1; its SSRC is known.
+    r.request_keyframe(t1, src, 1);
+    assert!(
+        r.poll_timeout() <= t1,
+        "due now, not at the next packet or report"
+    );
+    r.poll(t1, &mut out);
+    assert_eq!(out.keyframes, vec![(PUB, 77, false)]);
+    assert!(r.poll_timeout() > t1, "and no busy timer after it went out");
+}
+
+#[test]
 fn subscriber_nacks_are_served_from_the_buffer() {
     let t0 = Instant::now();
     let mut r = Router::new(t0);
