@@ -447,6 +447,14 @@ impl Router {
         let kind = src.spec.kind;
         let codec = src.spec.codec;
         let mut keyframe: Option<bool> = None;
+        // A key frame answers every request still waiting for the rate limit: they were all
+        // made before it, and each subscriber gets it.
+        if kind == Kind::Video
+            && src.layers[layer as usize].kf_pending
+            && *keyframe.get_or_insert_with(|| codec::is_keyframe_start(codec, payload))
+        {
+            src.layers[layer as usize].kf_pending = false;
+        }
         for &sk in &src.sinks {
             let Some(sink) = sinks.get_mut(sk) else {
                 continue;
