@@ -311,6 +311,12 @@ impl ShardWorker {
         }
     }
 
+    /// The forwarder's counters (for tests and diagnostics).
+    #[doc(hidden)]
+    pub fn router_stats(&self) -> tessera_sfu::RouterStats {
+        self.router.stats()
+    }
+
     fn emit(&self, e: MediaEvent) {
         let _ = self.events.send(e);
     }
