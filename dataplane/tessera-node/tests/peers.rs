@@ -858,3 +858,58 @@ fn a_transport_that_never_connects_fails_after_the_connect_timeout() {
     assert!(at > limit && at <= limit + tick, "failed after {at:?}");
     assert_eq!(h.metrics.transports.get(), 0);
 }
+
+/// A STUN binding request naming `user`, with a MESSAGE-INTEGRITY that is not a valid HMAC.
+fn forged_binding_request(user: &str) -> Vec<u8> {
+    let mut attrs = Vec::new();
+    attrs.extend_from_slice(&0x0006u16.to_be_bytes());
+    attrs.extend_from_slice(&(user.len() as u16).to_be_bytes());
+    attrs.extend_from_slice(user.as_bytes());
+    while attrs.len() % 4 != 0 {
+        attrs.push(0);
+    }
+    attrs.extend_from_slice(&0x0008u16.to_be_bytes());
+    attrs.extend_from_slice(&20u16.to_be_bytes());
+    attrs.extend_from_slice(&[0x5a; 20]);
+    let mut m = Vec::new();
+    m.extend_from_slice(&0x0001u16.to_be_bytes());
+    m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    m.extend_from_slice(&0x2112_a442u32.to_be_bytes());
+    m.extend_from_slice(&[7; 12]);
+    m.extend_from_slice(&attrs);
+    m
+}
+
+#[test]
+fn a_binding_request_failing_integrity_does_not_bind_its_source_address() {
+    use tessera_node::DropReason;
+    let mut h = Harness::new();
+    let p = h.add_client("pub", Backend::Ours);
+    let neg = h.publish(p, &[MediaKind::Audio], &[]);
+    h.connect_all();
+    let ufrag = neg
+        .answer
+        .sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("the answer's ufrag")
+        .to_string();
+    let drops = |h: &Harness, r| h.metrics.drops(r);
+    // Someone who saw the ufrag spoofs binding requests from many addresses.
+    for port in 9000..9100u16 {
+        let from: std::net::SocketAddr = ([10, 0, 0, 1], port).into();
+        h.inject(from, forged_binding_request(&format!("{ufrag}:whoever")));
+    }
+    assert_eq!(
+        drops(&h, DropReason::StunDtlsRejected),
+        100,
+        "str0m refuses them"
+    );
+    // Their addresses are still strangers: what comes from them next is not the transport's.
+    let unknown = drops(&h, DropReason::UnknownSource);
+    let mut rtp = vec![0x80, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+    rtp.extend_from_slice(&[0; 40]);
+    h.inject(([10, 0, 0, 1], 9000).into(), rtp);
+    assert_eq!(drops(&h, DropReason::UnknownSource), unknown + 1);
+    assert_eq!(drops(&h, DropReason::SrtpAuthFailed), 0);
+}
