@@ -1,7 +1,7 @@
 //! The shard worker against in-process str0m client peers (see `support`): SSRC rewriting, NACK
-//! retransmission, PLI forwarding and coalescing, simulcast layers, NACKs to publishers and the
-//! inactivity timeout. Everything runs on a simulated clock; each test is bounded by simulated
-//! time and finishes in well under a second of wall time.
+//! retransmission, PLI forwarding and coalescing, simulcast layers, NACKs to publishers, the
+//! inactivity and connect timeouts, and forged binding requests. Everything runs on a simulated
+//! clock; each test is bounded by simulated time and takes well under a second of wall time.
 
 mod support;
 
