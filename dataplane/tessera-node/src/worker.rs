@@ -311,6 +311,12 @@ impl ShardWorker {
         }
     }
 
+    /// The forwarder's counters (for tests and diagnostics).
+    #[doc(hidden)]
+    pub fn router_stats(&self) -> tessera_sfu::RouterStats {
+        self.router.stats()
+    }
+
     fn emit(&self, e: MediaEvent) {
         let _ = self.events.send(e);
     }
@@ -787,18 +793,18 @@ impl Worker for ShardWorker {
             self.metrics.drop(DropReason::UnknownProtocol);
             return;
         }
-        let key = match self.by_addr.get(&from) {
-            Some(k) => *k,
+        // A new address is bound to the transport its binding request names only once str0m
+        // accepts that request (MESSAGE-INTEGRITY checked): forged requests must not grow the
+        // table or route later datagrams.
+        let (key, new_addr) = match self.by_addr.get(&from) {
+            Some(k) => (*k, false),
             None => {
                 let k = (class == Class::Stun)
                     .then(|| demux::binding_request_username(data))
                     .flatten()
                     .and_then(|u| self.by_ufrag.get(demux::local_ufrag(u)).copied());
                 match k {
-                    Some(k) => {
-                        self.by_addr.insert(from, k);
-                        k
-                    }
+                    Some(k) => (k, true),
                     None => {
                         self.metrics.drop(DropReason::UnknownSource);
                         return;
@@ -814,6 +820,9 @@ impl Worker for ShardWorker {
                             .t
                             .handle_stun_dtls(now, from, data)
                             .map_err(|_| DropReason::StunDtlsRejected)?;
+                        if new_addr {
+                            self.by_addr.insert(from, key);
+                        }
                         self.poll_peer(now, key, tx);
                         Ok(())
                     }

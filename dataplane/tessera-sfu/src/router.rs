@@ -200,7 +200,8 @@ pub struct Router {
 
 fn ntp_of(now: Instant, epoch: Instant, epoch_ntp: u64) -> u64 {
     let d = now.saturating_duration_since(epoch);
-    epoch_ntp.wrapping_add((d.as_secs() << 32) | ((d.subsec_nanos() as u64) << 32) / 1_000_000_000)
+    epoch_ntp
+        .wrapping_add((d.as_secs() << 32) | (((d.subsec_nanos() as u64) << 32) / 1_000_000_000))
 }
 
 impl Router {
@@ -447,6 +448,14 @@ impl Router {
         let kind = src.spec.kind;
         let codec = src.spec.codec;
         let mut keyframe: Option<bool> = None;
+        // A key frame answers every request still waiting for the rate limit: they were all
+        // made before it, and each subscriber gets it.
+        if kind == Kind::Video
+            && src.layers[layer as usize].kf_pending
+            && *keyframe.get_or_insert_with(|| codec::is_keyframe_start(codec, payload))
+        {
+            src.layers[layer as usize].kf_pending = false;
+        }
         for &sk in &src.sinks {
             let Some(sink) = sinks.get_mut(sk) else {
                 continue;
@@ -743,13 +752,11 @@ impl Router {
                 if let Some(n) = l.nack.next_due() {
                     t = t.min(n);
                 }
-                // A pending request waits for the rate limit, or for the layer's first packet
-                // (its SSRC) — which arrives as input, not as a deadline.
-                if l.kf_pending
-                    && l.ssrc.is_some()
-                    && let Some(k) = l.kf_sent
-                {
-                    t = t.min(k + KEYFRAME_INTERVAL);
+                // A pending request waits for the rate limit (due at once when nothing was
+                // asked of this layer yet), or for the layer's first packet (its SSRC), which
+                // arrives as input, not as a deadline.
+                if l.kf_pending && l.ssrc.is_some() {
+                    t = t.min(l.kf_sent.map_or(self.epoch, |k| k + KEYFRAME_INTERVAL));
                 }
             }
         }

@@ -241,6 +241,88 @@ fn keyframe_requests_are_coalesced() {
 }
 
 #[test]
+fn a_first_keyframe_request_on_a_flowing_layer_is_due_at_once() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let mut out = Recorder::default();
+    let t1 = t0 + Duration::from_millis(100);
+    feed(
+        &mut r,
+        t1,
+        src,
+        1,
+        &packet(77, 1, 0, &vp8(false), &[]),
+        &mut out,
+    );
+    // Nothing was ever asked of layer 1; its SSRC is known.
+    r.request_keyframe(t1, src, 1);
+    assert!(
+        r.poll_timeout() <= t1,
+        "due now, not at the next packet or report"
+    );
+    r.poll(t1, &mut out);
+    assert_eq!(out.keyframes, vec![(PUB, 77, false)]);
+    assert!(r.poll_timeout() > t1, "and no busy timer after it went out");
+}
+
+#[test]
+fn a_key_frame_answers_keyframe_requests_waiting_for_the_rate_limit() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(1));
+    let mut out = Recorder::default();
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(55, 1, 0, &vp8(true), &[]),
+        &mut out,
+    );
+    let sinks: Vec<_> = (0..3)
+        .map(|i| {
+            r.add_sink(t0, src, sink_spec(i, 1000 + i as u32, 96), 1)
+                .unwrap()
+        })
+        .collect();
+    r.poll(t0, &mut out);
+    assert_eq!(out.keyframes.len(), 1, "the first request goes out at once");
+    // More subscribers ask while the rate limit holds, then the key frame comes.
+    for s in &sinks {
+        r.on_sink_keyframe_request(t0 + ms(10), *s);
+    }
+    r.poll(t0 + ms(10), &mut out);
+    feed(
+        &mut r,
+        t0 + ms(50),
+        src,
+        0,
+        &packet(55, 2, 3000, &vp8(true), &[]),
+        &mut out,
+    );
+    r.poll(t0 + KEYFRAME_INTERVAL + ms(1), &mut out);
+    assert_eq!(
+        out.keyframes.len(),
+        1,
+        "the key frame answered the requests made before it"
+    );
+    // A delta frame does not.
+    r.on_sink_keyframe_request(t0 + ms(400), sinks[0]);
+    feed(
+        &mut r,
+        t0 + ms(410),
+        src,
+        0,
+        &packet(55, 3, 6000, &vp8(false), &[]),
+        &mut out,
+    );
+    r.poll(t0 + ms(410), &mut out);
+    assert_eq!(out.keyframes.len(), 2);
+}
+
+#[test]
 fn subscriber_nacks_are_served_from_the_buffer() {
     let t0 = Instant::now();
     let mut r = Router::new(t0);
