@@ -383,7 +383,7 @@ impl ShardWorker {
                 decisions.push(AnswerMedia::Rejected);
                 continue;
             };
-            let closed = m.raw.port == 0 || m.direction == tessera_schema::sdp::Direction::Inactive;
+            let closed = m.is_disabled() || m.direction == tessera_schema::sdp::Direction::Inactive;
             let existing = self.peers[key].mids.iter().position(|(x, _)| *x == mid);
             if let Some(pos) = existing {
                 let decision = match &self.peers[key].mids[pos].1 {
