@@ -3,9 +3,11 @@ second webrtcbin plays the stream over WHEP and decodes it. Passes when, for the
 the player's decoded video frames and audio buffers keep increasing (checked every few seconds),
 both webrtcbins stay `connected`, both DELETEs answer 200 and the room has no stream left.
 
-webrtcbin is the interop case of an RSA DTLS certificate, SRTP_AES128_CM_SHA1_80 only, no
-`a=ssrc` on its video m-line, no mid header extension, and ICE keep-alive by binding
-indications only (libnice).
+webrtcbin is the interop case of an RSA DTLS certificate, SRTP_AES128_CM_SHA1_80 only, no mid
+header extension, and ICE keep-alive by binding indications only (libnice). GStreamer 1.22
+leaves `a=ssrc` out of its video m-line when it offers before the payloader's caps are known;
+this pipeline's offer has them, so the publisher's offer goes out without the video m-line's
+`a=ssrc`/`a=ssrc-group` lines: the server must route that video by its payload type.
 
 Run with Debian's /usr/bin/python3 (the `gi` bindings) inside a private network namespace with
 the veth pair (tests/e2e/run-in-netns.sh --veth): libnice never gathers on a LOOPBACK interface,
@@ -44,6 +46,18 @@ audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! qu
 """
 
 PLAYER = "webrtcbin name=webrtc bundle-policy=max-bundle"
+
+
+def without_video_ssrcs(sdp):
+    """The SDP without `a=ssrc`/`a=ssrc-group` lines in its video m-sections."""
+    out, video = [], False
+    for line in sdp.split("\r\n"):
+        if line.startswith("m="):
+            video = line.startswith("m=video")
+        if video and line.startswith(("a=ssrc:", "a=ssrc-group:")):
+            continue
+        out.append(line)
+    return "\r\n".join(out)
 
 
 class Peer:
@@ -87,8 +101,9 @@ class Peer:
             raise RuntimeError(f"{self.name}: {signal} failed: {reply.get_value('error')}")
         return reply
 
-    def offer_and_answer(self, url, token):
-        """Offer (after ICE gathering completes), WHIP/WHEP POST, answer; returns the location."""
+    def offer_and_answer(self, url, token, munge=None):
+        """Offer (after ICE gathering completes), WHIP/WHEP POST, answer; returns the location.
+        `munge` rewrites the offer text sent to the server (webrtcbin keeps its own)."""
         reply = self.promise("create-offer", None)
         offer = reply.get_value("offer")
         self.promise("set-local-description", offer)
@@ -100,6 +115,8 @@ class Peer:
         sdp = self.webrtc.get_property("local-description").sdp.as_text()
         if "a=candidate" not in sdp:
             raise RuntimeError(f"{self.name}: no ICE candidate gathered:\n{sdp}")
+        if munge is not None:
+            sdp = munge(sdp)
         location, answer = owt_rest.post_sdp(url, token, sdp)
         if os.environ.get("INTEROP_SDP"):
             log(f"{self.name} offer:\n{sdp}\n{self.name} answer:\n{answer}")
@@ -179,7 +196,7 @@ def main():
         pub.pipeline.set_state(Gst.State.PLAYING)
         if not pub.negotiation_needed.wait(10):
             raise RuntimeError("publisher: no on-negotiation-needed within 10 s")
-        pub_location = pub.offer_and_answer(f"{base}/whip/{room}", pub_token)
+        pub_location = pub.offer_and_answer(f"{base}/whip/{room}", pub_token, without_video_ssrcs)
         pub.wait_connected()
         stream_id = pub_location.rsplit("/", 1)[-1]
         log(f"published: {pub_location}")
