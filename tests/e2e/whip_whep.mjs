@@ -1,10 +1,13 @@
 // Chromium publishes fake camera + mic over WHIP; a second page plays the stream over WHEP.
 // Passes when the player decodes increasing numbers of video frames and receives audio, and
-// both sessions end cleanly with DELETE. Usage: node whip_whep.mjs <rest-base> <data-dir>
+// both sessions end cleanly with DELETE. With a hold time, decoded frames and audio packets must
+// also keep increasing in every 3 s window for that long, with both peer connections connected.
+// Usage: node whip_whep.mjs <rest-base> <data-dir> [hold-seconds]
 import { Rest, waitForFile, waitForHttp, servePage, launchChromium, deadline } from './lib.mjs';
 
-deadline(90_000, 'the WHIP/WHEP browser test');
-const [base, dataDir] = process.argv.slice(2);
+const [base, dataDir, holdArg] = process.argv.slice(2);
+const hold = Number(holdArg || 0);
+deadline(90_000 + hold * 1000, 'the WHIP/WHEP browser test');
 await waitForHttp(`${base}/metrics`, 30_000);
 const service = await waitForFile(`${dataDir}/service.json`, 30_000);
 const rest = new Rest(base, service);
@@ -53,7 +56,7 @@ window.play = async (base, url, token) => {
   return location;
 };
 window.inbound = async () => {
-  const out = { video: null, audio: null };
+  const out = { video: null, audio: null, state: window.sub.pc.connectionState };
   (await window.sub.pc.getStats()).forEach((s) => {
     if (s.type === 'inbound-rtp' && s.kind === 'video') out.video = { framesDecoded: s.framesDecoded || 0, width: s.frameWidth, nack: s.nackCount, pli: s.pliCount };
     if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audio = { packetsReceived: s.packetsReceived || 0 };
@@ -95,6 +98,19 @@ try {
   if (!first) throw new Error('no video frame decoded');
   if (!(last.video.framesDecoded > first.video.framesDecoded)) throw new Error('decoded frames do not increase');
   if (!(last.audio && last.audio.packetsReceived > 0)) throw new Error('no audio received');
+  const start = Date.now();
+  while (Date.now() - start < hold * 1000) {
+    await new Promise((r) => setTimeout(r, 3000));
+    const now = await player.evaluate(() => window.inbound());
+    const pubState = await publisher.evaluate(() => window.pub.pc.connectionState);
+    const t = ((Date.now() - start) / 1000).toFixed(1);
+    console.log(`t=${t}s publisher ${pubState}, player ${JSON.stringify(now)}`);
+    if (pubState !== 'connected' || now.state !== 'connected') throw new Error(`at t=${t}s: publisher ${pubState}, player ${now.state}`);
+    if (!(now.video.framesDecoded > last.video.framesDecoded)) throw new Error(`video stopped at t=${t}s`);
+    if (!(now.audio.packetsReceived > last.audio.packetsReceived)) throw new Error(`audio stopped at t=${t}s`);
+    last = now;
+  }
+  if (hold) console.log(`held ${hold} s`);
   const participants = await rest.call('GET', `/v1/rooms/${room}/participants`);
   if (participants.length !== 2) throw new Error(`expected 2 participants, got ${JSON.stringify(participants)}`);
 
@@ -104,6 +120,8 @@ try {
   const after = await rest.call('GET', `/v1/rooms/${room}/streams`);
   if (after.length !== 0) throw new Error(`streams left after DELETE: ${JSON.stringify(after)}`);
   ok = true;
+  const counters = await (await fetch(`${base}/metrics`)).text();
+  console.log(`server counters:\n${counters.split('\n').filter((l) => /^tessera_(dataplane|rtp|datagrams)/.test(l) && !/ 0$/.test(l)).join('\n')}`);
   console.log('PASS');
 } catch (e) {
   console.error(`FAIL: ${e.stack || e}`);

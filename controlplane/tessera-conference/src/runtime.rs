@@ -99,7 +99,7 @@ impl Conference {
             let (Some(kind), Some(mid)) = (m.kind, m.mid.clone()) else {
                 continue;
             };
-            if !matches!(m.direction, Direction::SendOnly | Direction::SendRecv) || m.raw.port == 0
+            if !matches!(m.direction, Direction::SendOnly | Direction::SendRecv) || m.is_disabled()
             {
                 continue;
             }
@@ -252,7 +252,7 @@ impl Conference {
             let (Some(kind), Some(mid)) = (m.kind, m.mid.clone()) else {
                 continue;
             };
-            if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) || m.raw.port == 0
+            if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) || m.is_disabled()
             {
                 continue;
             }

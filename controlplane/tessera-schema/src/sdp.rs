@@ -274,6 +274,16 @@ pub struct OfferedMedia {
     pub rtcp_rsize: bool,
 }
 
+impl OfferedMedia {
+    /// Whether the offerer disabled this m-line: port 0 without `a=bundle-only`. An m-line
+    /// with port 0 and `a=bundle-only` (RFC 9143 §6; what max-bundle offerers such as GStreamer
+    /// webrtcbin write for every m-line after the first) is live and shares the BUNDLE
+    /// transport.
+    pub fn is_disabled(&self) -> bool {
+        self.raw.port == 0 && !self.raw.has("bundle-only")
+    }
+}
+
 /// What the answerer needs from an offer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Offer {

@@ -115,3 +115,29 @@ proptest::proptest! {
         let _ = Offer::parse(&text);
     }
 }
+
+/// GStreamer webrtcbin with max-bundle offers every m-line after the first with port 0 and
+/// `a=bundle-only`: those are live m-lines, not disabled ones (regression: the server answered
+/// its audio as rejected, and webrtcbin refused the answer for lacking a fingerprint there).
+#[test]
+fn bundle_only_m_lines_with_port_0_are_not_disabled() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webrtcbin_publish.sdp"
+    ))
+    .unwrap();
+    let o = Offer::parse(&text).unwrap();
+    assert_eq!(o.media.len(), 2);
+    assert_eq!(o.media[1].raw.port, 0);
+    assert_eq!(o.media[1].kind, Some(Kind::Audio));
+    assert!(!o.media[0].is_disabled());
+    assert!(!o.media[1].is_disabled(), "bundle-only is not disabled");
+    assert!(o.media[0].ssrcs.len() == 1 && o.media[0].extmaps.is_empty());
+
+    let disabled = text.replace("a=bundle-only\n", "");
+    let o = Offer::parse(&disabled).unwrap();
+    assert!(
+        o.media[1].is_disabled(),
+        "port 0 without bundle-only is disabled"
+    );
+}

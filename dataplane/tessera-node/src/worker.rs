@@ -360,6 +360,7 @@ impl ShardWorker {
                 });
                 self.by_id.insert(req.transport_id.clone(), k);
                 self.by_ufrag.insert(ufrag, k);
+                self.learn_candidate_addrs(k);
                 self.metrics.transports.inc();
                 k
             }
@@ -389,7 +390,7 @@ impl ShardWorker {
                 decisions.push(AnswerMedia::Rejected);
                 continue;
             };
-            let closed = m.raw.port == 0 || m.direction == tessera_schema::sdp::Direction::Inactive;
+            let closed = m.is_disabled() || m.direction == tessera_schema::sdp::Direction::Inactive;
             let existing = self.peers[key].mids.iter().position(|(x, _)| *x == mid);
             if let Some(pos) = existing {
                 let decision = match &self.peers[key].mids[pos].1 {
@@ -580,6 +581,18 @@ impl ShardWorker {
                 }
             }
             MidUse::Rejected => {}
+        }
+    }
+
+    /// Routes datagrams from the peer's candidate addresses to it, where no other transport
+    /// claims them. The server runs full ICE and checks those addresses itself: their
+    /// answers may come before the peer's own first binding request, and dropping them as
+    /// unknown made str0m wait for a later check, and refuse the peer's DTLS ClientHello
+    /// meanwhile (no succeeded pair yet): aiortc then connected a second late. A binding
+    /// request naming another transport's ufrag still moves the address to that transport.
+    fn learn_candidate_addrs(&mut self, key: usize) {
+        for a in self.peers[key].t.remote_candidate_addrs() {
+            self.by_addr.entry(*a).or_insert(key);
         }
     }
 
@@ -793,23 +806,21 @@ impl Worker for ShardWorker {
             self.metrics.drop(DropReason::UnknownProtocol);
             return;
         }
-        // A new address is bound to the transport its binding request names only once str0m
-        // accepts that request (MESSAGE-INTEGRITY checked): forged requests must not grow the
-        // table or route later datagrams.
-        let (key, new_addr) = match self.by_addr.get(&from) {
-            Some(k) => (*k, false),
-            None => {
-                let k = (class == Class::Stun)
-                    .then(|| demux::binding_request_username(data))
-                    .flatten()
-                    .and_then(|u| self.by_ufrag.get(demux::local_ufrag(u)).copied());
-                match k {
-                    Some(k) => (k, true),
-                    None => {
-                        self.metrics.drop(DropReason::UnknownSource);
-                        return;
-                    }
-                }
+        // A binding request names its transport (our ufrag first in USERNAME): that wins over
+        // what the address was last used for (an address another transport's offer claimed).
+        // Everything else is routed by address. The address is bound to the named transport
+        // only once str0m accepts the request (MESSAGE-INTEGRITY checked): forged requests
+        // must not grow the table or steer later datagrams.
+        let named = (class == Class::Stun)
+            .then(|| demux::binding_request_username(data))
+            .flatten()
+            .and_then(|u| self.by_ufrag.get(demux::local_ufrag(u)).copied());
+        let (key, new_addr) = match (named, self.by_addr.get(&from).copied()) {
+            (Some(k), known) => (k, known != Some(k)),
+            (None, Some(k)) => (k, false),
+            (None, None) => {
+                self.metrics.drop(DropReason::UnknownSource);
+                return;
             }
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
@@ -905,11 +916,15 @@ impl Worker for ShardWorker {
                 let _ = reply.send(r);
             }
             Command::Candidate(t, c, reply) => {
-                let r = match self.by_id.get(&t) {
-                    Some(k) => self.peers[*k]
-                        .t
-                        .add_remote_candidate(&c)
-                        .map_err(MediaError::BadSdp),
+                let r = match self.by_id.get(&t).copied() {
+                    Some(k) => {
+                        let r = self.peers[k]
+                            .t
+                            .add_remote_candidate(&c)
+                            .map_err(MediaError::BadSdp);
+                        self.learn_candidate_addrs(k);
+                        r
+                    }
                     None => Err(MediaError::NoTransport(t)),
                 };
                 let _ = reply.send(r);
@@ -1025,5 +1040,116 @@ impl Worker for ShardWorker {
             .datagrams_out
             .inc_by((sent + queued).saturating_sub(self.sent_before));
         self.sent_before = sent + queued;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLIENT: &str = "127.0.0.2:46672";
+
+    fn offer(ufrag: &str, candidate_port: u16) -> String {
+        format!(
+            "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\n\
+             a=rtcp-mux\r\na=setup:actpass\r\na=ice-ufrag:{ufrag}\r\n\
+             a=ice-pwd:hVVhVzC0wixK4SaH7SNSkOCsFnueHwaU\r\n\
+             a=fingerprint:sha-256 EF:5D:4A:AF:AD:17:F6:DD:C1:E9:CD:73:E0:8F:9E:A6:D3:55:02:61:\
+             AE:CF:33:BB:FF:0B:31:E7:16:19:0B:B6\r\na=rtpmap:111 opus/48000/2\r\n\
+             a=candidate:1 1 UDP 2015363327 127.0.0.2 {candidate_port} typ host\r\n"
+        )
+    }
+
+    fn worker() -> ShardWorker {
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        ShardWorker::new(
+            0,
+            local,
+            vec![local],
+            broadcast::channel(16).0,
+            NodeMetrics::default(),
+        )
+    }
+
+    fn add_transport(w: &mut ShardWorker, id: &str, sdp: String, tx: &mut SendBatch) -> usize {
+        let (reply, mut answer) = oneshot::channel();
+        let req = OfferRequest {
+            transport_id: id.into(),
+            room_id: "room".into(),
+            owner: "owner".into(),
+            sdp,
+            publish: Vec::new(),
+            subscribe: Vec::new(),
+        };
+        w.handle_command(Instant::now(), Command::Offer(Box::new(req), reply), tx);
+        answer.try_recv().unwrap().expect("offer answered");
+        w.by_id[id]
+    }
+
+    /// A STUN binding success response (RFC 8489 §5) with an unknown transaction id.
+    fn binding_response() -> Vec<u8> {
+        let mut m = vec![0x01, 0x01, 0, 0, 0x21, 0x12, 0xA4, 0x42];
+        m.extend_from_slice(&[9; 12]);
+        m
+    }
+
+    /// A binding request whose USERNAME is `user`.
+    fn binding_request(user: &str) -> Vec<u8> {
+        let mut attr = vec![0x00, 0x06];
+        attr.extend_from_slice(&(user.len() as u16).to_be_bytes());
+        attr.extend_from_slice(user.as_bytes());
+        while attr.len() % 4 != 0 {
+            attr.push(0);
+        }
+        let mut m = vec![0x00, 0x01];
+        m.extend_from_slice(&(attr.len() as u16).to_be_bytes());
+        m.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+        m.extend_from_slice(&[7; 12]);
+        m.extend_from_slice(&attr);
+        m
+    }
+
+    /// Regression: the answer to the server's own first ICE check came from an address the
+    /// shard had not learned yet and was dropped as `unknown_source`; str0m then refused the
+    /// peer's DTLS ClientHello until a later check succeeded (aiortc connected 1 s late,
+    /// Chromium 0.4 s).
+    #[test]
+    fn stun_from_an_offered_candidate_reaches_its_transport() {
+        let mut w = worker();
+        let mut tx = SendBatch::detached();
+        add_transport(&mut w, "t1", offer("cliA", 46672), &mut tx);
+        let mut resp = binding_response();
+        w.handle_datagram(Instant::now(), CLIENT.parse().unwrap(), &mut resp, &mut tx);
+        assert_eq!(w.metrics.drops(DropReason::UnknownSource), 0);
+        // str0m saw it (and refused it: the transaction id is made up).
+        assert_eq!(w.metrics.drops(DropReason::StunDtlsRejected), 1);
+        let mut other = binding_response();
+        w.handle_datagram(
+            Instant::now(),
+            "127.0.0.2:1".parse().unwrap(),
+            &mut other,
+            &mut tx,
+        );
+        assert_eq!(w.metrics.drops(DropReason::UnknownSource), 1);
+    }
+
+    /// An address first claimed by one transport's offer moves to the transport whose ufrag a
+    /// binding request from it names.
+    #[test]
+    fn a_binding_request_routes_by_its_username() {
+        let mut w = worker();
+        let mut tx = SendBatch::detached();
+        let k1 = add_transport(&mut w, "t1", offer("cliA", 46672), &mut tx);
+        let k2 = add_transport(&mut w, "t2", offer("cliB", 46672), &mut tx);
+        let from: SocketAddr = CLIENT.parse().unwrap();
+        assert_eq!(w.by_addr[&from], k1, "first offer wins");
+        let ufrag2 = w.peers[k2].t.ufrag().to_string();
+        let mut req = binding_request(&format!("{ufrag2}:cliB"));
+        w.handle_datagram(Instant::now(), from, &mut req, &mut tx);
+        // Routed to t2's str0m, which refused it (no MESSAGE-INTEGRITY): the address stays
+        // with t1 until a request t2 accepts arrives.
+        assert_eq!(w.metrics.drops(DropReason::StunDtlsRejected), 1);
+        assert_eq!(w.by_addr[&from], k1);
     }
 }

@@ -100,6 +100,7 @@ pub struct Transport {
     pwd: String,
     fingerprint: String,
     candidates: Vec<String>,
+    remote_addrs: Vec<SocketAddr>,
     srtp_out: Option<SrtpContext>,
     srtp_in: Option<SrtpContext>,
     remote: Option<SocketAddr>,
@@ -201,8 +202,12 @@ impl Transport {
                 candidates.push(added.to_sdp_string().trim_start_matches("a=").to_string());
             }
         }
+        let mut remote_addrs = Vec::new();
         for c in &offer.candidates {
             if let Ok(c) = Candidate::from_sdp_string(c) {
+                if c.proto() == Protocol::Udp && !remote_addrs.contains(&c.addr()) {
+                    remote_addrs.push(c.addr());
+                }
                 rtc.add_remote_candidate(c);
             }
         }
@@ -215,6 +220,7 @@ impl Transport {
             pwd,
             fingerprint,
             candidates,
+            remote_addrs,
             srtp_out: None,
             srtp_in: None,
             remote: None,
@@ -240,6 +246,13 @@ impl Transport {
     /// Our ICE username fragment (binding requests name it first in USERNAME).
     pub fn ufrag(&self) -> &str {
         &self.ufrag
+    }
+
+    /// The UDP addresses of the peer's candidates (offered and trickled). Full ICE checks
+    /// them, so their answers arrive from these addresses, possibly before the peer's own
+    /// binding request has taught the shard where the peer is.
+    pub fn remote_candidate_addrs(&self) -> &[SocketAddr] {
+        &self.remote_addrs
     }
 
     /// Lifecycle state.
@@ -288,6 +301,9 @@ impl Transport {
             return Ok(());
         }
         let c = Candidate::from_sdp_string(line).map_err(|e| format!("bad candidate: {e}"))?;
+        if c.proto() == Protocol::Udp && !self.remote_addrs.contains(&c.addr()) {
+            self.remote_addrs.push(c.addr());
+        }
         self.rtc.add_remote_candidate(c);
         self.next_rtc = Some(self.last_rx.min(Instant::now()));
         Ok(())

@@ -1,0 +1,184 @@
+//! Interop with three independent WebRTC client stacks, each publishing over WHIP and playing
+//! over WHEP through the `tessera` binary for 30 s: Chromium (ECDSA DTLS certificate,
+//! AES-GCM SRTP, mid header extension), GStreamer 1.22 webrtcbin (RSA DTLS certificate,
+//! SRTP_AES128_CM_SHA1_80 only, no `a=ssrc` on video, libnice keep-alive by binding indications)
+//! and aiortc (ECDSA-only DTLS, Python ICE).
+//!
+//! Each test runs `tests/e2e/run-in-netns.sh`, which starts the server and one scenario inside a
+//! private network namespace (every packet stays on loopback), under a hard time limit. The
+//! scenarios check that decoded frames keep increasing for the whole hold time, that no peer
+//! connection leaves `connected`, and that DELETE ends both sessions. The tests build nothing:
+//! a missing client stack fails the test with a pointer to `scripts/test.sh`, which installs
+//! them. The tests run one at a time (a lock): two real media stacks at once would compete for
+//! the machine's cores and make the timing checks meaningless.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long each stack must publish and play.
+const HOLD_SECONDS: u32 = 30;
+/// Hard limit for one scenario, start-up and teardown included.
+const LIMIT: Duration = Duration::from_secs(150);
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tessera crate lives in the workspace root")
+        .to_path_buf()
+}
+
+/// Fails the test (never skips it) when a prerequisite is missing.
+fn require(ok: bool, what: &str) {
+    assert!(
+        ok,
+        "{what} is missing: run scripts/test.sh, which installs the interop test prerequisites \
+         (Debian chromium, nodejs/npm and tests/e2e's node_modules, GStreamer with webrtcbin and \
+         its Python bindings, and aiortc in .venv-test)"
+    );
+}
+
+/// Whether `program args...` runs and exits 0 (output discarded).
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn require_netns_tools() {
+    require(runs("unshare", &["--version"]), "unshare (util-linux)");
+    require(runs("ip", &["-V"]), "ip (iproute2)");
+}
+
+/// Runs `run-in-netns.sh [runner_args...] <tessera> <scenario> <hold>` under [`LIMIT`] and
+/// returns its combined output; panics with that output if it fails or overruns.
+fn scenario(runner_args: &[&str], scenario: &str, env: &[(&str, String)]) -> String {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = repo();
+    let mut cmd = Command::new("bash");
+    cmd.current_dir(&root)
+        .arg(root.join("tests/e2e/run-in-netns.sh"))
+        .args(runner_args)
+        .arg(env!("CARGO_BIN_EXE_tessera"))
+        .arg(scenario)
+        .arg(HOLD_SECONDS.to_string())
+        .env_remove("TESSERA_IN_NETNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // Its own process group, so that a time-out ends the server and the clients too.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().expect("spawn bash tests/e2e/run-in-netns.sh");
+    let pgid = child.id();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for the scenario") {
+            break Some(s);
+        }
+        if start.elapsed() > LIMIT {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pgid}")])
+                .status();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = format!(
+        "---- stdout ----\n{}\n---- stderr ----\n{}",
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default()
+    );
+    match status {
+        None => panic!("{scenario} did not finish within {LIMIT:?}\n{text}"),
+        Some(s) if !s.success() => panic!("{scenario} failed ({s})\n{text}"),
+        Some(_) => {
+            eprintln!("{text}");
+            text
+        }
+    }
+}
+
+#[test]
+fn chromium_30s() {
+    require_netns_tools();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    require(
+        Path::new(&chromium).exists(),
+        "Chromium (/usr/bin/chromium)",
+    );
+    require(runs("node", &["--version"]), "Node.js");
+    require(
+        repo()
+            .join("tests/e2e/node_modules/playwright-core/package.json")
+            .exists(),
+        "playwright-core (tests/e2e/node_modules; `cd tests/e2e && npm ci`)",
+    );
+    let out = scenario(&[], "whip_whep.mjs", &[]);
+    assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+}
+
+#[test]
+fn aiortc() {
+    require_netns_tools();
+    let python = repo().join(".venv-test/bin/python");
+    require(
+        runs(
+            python.to_str().expect("UTF-8 path"),
+            &["-c", "import aiortc"],
+        ),
+        "aiortc in .venv-test",
+    );
+    let out = scenario(
+        &[],
+        "tests/interop/aiortc_whip_whep.py",
+        &[("PYTHON", python.display().to_string())],
+    );
+    assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+}
+
+#[test]
+fn webrtcbin() {
+    require_netns_tools();
+    const ELEMENTS: &str = "webrtcbin nicesrc dtlssrtpenc srtpenc videotestsrc vp8enc vp8dec \
+                            rtpvp8pay rtpvp8depay audiotestsrc opusenc opusdec rtpopuspay \
+                            rtpopusdepay fakesink";
+    let check = format!(
+        "import gi, sys\n\
+         for ns, v in [('Gst', '1.0'), ('GstSdp', '1.0'), ('GstWebRTC', '1.0'), ('Nice', '0.1')]:\n\
+         \x20   gi.require_version(ns, v)\n\
+         from gi.repository import Gst, GstWebRTC, Nice\n\
+         Gst.init(None)\n\
+         missing = [e for e in '{ELEMENTS}'.split() if Gst.ElementFactory.find(e) is None]\n\
+         sys.exit(1 if missing else 0)\n"
+    );
+    require(
+        runs("/usr/bin/python3", &["-c", &check]),
+        "GStreamer 1.22 webrtcbin with its plugins and Python bindings (gi, GstWebRTC, Nice)",
+    );
+    let out = scenario(
+        &["--veth"],
+        "tests/interop/webrtcbin_whip_whep.py",
+        &[("PYTHON", "/usr/bin/python3".into())],
+    );
+    assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+}
