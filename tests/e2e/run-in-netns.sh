@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs a tessera server and one end-to-end scenario inside a private network namespace, so that
-# every packet stays on loopback. Usage: run-in-netns.sh <tessera-binary> <scenario.mjs> [args...]
-# The scenario gets the REST base URL and the data directory as its first two arguments.
+# every packet stays on loopback. Usage: run-in-netns.sh <tessera-binary> <scenario> [args...]
+# <scenario> is a .mjs file (run with node; a bare name is looked up next to this script) or a
+# .py file (run with $PYTHON, default python3). It gets the REST base URL and the data
+# directory as its first two arguments, then [args...].
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ -z "${TESSERA_IN_NETNS:-}" ]; then
@@ -10,11 +12,17 @@ if [ -z "${TESSERA_IN_NETNS:-}" ]; then
 fi
 ip link set lo up
 bin="$1"; scenario="$2"; shift 2
+[ -f "$scenario" ] || scenario="$here/$scenario"
+case "$scenario" in
+  *.mjs) runner=(node) ;;
+  *.py) runner=("${PYTHON:-python3}") ;;
+  *) echo "run-in-netns.sh: unknown scenario type: $scenario" >&2; exit 2 ;;
+esac
 data="$(mktemp -d)"
 "$bin" --data-dir "$data" --bind 127.0.0.1 --rest-port 3000 --demo-port 3001 --public-ip 127.0.0.1 --portal-port 8080 --portal-hostname 127.0.0.1 --log-level "${TESSERA_LOG:-info}" > "$data/server.out" 2> "$data/server.log" &
 server=$!
 status=0
-node "$here/$scenario" "http://127.0.0.1:3000" "$data" "$@" || status=$?
+"${runner[@]}" "$scenario" "http://127.0.0.1:3000" "$data" "$@" || status=$?
 kill -TERM "$server" 2>/dev/null || true
 wait "$server" 2>/dev/null || true
 if [ "$status" -ne 0 ]; then
