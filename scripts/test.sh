@@ -48,6 +48,15 @@ if [ "$(cat tests/e2e/node_modules/.tessera-lock-sha256 2>/dev/null)" != "$lock_
   echo "$lock_sum" > tests/e2e/node_modules/.tessera-lock-sha256
 fi
 
+# The Python OWT client test (tessera/tests/python_owt.rs runs tests/interop/python_owt.py in a
+# private network namespace): PyPI's `owt` client and what it runs on, pinned; iproute2 for `ip`.
+apt_install iproute2
+PY_OWT_PACKAGES=("owt==0.1.9" "python-socketio[asyncio-client]==5.18.1" "aiortc==1.16.0" "numpy==2.4.6")
+if ! .venv-test/bin/python -c "import importlib.metadata as m, sys; sys.exit(any(m.version(p.split('==')[0].split('[')[0]) != p.split('==')[1] for p in sys.argv[1:]))" "${PY_OWT_PACKAGES[@]}" 2>/dev/null; then
+  say "installing the Python OWT client into .venv-test: ${PY_OWT_PACKAGES[*]}"
+  .venv-test/bin/pip install -q "${PY_OWT_PACKAGES[@]}"
+fi
+
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 say "building the workspace (tests and benchmarks)"
 cargo build --locked --workspace --all-targets

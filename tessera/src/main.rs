@@ -20,12 +20,18 @@ fn init_tracing(config: &Config) {
     }
 }
 
-async fn wait_for_signal() -> &'static str {
+/// Installs the SIGTERM and SIGINT handlers now, and returns what waits for either. Installed
+/// before the banner says the server is up, so a signal sent right after it stops the server
+/// gracefully instead of killing it.
+fn stop_signals() -> impl Future<Output = &'static str> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+    let mut int = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        }
     }
 }
 
@@ -121,8 +127,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let stop = stop_signals();
         banner(&server, &config);
-        let sig = wait_for_signal().await;
+        let sig = stop.await;
         tracing::info!(target: "tessera", signal = sig, "shutting down");
         server.shutdown().await;
         ExitCode::SUCCESS

@@ -85,6 +85,9 @@ enum State {
 struct Conn {
     state: State,
     pid: Option<String>,
+    /// A `login` or `relogin` was taken on this socket: from then on room requests are
+    /// answered (`Illegal request` unless connected), also after a logout or a failed login.
+    login_seen: bool,
 }
 
 #[derive(Debug)]
@@ -255,6 +258,7 @@ impl Portal {
             Conn {
                 state: State::Initialized,
                 pid: None,
+                login_seen: false,
             },
         );
         tracing::debug!(target: "tessera::portal", sid = %s.id, "socket connected");
@@ -332,7 +336,16 @@ impl Portal {
         if let Some(c) = self.conns.lock().expect("conns lock").get_mut(&sid) {
             c.state = state;
             c.pid = pid;
+            c.login_seen |= state != State::Initialized;
         }
+    }
+
+    fn login_seen(&self, sid: Sid) -> bool {
+        self.conns
+            .lock()
+            .expect("conns lock")
+            .get(&sid)
+            .is_some_and(|c| c.login_seen)
     }
 
     fn issue_ticket(&self, pid: &str) -> String {
@@ -550,6 +563,7 @@ impl Portal {
         let Some(Conn {
             state,
             pid: Some(pid),
+            ..
         }) = conn
         else {
             return;
@@ -596,11 +610,17 @@ impl Portal {
     }
 
     /// The participant behind a socket for a room request. `None` with no ack at all before
-    /// `login` (OWT attaches room handlers only at login); `Illegal request` while joining.
+    /// the first `login` (OWT attaches room handlers only at login); `Illegal request` while
+    /// joining and after leaving (logout, failed login), as OWT's handlers check the state.
     fn joined(&self, s: &SocketRef, ack: AckSender) -> Option<(String, ObjectId, AckSender)> {
         let (state, pid) = self.state(s.id);
         match state {
-            State::Initialized => None,
+            State::Initialized => {
+                if self.login_seen(s.id) {
+                    err(ack, "Illegal request");
+                }
+                None
+            }
             State::Connecting => {
                 err(ack, "Illegal request");
                 None
