@@ -27,18 +27,23 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 ensure_rust
 
-# pip_pin PACKAGE VERSION: installs PACKAGE==VERSION into .venv-test unless it is already there.
+# pip_pin PACKAGE VERSION [EXTRAS]: installs PACKAGE[EXTRAS]==VERSION into .venv-test unless that
+# version is already there.
 pip_pin() {
   [ -x .venv-test/bin/python ] || python3 -m venv .venv-test
   if ! .venv-test/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('$1') != '$2')" 2>/dev/null; then
     say "installing $1 $2 into .venv-test"
-    .venv-test/bin/pip install -q "$1==$2"
+    .venv-test/bin/pip install -q "$1${3:-}==$2"
   fi
 }
 # MongoDB-wire-compatible server for the MongoDB store tests (see docs/ARCHITECTURE.md).
 pip_pin secantusdb "$(cat scripts/secantusdb.version)"
-# aiortc for the interop suite.
+# aiortc for the interop suite; PyPI's `owt` client and what it runs on for the Python OWT flow
+# (tessera/tests/python_owt.rs runs tests/interop/python_owt.py).
 pip_pin aiortc "$(cat scripts/aiortc.version)"
+pip_pin owt 0.1.9
+pip_pin python-socketio 5.18.1 "[asyncio-client]"
+pip_pin numpy 2.4.6
 
 # playwright-core for the Chromium scenarios; npm ci only when package-lock.json changed.
 lock_sum="$(sha256sum tests/e2e/package-lock.json | cut -d' ' -f1)"
@@ -46,15 +51,6 @@ if [ "$(cat tests/e2e/node_modules/.tessera-lock-sha256 2>/dev/null)" != "$lock_
   say "installing tests/e2e's npm packages"
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
   echo "$lock_sum" > tests/e2e/node_modules/.tessera-lock-sha256
-fi
-
-# The Python OWT client test (tessera/tests/python_owt.rs runs tests/interop/python_owt.py in a
-# private network namespace): PyPI's `owt` client and what it runs on, pinned; iproute2 for `ip`.
-apt_install iproute2
-PY_OWT_PACKAGES=("owt==0.1.9" "python-socketio[asyncio-client]==5.18.1" "aiortc==1.16.0" "numpy==2.4.6")
-if ! .venv-test/bin/python -c "import importlib.metadata as m, sys; sys.exit(any(m.version(p.split('==')[0].split('[')[0]) != p.split('==')[1] for p in sys.argv[1:]))" "${PY_OWT_PACKAGES[@]}" 2>/dev/null; then
-  say "installing the Python OWT client into .venv-test: ${PY_OWT_PACKAGES[*]}"
-  .venv-test/bin/pip install -q "${PY_OWT_PACKAGES[@]}"
 fi
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
