@@ -200,7 +200,8 @@ pub struct Router {
 
 fn ntp_of(now: Instant, epoch: Instant, epoch_ntp: u64) -> u64 {
     let d = now.saturating_duration_since(epoch);
-    epoch_ntp.wrapping_add((d.as_secs() << 32) | ((d.subsec_nanos() as u64) << 32) / 1_000_000_000)
+    epoch_ntp
+        .wrapping_add((d.as_secs() << 32) | (((d.subsec_nanos() as u64) << 32) / 1_000_000_000))
 }
 
 impl Router {

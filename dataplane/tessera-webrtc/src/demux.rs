@@ -46,7 +46,11 @@ pub fn binding_request_username(b: &[u8]) -> Option<&str> {
     let msg_type = u16::from_be_bytes([b[0], b[1]]);
     let len = u16::from_be_bytes([b[2], b[3]]) as usize;
     let cookie = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-    if msg_type != BINDING_REQUEST || cookie != MAGIC_COOKIE || len % 4 != 0 || 20 + len > b.len() {
+    if msg_type != BINDING_REQUEST
+        || cookie != MAGIC_COOKIE
+        || !len.is_multiple_of(4)
+        || 20 + len > b.len()
+    {
         return None;
     }
     let mut p = 20;
