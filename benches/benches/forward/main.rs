@@ -1,0 +1,484 @@
+//! WebRTC forwarding benchmark (P3): one publisher (synthetic ~2.5 Mbit/s VP8-like video + Opus-
+//! like audio) and N subscribers that do not decode, all on loopback in a private network
+//! namespace, through Tessera, through Janus 1.1.2 (streaming plugin) and through a raw UDP
+//! fan-out loop (the ceiling). For each N it prints forwarded packets per server CPU-second,
+//! server CPU per forwarded packet next to a raw AES-128-GCM seal of the same packets, the
+//! ingress-to-egress latency and Tessera's allocations per forwarded packet.
+//!
+//! `cargo bench -p tessera-benches --bench forward` (root; builds
+//! `tessera --features count-allocs` in release first). Environment: `FORWARD_N` (default
+//! `10,50,200`), `FORWARD_SECONDS` (measurement window, default 10), `FORWARD_WARMUP` (default
+//! 3), `FORWARD_SERVERS` (default `tessera,janus,raw`), `FORWARD_JANUS_LOOPS` (Janus
+//! `event_loops`, default 0 = one thread per handle), `TESSERA_BIN` (skip the build).
+//!
+//! Layout: the servers (and the raw loop) are pinned to CPU 0; the load generator (publisher
+//! and all subscribers, one thread) to CPU 1. CPU-seconds are read from /proc (schedstat for the
+//! total, utime/stime for the user share) over the window; forwarded packets are what the
+//! subscribers received and authenticated in the window.
+
+#![allow(clippy::print_stdout)]
+
+mod client;
+mod media;
+mod raw;
+mod servers;
+mod sys;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use client::{Client, Cmd, Endpoint, PubTarget, Snapshot};
+use sys::CpuTime;
+
+type Res<T> = Result<T, String>;
+
+fn env_str(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One measured configuration.
+#[derive(Debug, Default, Clone)]
+struct Row {
+    server: &'static str,
+    n: usize,
+    seconds: f64,
+    packets: u64,
+    expected: u64,
+    cpu_s: f64,
+    user_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    max_us: f64,
+    allocs: Option<f64>,
+    note: String,
+}
+
+impl Row {
+    fn pps_per_cpu(&self) -> f64 {
+        self.packets as f64 / self.cpu_s.max(1e-9)
+    }
+    fn ns_per_pkt(&self) -> f64 {
+        self.cpu_s * 1e9 / self.packets.max(1) as f64
+    }
+    fn user_ns_per_pkt(&self) -> f64 {
+        self.user_s * 1e9 / self.packets.max(1) as f64
+    }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64
+}
+
+struct Ctx {
+    client: Client,
+    rt: tokio::runtime::Runtime,
+    tessera: PathBuf,
+    seconds: u64,
+    warmup: u64,
+    janus_loops: u32,
+}
+
+/// Waits until every subscriber is connected and receiving.
+fn wait_ready(ctx: &Ctx, n: usize, what: &str) -> Res<Snapshot> {
+    let end = Instant::now() + Duration::from_secs(30 + n as u64 / 5);
+    let mut last = Snapshot::default();
+    while Instant::now() < end {
+        last = ctx.client.status();
+        if last.publisher_connected && last.connected == n && last.receiving == n {
+            return Ok(last);
+        }
+        sys::nap(100);
+    }
+    Err(format!(
+        "{what}: not every subscriber receives: {} of {n} connected, {} receiving, publisher connected: {}",
+        last.connected, last.receiving, last.publisher_connected
+    ))
+}
+
+/// Warm-up, then the measurement window; `cpu` reads the server's CPU time.
+fn measure(ctx: &Ctx, row: &mut Row, cpu: &dyn Fn() -> CpuTime) -> Snapshot {
+    std::thread::sleep(Duration::from_secs(ctx.warmup));
+    ctx.client.send(Cmd::BeginWindow);
+    let c0 = cpu();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(ctx.seconds));
+    let snap = ctx.client.end_window();
+    let c1 = cpu();
+    row.seconds = t0.elapsed().as_secs_f64();
+    let (total, user) = c1.since(&c0);
+    row.cpu_s = total;
+    row.user_s = user;
+    row.packets = snap.window_received;
+    row.expected = snap.window_sent * row.n as u64;
+    row.p50_us = percentile(&snap.latencies_us, 0.50);
+    row.p99_us = percentile(&snap.latencies_us, 0.99);
+    row.max_us = snap.latencies_us.last().map_or(f64::NAN, |v| *v as f64);
+    if snap.bad > 0 {
+        row.note.push_str(&format!("{} bad datagrams; ", snap.bad));
+    }
+    if snap.window_min + 2 * ctx.seconds * 10 < snap.window_max {
+        row.note.push_str(&format!(
+            "per-subscriber packets {}..{}; ",
+            snap.window_min, snap.window_max
+        ));
+    }
+    snap
+}
+
+fn run_tessera(ctx: &Ctx, n: usize) -> Res<Row> {
+    let mut row = Row {
+        server: "Tessera",
+        n,
+        ..Row::default()
+    };
+    let t = ctx
+        .rt
+        .block_on(servers::Tessera::start(&ctx.tessera, 3000, 40000))?;
+    let pid = t.child.id();
+    let result = (|| -> Res<Row> {
+        let (peer, stream, video, audio) = ctx.rt.block_on(t.whip())?;
+        ctx.client.send(Cmd::SetPublisher(PubTarget::Srtp {
+            peer: Box::new(peer),
+            video_ssrc: video.0,
+            audio_ssrc: audio.0,
+            video_pt: video.1,
+            audio_pt: audio.1,
+        }));
+        for _ in 0..n {
+            let p = ctx.rt.block_on(t.whep(&stream))?;
+            ctx.client
+                .send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
+        }
+        let ready = wait_ready(ctx, n, "Tessera")?;
+        let m0 = ctx.rt.block_on(t.metrics())?;
+        let snap = measure(ctx, &mut row, &|| CpuTime::of_process(pid));
+        let m1 = ctx.rt.block_on(t.metrics())?;
+        let m2 = ctx.rt.block_on(t.metrics())?;
+        let get = |m: &str, k: &str| servers::metric(m, k).unwrap_or(f64::NAN);
+        let sent = get(&m1, "tessera_rtp_sent_total") - get(&m0, "tessera_rtp_sent_total");
+        let allocs = get(&m1, "tessera_allocations_total") - get(&m0, "tessera_allocations_total");
+        // One scrape's own allocations fall inside the window; m2 - m1 measures one.
+        let scrape = get(&m2, "tessera_allocations_total") - get(&m1, "tessera_allocations_total");
+        if allocs.is_finite() {
+            row.allocs = Some(((allocs - scrape).max(0.0)) / row.packets.max(1) as f64);
+            row.note.push_str(&format!(
+                "allocations in window {allocs:.0} (one scrape ≈ {scrape:.0}); "
+            ));
+        } else {
+            row.note
+                .push_str("no tessera_allocations_total (build without count-allocs); ");
+        }
+        row.note.push_str(&format!(
+            "server rtp_sent {sent:.0}; SRTP {}; keyframes on request {}; ",
+            ready.profile.unwrap_or_default(),
+            snap.keyframes_on_request
+        ));
+        let drops: f64 = m1
+            .lines()
+            .filter(|l| l.starts_with("tessera_dataplane_drops_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if drops > 0.0 {
+            row.note.push_str(&format!("server drops {drops:.0}; "));
+        }
+        Ok(row)
+    })();
+    let mut t = t;
+    servers::stop(&mut t.child);
+    ctx.client.reset();
+    result
+}
+
+fn run_janus(ctx: &Ctx, n: usize) -> Res<Row> {
+    let mut row = Row {
+        server: "Janus",
+        n,
+        ..Row::default()
+    };
+    let mut j = ctx
+        .rt
+        .block_on(servers::Janus::start(8088, 5002, 5004, ctx.janus_loops))?;
+    let pid = j.child.id();
+    let result = (|| -> Res<Row> {
+        ctx.client.send(Cmd::SetPublisher(PubTarget::Plain {
+            video_to: ([127, 0, 0, 1], j.video_port).into(),
+            audio_to: ([127, 0, 0, 1], j.audio_port).into(),
+        }));
+        for _ in 0..n {
+            let p = ctx.rt.block_on(j.watch())?;
+            ctx.client
+                .send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
+        }
+        let ready = wait_ready(ctx, n, "Janus")?;
+        measure(ctx, &mut row, &|| CpuTime::of_process(pid));
+        row.note.push_str(&format!(
+            "SRTP {}; event_loops {}; ",
+            ready.profile.unwrap_or_default(),
+            ctx.janus_loops
+        ));
+        Ok(row)
+    })();
+    let result = result.map_err(|e| format!("{e}\nJanus log:\n{}", j.log_tail(40)));
+    servers::stop(&mut j.child);
+    ctx.client.reset();
+    result
+}
+
+fn run_raw(ctx: &Ctx, n: usize) -> Res<Row> {
+    let mut row = Row {
+        server: "raw UDP loop",
+        n,
+        ..Row::default()
+    };
+    let socks: Vec<_> = (0..n).map(|_| client::udp_socket()).collect();
+    let dests = socks
+        .iter()
+        .map(|s| s.local_addr().expect("addr"))
+        .collect();
+    for s in socks {
+        ctx.client.send(Cmd::AddSubscriber(Endpoint::Plain(s)));
+    }
+    let fwd = raw::RawForwarder::start(dests, 0);
+    ctx.client.send(Cmd::SetPublisher(PubTarget::Plain {
+        video_to: fwd.addr,
+        audio_to: fwd.addr,
+    }));
+    let result = wait_ready(ctx, n, "raw loop").map(|_| {
+        let tid = fwd.tid;
+        measure(ctx, &mut row, &|| CpuTime::of_thread(tid));
+        row.clone()
+    });
+    fwd.stop();
+    ctx.client.reset();
+    result
+}
+
+fn build_tessera() -> Res<PathBuf> {
+    if let Ok(b) = std::env::var("TESSERA_BIN") {
+        return Ok(PathBuf::from(b));
+    }
+    // This bench runs from <target>/release/deps/; the binary goes to <target>/release/.
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let release = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .ok_or("cannot locate the target directory")?
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("building tessera (release, --features count-allocs)...");
+    let st = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "tessera",
+            "--features",
+            "count-allocs",
+        ])
+        .env(
+            "CARGO_TARGET_DIR",
+            release.parent().ok_or("no target directory")?,
+        )
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !st.success() {
+        return Err("cargo build -p tessera failed".into());
+    }
+    Ok(release.join("tessera"))
+}
+
+/// Forwarded RTP header with the mid and abs-send-time extensions.
+const SEAL_HDR: usize = 24;
+
+/// (ns per seal of a video packet, ns per seal averaged over the stream's packet mix), timed on
+/// CPU 0 where the servers run.
+fn seal_on_cpu0() -> (f64, f64) {
+    std::thread::spawn(|| {
+        sys::pin_thread(0);
+        let vpps = media::FPS * media::PACKETS_PER_FRAME;
+        let video = sys::seal_ns(&[(SEAL_HDR, media::VIDEO_PAYLOAD, 1)]);
+        let mix = sys::seal_ns(&[
+            (SEAL_HDR, media::VIDEO_PAYLOAD, vpps / 10),
+            (SEAL_HDR, media::AUDIO_PAYLOAD, media::AUDIO_PPS / 10),
+        ]);
+        (video, mix)
+    })
+    .join()
+    .expect("seal timing")
+}
+
+fn fmt(v: f64, digits: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.digits$}")
+    } else {
+        "-".into()
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists targets; there is nothing to list.
+    }
+    let ns: Vec<usize> = env_str("FORWARD_N", "10,50,200")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let servers_wanted = env_str("FORWARD_SERVERS", "tessera,janus,raw");
+    let tessera = match build_tessera() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let janus_ok = std::process::Command::new("janus")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if let Err(e) = sys::enter_private_netns() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+    sys::pin_thread(1);
+    let load = sys::loadavg();
+    println!("load average at start: {load}");
+    let seal_start = seal_on_cpu0();
+    println!(
+        "raw AES-128-GCM seal (aws-lc-rs, CPU 0): {:.0} ns for a {}-byte video packet, {:.0} ns averaged over the stream's packet mix ({} video + {} audio packets/s)",
+        seal_start.0,
+        SEAL_HDR + media::VIDEO_PAYLOAD,
+        seal_start.1,
+        media::FPS * media::PACKETS_PER_FRAME,
+        media::AUDIO_PPS
+    );
+    let ctx = Ctx {
+        client: Client::start(1),
+        rt: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime"),
+        tessera,
+        seconds: env_u64("FORWARD_SECONDS", 10),
+        warmup: env_u64("FORWARD_WARMUP", 3),
+        janus_loops: env_u64("FORWARD_JANUS_LOOPS", 0) as u32,
+    };
+    println!(
+        "stream: {} packets/s ({:.2} Mbit/s video payload + audio); window {} s after {} s warm-up",
+        media::packets_per_second(),
+        media::video_bitrate() as f64 / 1e6,
+        ctx.seconds,
+        ctx.warmup
+    );
+    let started = Instant::now();
+    let mut rows: Vec<Row> = Vec::new();
+    for &n in &ns {
+        type Runner = fn(&Ctx, usize) -> Res<Row>;
+        let runs: [(&str, Runner); 3] = [
+            ("tessera", run_tessera),
+            ("janus", run_janus),
+            ("raw", run_raw),
+        ];
+        for (name, f) in runs {
+            if !servers_wanted.contains(name) || (name == "janus" && !janus_ok) {
+                continue;
+            }
+            println!(
+                "[{:>5.1}s] N={n}: {name}...",
+                started.elapsed().as_secs_f64()
+            );
+            match f(&ctx, n) {
+                Ok(r) => {
+                    println!(
+                        "          {} pkts in {:.1} s ({:.1}% delivered), CPU {:.3} s (user {:.3} s) = {:.0} pkts/CPU-s, {:.0} ns/pkt, p50 {} µs p99 {} µs{}",
+                        r.packets,
+                        r.seconds,
+                        100.0 * r.packets as f64 / r.expected.max(1) as f64,
+                        r.cpu_s,
+                        r.user_s,
+                        r.pps_per_cpu(),
+                        r.ns_per_pkt(),
+                        fmt(r.p50_us, 0),
+                        fmt(r.p99_us, 0),
+                        if r.note.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\n          {}", r.note)
+                        }
+                    );
+                    rows.push(r);
+                }
+                Err(e) => println!("          FAILED: {e}"),
+            }
+        }
+    }
+    let seal_end = seal_on_cpu0();
+    // Other builds share the machine: the lower of the two measurements is the cipher's cost.
+    let seal_mix = seal_start.1.min(seal_end.1);
+    println!(
+        "\nload average at end: {} (start: {load}); total {:.0} s; seal over the mix {:.0} ns at the start, {:.0} ns at the end\n",
+        sys::loadavg(),
+        started.elapsed().as_secs_f64(),
+        seal_start.1,
+        seal_end.1
+    );
+    println!(
+        "| N | server | fwd pkts/s | server CPU % | **fwd pkts per CPU-s** | CPU ns/pkt | user ns/pkt | user / seal | p50 µs | p99 µs | max µs | allocs/pkt | delivered |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {:.0} | {:.1} | **{:.0}** | {:.0} | {:.0} | {:.2}× | {} | {} | {} | {} | {:.1}% |",
+            r.n,
+            r.server,
+            r.packets as f64 / r.seconds,
+            100.0 * r.cpu_s / r.seconds,
+            r.pps_per_cpu(),
+            r.ns_per_pkt(),
+            r.user_ns_per_pkt(),
+            r.user_ns_per_pkt() / seal_mix,
+            fmt(r.p50_us, 0),
+            fmt(r.p99_us, 0),
+            fmt(r.max_us, 0),
+            r.allocs.map_or("-".into(), |a| format!("{a:.4}")),
+            100.0 * r.packets as f64 / r.expected.max(1) as f64,
+        );
+    }
+    println!(
+        "\n| N | Tessera / Janus (pkts per CPU-s) | Tessera / raw loop | Tessera user cost / seal | Tessera p99 µs | Tessera allocs/pkt |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for &n in &ns {
+        let find = |s: &str| rows.iter().find(|r| r.n == n && r.server == s);
+        let Some(t) = find("Tessera") else { continue };
+        let ratio = |o: Option<&Row>| {
+            o.map_or("-".into(), |o| {
+                format!("{:.2}×", t.pps_per_cpu() / o.pps_per_cpu())
+            })
+        };
+        println!(
+            "| {n} | {} | {} | {:.2}× | {} | {} |",
+            ratio(find("Janus")),
+            find("raw UDP loop").map_or("-".into(), |o| format!(
+                "{:.0}%",
+                100.0 * t.pps_per_cpu() / o.pps_per_cpu()
+            )),
+            t.user_ns_per_pkt() / seal_mix,
+            fmt(t.p99_us, 0),
+            t.allocs.map_or("-".into(), |a| format!("{a:.4}")),
+        );
+    }
+    println!(
+        "\nseal = {seal_mix:.0} ns (AES-128-GCM over the same packet mix); latency = subscriber socket's kernel receive time minus the publisher's send time (includes the publisher's send syscall, excludes the load generator's scheduling)."
+    );
+}
