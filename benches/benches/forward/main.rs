@@ -8,8 +8,9 @@
 //! `cargo bench -p tessera-benches --bench forward` (root; builds
 //! `tessera --features count-allocs` in release first). Environment: `FORWARD_N` (default
 //! `10,50,200`), `FORWARD_SECONDS` (measurement window, default 10), `FORWARD_WARMUP` (default
-//! 3), `FORWARD_SERVERS` (default `tessera,janus,raw`), `FORWARD_JANUS_LOOPS` (Janus
-//! `event_loops`, default 0 = one thread per handle), `TESSERA_BIN` (skip the build).
+//! 3), `FORWARD_SERVERS` (default `tessera,janus,raw`), `FORWARD_JANUS_LOOPS` (the Janus
+//! `event_loops` settings to run, default `0,1`: Janus's default of one thread per handle, and
+//! one shared loop, which costs Janus less CPU here), `TESSERA_BIN` (skip the build).
 //!
 //! Layout: the servers (and the raw loop) are pinned to CPU 0; the load generator (publisher
 //! and all subscribers, one thread) to CPU 1. CPU-seconds are read from /proc (schedstat for the
@@ -32,6 +33,9 @@ use sys::CpuTime;
 
 type Res<T> = Result<T, String>;
 
+/// One configuration to measure at a given N.
+type Runner = Box<dyn Fn(&Ctx, usize) -> Res<Row>>;
+
 fn env_str(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
@@ -46,7 +50,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 /// One measured configuration.
 #[derive(Debug, Default, Clone)]
 struct Row {
-    server: &'static str,
+    server: String,
     n: usize,
     seconds: f64,
     packets: u64,
@@ -86,7 +90,7 @@ struct Ctx {
     tessera: PathBuf,
     seconds: u64,
     warmup: u64,
-    janus_loops: u32,
+    janus_loops: Vec<u32>,
 }
 
 /// Waits until every subscriber is connected and receiving.
@@ -106,15 +110,23 @@ fn wait_ready(ctx: &Ctx, n: usize, what: &str) -> Res<Snapshot> {
     ))
 }
 
-/// Warm-up, then the measurement window; `cpu` reads the server's CPU time.
-fn measure(ctx: &Ctx, row: &mut Row, cpu: &dyn Fn() -> CpuTime) -> Snapshot {
+/// Warm-up, then the measurement window; `cpu` reads the server's CPU time; `edge` runs right
+/// after the window opens and right after it closes (metrics scrapes).
+fn measure(
+    ctx: &Ctx,
+    row: &mut Row,
+    cpu: &dyn Fn() -> CpuTime,
+    edge: &mut dyn FnMut(),
+) -> Snapshot {
     std::thread::sleep(Duration::from_secs(ctx.warmup));
     ctx.client.send(Cmd::BeginWindow);
     let c0 = cpu();
+    edge();
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(ctx.seconds));
     let snap = ctx.client.end_window();
     let c1 = cpu();
+    edge();
     row.seconds = t0.elapsed().as_secs_f64();
     let (total, user) = c1.since(&c0);
     row.cpu_s = total;
@@ -138,7 +150,7 @@ fn measure(ctx: &Ctx, row: &mut Row, cpu: &dyn Fn() -> CpuTime) -> Snapshot {
 
 fn run_tessera(ctx: &Ctx, n: usize) -> Res<Row> {
     let mut row = Row {
-        server: "Tessera",
+        server: "Tessera".into(),
         n,
         ..Row::default()
     };
@@ -161,15 +173,17 @@ fn run_tessera(ctx: &Ctx, n: usize) -> Res<Row> {
                 .send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
         }
         let ready = wait_ready(ctx, n, "Tessera")?;
-        let m0 = ctx.rt.block_on(t.metrics())?;
-        let snap = measure(ctx, &mut row, &|| CpuTime::of_process(pid));
-        let m1 = ctx.rt.block_on(t.metrics())?;
+        let mut scrapes: Vec<String> = Vec::new();
+        let snap = measure(ctx, &mut row, &|| CpuTime::of_process(pid), &mut || {
+            scrapes.push(ctx.rt.block_on(t.metrics()).unwrap_or_default())
+        });
         let m2 = ctx.rt.block_on(t.metrics())?;
+        let (m0, m1) = (&scrapes[0], &scrapes[1]);
         let get = |m: &str, k: &str| servers::metric(m, k).unwrap_or(f64::NAN);
-        let sent = get(&m1, "tessera_rtp_sent_total") - get(&m0, "tessera_rtp_sent_total");
-        let allocs = get(&m1, "tessera_allocations_total") - get(&m0, "tessera_allocations_total");
+        let sent = get(m1, "tessera_rtp_sent_total") - get(m0, "tessera_rtp_sent_total");
+        let allocs = get(m1, "tessera_allocations_total") - get(m0, "tessera_allocations_total");
         // One scrape's own allocations fall inside the window; m2 - m1 measures one.
-        let scrape = get(&m2, "tessera_allocations_total") - get(&m1, "tessera_allocations_total");
+        let scrape = get(&m2, "tessera_allocations_total") - get(m1, "tessera_allocations_total");
         if allocs.is_finite() {
             row.allocs = Some(((allocs - scrape).max(0.0)) / row.packets.max(1) as f64);
             row.note.push_str(&format!(
@@ -184,13 +198,16 @@ fn run_tessera(ctx: &Ctx, n: usize) -> Res<Row> {
             ready.profile.unwrap_or_default(),
             snap.keyframes_on_request
         ));
-        let drops: f64 = m1
-            .lines()
-            .filter(|l| l.starts_with("tessera_dataplane_drops_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
+        let drops_in = |m: &str| -> f64 {
+            m.lines()
+                .filter(|l| l.starts_with("tessera_dataplane_drops_total"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        let drops = drops_in(m1) - drops_in(m0);
         if drops > 0.0 {
-            row.note.push_str(&format!("server drops {drops:.0}; "));
+            row.note
+                .push_str(&format!("server drops in window {drops:.0}; "));
         }
         Ok(row)
     })();
@@ -200,15 +217,15 @@ fn run_tessera(ctx: &Ctx, n: usize) -> Res<Row> {
     result
 }
 
-fn run_janus(ctx: &Ctx, n: usize) -> Res<Row> {
+fn run_janus(ctx: &Ctx, n: usize, loops: u32) -> Res<Row> {
     let mut row = Row {
-        server: "Janus",
+        server: janus_name(loops),
         n,
         ..Row::default()
     };
     let mut j = ctx
         .rt
-        .block_on(servers::Janus::start(8088, 5002, 5004, ctx.janus_loops))?;
+        .block_on(servers::Janus::start(8088, 5002, 5004, loops))?;
     let pid = j.child.id();
     let result = (|| -> Res<Row> {
         ctx.client.send(Cmd::SetPublisher(PubTarget::Plain {
@@ -221,12 +238,9 @@ fn run_janus(ctx: &Ctx, n: usize) -> Res<Row> {
                 .send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
         }
         let ready = wait_ready(ctx, n, "Janus")?;
-        measure(ctx, &mut row, &|| CpuTime::of_process(pid));
-        row.note.push_str(&format!(
-            "SRTP {}; event_loops {}; ",
-            ready.profile.unwrap_or_default(),
-            ctx.janus_loops
-        ));
+        measure(ctx, &mut row, &|| CpuTime::of_process(pid), &mut || {});
+        row.note
+            .push_str(&format!("SRTP {}; ", ready.profile.unwrap_or_default()));
         Ok(row)
     })();
     let result = result.map_err(|e| format!("{e}\nJanus log:\n{}", j.log_tail(40)));
@@ -237,7 +251,7 @@ fn run_janus(ctx: &Ctx, n: usize) -> Res<Row> {
 
 fn run_raw(ctx: &Ctx, n: usize) -> Res<Row> {
     let mut row = Row {
-        server: "raw UDP loop",
+        server: "raw UDP loop".into(),
         n,
         ..Row::default()
     };
@@ -256,12 +270,21 @@ fn run_raw(ctx: &Ctx, n: usize) -> Res<Row> {
     }));
     let result = wait_ready(ctx, n, "raw loop").map(|_| {
         let tid = fwd.tid;
-        measure(ctx, &mut row, &|| CpuTime::of_thread(tid));
+        measure(ctx, &mut row, &|| CpuTime::of_thread(tid), &mut || {});
         row.clone()
     });
     fwd.stop();
     ctx.client.reset();
     result
+}
+
+/// Janus's row name for an `event_loops` setting.
+fn janus_name(loops: u32) -> String {
+    if loops == 0 {
+        "Janus (thread per handle)".into()
+    } else {
+        format!("Janus (event_loops = {loops})")
+    }
 }
 
 fn build_tessera() -> Res<PathBuf> {
@@ -327,8 +350,11 @@ fn fmt(v: f64, digits: usize) -> String {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo test --benches` lists targets; there is nothing to list.
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench targets without it,
+    // and this one needs root and minutes, so it only runs under `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("forward: run with `cargo bench -p tessera-benches --bench forward` (skipped)");
+        return;
     }
     let ns: Vec<usize> = env_str("FORWARD_N", "10,50,200")
         .split(',')
@@ -371,7 +397,10 @@ fn main() {
         tessera,
         seconds: env_u64("FORWARD_SECONDS", 10),
         warmup: env_u64("FORWARD_WARMUP", 3),
-        janus_loops: env_u64("FORWARD_JANUS_LOOPS", 0) as u32,
+        janus_loops: env_str("FORWARD_JANUS_LOOPS", "0,1")
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
     };
     println!(
         "stream: {} packets/s ({:.2} Mbit/s video payload + audio); window {} s after {} s warm-up",
@@ -383,16 +412,19 @@ fn main() {
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
     for &n in &ns {
-        type Runner = fn(&Ctx, usize) -> Res<Row>;
-        let runs: [(&str, Runner); 3] = [
-            ("tessera", run_tessera),
-            ("janus", run_janus),
-            ("raw", run_raw),
-        ];
-        for (name, f) in runs {
-            if !servers_wanted.contains(name) || (name == "janus" && !janus_ok) {
-                continue;
+        let mut runs: Vec<(String, Runner)> = Vec::new();
+        if servers_wanted.contains("tessera") {
+            runs.push(("tessera".into(), Box::new(run_tessera)));
+        }
+        if servers_wanted.contains("janus") && janus_ok {
+            for &l in &ctx.janus_loops {
+                runs.push((janus_name(l), Box::new(move |c, n| run_janus(c, n, l))));
             }
+        }
+        if servers_wanted.contains("raw") {
+            runs.push(("raw UDP loop".into(), Box::new(run_raw)));
+        }
+        for (name, f) in &runs {
             println!(
                 "[{:>5.1}s] N={n}: {name}...",
                 started.elapsed().as_secs_f64()
@@ -455,21 +487,27 @@ fn main() {
         );
     }
     println!(
-        "\n| N | Tessera / Janus (pkts per CPU-s) | Tessera / raw loop | Tessera user cost / seal | Tessera p99 µs | Tessera allocs/pkt |"
+        "\n| N | Tessera / Janus (thread per handle) | Tessera / best Janus | raw loop / best Janus | Tessera / raw loop | Tessera user cost / seal | Tessera p99 µs | Tessera allocs/pkt |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for &n in &ns {
-        let find = |s: &str| rows.iter().find(|r| r.n == n && r.server == s);
-        let Some(t) = find("Tessera") else { continue };
-        let ratio = |o: Option<&Row>| {
-            o.map_or("-".into(), |o| {
-                format!("{:.2}×", t.pps_per_cpu() / o.pps_per_cpu())
-            })
+        let at_n = |s: &str| rows.iter().find(|r| r.n == n && r.server == s);
+        let Some(t) = at_n("Tessera") else { continue };
+        let best_janus = rows
+            .iter()
+            .filter(|r| r.n == n && r.server.starts_with("Janus"))
+            .max_by(|a, b| a.pps_per_cpu().total_cmp(&b.pps_per_cpu()));
+        let raw = at_n("raw UDP loop");
+        let ratio = |a: Option<&Row>, b: Option<&Row>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.2}×", a.pps_per_cpu() / b.pps_per_cpu()),
+            _ => "-".into(),
         };
         println!(
-            "| {n} | {} | {} | {:.2}× | {} | {} |",
-            ratio(find("Janus")),
-            find("raw UDP loop").map_or("-".into(), |o| format!(
+            "| {n} | {} | {} | {} | {} | {:.2}× | {} | {} |",
+            ratio(Some(t), at_n(&janus_name(0))),
+            ratio(Some(t), best_janus),
+            ratio(raw, best_janus),
+            raw.map_or("-".into(), |o| format!(
                 "{:.0}%",
                 100.0 * t.pps_per_cpu() / o.pps_per_cpu()
             )),
