@@ -13,9 +13,13 @@
 //! one shared loop, which costs Janus less CPU here), `TESSERA_BIN` (skip the build).
 //!
 //! Layout: the servers (and the raw loop) are pinned to CPU 0; the load generator (publisher
-//! and all subscribers, one thread) to CPU 1. CPU-seconds are read from /proc (schedstat for the
-//! total, utime/stime for the user share) over the window; forwarded packets are what the
-//! subscribers received and authenticated in the window.
+//! and all subscribers, one thread) to CPU 1. CPU-seconds are read from /proc (schedstat, ns)
+//! over the window. Tessera's user-space share of them comes from `perf record -e cpu-clock`
+//! samples at ~2 kHz during the window (`FORWARD_PERF=0`: from utime/stime ticks instead; the
+//! sampling did not move Tessera's totals, one busy thread, but attaching perf to Janus's many
+//! threads did, so Janus's and the raw loop's user share comes from the 100 Hz utime/stime ticks,
+//! ±25% at N = 50). Forwarded packets are what the subscribers received and authenticated in
+//! the window.
 
 #![allow(clippy::print_stdout)]
 
@@ -115,10 +119,12 @@ fn wait_ready(ctx: &Ctx, n: usize, what: &str) -> Res<Snapshot> {
 fn measure(
     ctx: &Ctx,
     row: &mut Row,
+    perf_target: Option<[&str; 2]>,
     cpu: &dyn Fn() -> CpuTime,
     edge: &mut dyn FnMut(),
 ) -> Snapshot {
     std::thread::sleep(Duration::from_secs(ctx.warmup));
+    let perf = perf_target.and_then(sys::PerfSplit::start);
     ctx.client.send(Cmd::BeginWindow);
     let c0 = cpu();
     edge();
@@ -126,11 +132,21 @@ fn measure(
     std::thread::sleep(Duration::from_secs(ctx.seconds));
     let snap = ctx.client.end_window();
     let c1 = cpu();
-    edge();
     row.seconds = t0.elapsed().as_secs_f64();
+    edge();
+    let user_share = perf.and_then(|p| p.finish());
     let (total, user) = c1.since(&c0);
     row.cpu_s = total;
-    row.user_s = user;
+    row.user_s = match user_share {
+        Some(share) => total * share,
+        None => {
+            if perf_target.is_some() {
+                row.note
+                    .push_str("user time from 100 Hz ticks (no perf samples); ");
+            }
+            user
+        }
+    };
     row.packets = snap.window_received;
     row.expected = snap.window_sent * row.n as u64;
     row.p50_us = percentile(&snap.latencies_us, 0.50);
@@ -174,9 +190,14 @@ fn run_tessera(ctx: &Ctx, n: usize) -> Res<Row> {
         }
         let ready = wait_ready(ctx, n, "Tessera")?;
         let mut scrapes: Vec<String> = Vec::new();
-        let snap = measure(ctx, &mut row, &|| CpuTime::of_process(pid), &mut || {
-            scrapes.push(ctx.rt.block_on(t.metrics()).unwrap_or_default())
-        });
+        let pid_s = pid.to_string();
+        let snap = measure(
+            ctx,
+            &mut row,
+            Some(["-p", &pid_s]),
+            &|| CpuTime::of_process(pid),
+            &mut || scrapes.push(ctx.rt.block_on(t.metrics()).unwrap_or_default()),
+        );
         let m2 = ctx.rt.block_on(t.metrics())?;
         let (m0, m1) = (&scrapes[0], &scrapes[1]);
         let get = |m: &str, k: &str| servers::metric(m, k).unwrap_or(f64::NAN);
@@ -238,7 +259,13 @@ fn run_janus(ctx: &Ctx, n: usize, loops: u32) -> Res<Row> {
                 .send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
         }
         let ready = wait_ready(ctx, n, "Janus")?;
-        measure(ctx, &mut row, &|| CpuTime::of_process(pid), &mut || {});
+        measure(
+            ctx,
+            &mut row,
+            None,
+            &|| CpuTime::of_process(pid),
+            &mut || {},
+        );
         row.note
             .push_str(&format!("SRTP {}; ", ready.profile.unwrap_or_default()));
         Ok(row)
@@ -270,7 +297,7 @@ fn run_raw(ctx: &Ctx, n: usize) -> Res<Row> {
     }));
     let result = wait_ready(ctx, n, "raw loop").map(|_| {
         let tid = fwd.tid;
-        measure(ctx, &mut row, &|| CpuTime::of_thread(tid), &mut || {});
+        measure(ctx, &mut row, None, &|| CpuTime::of_thread(tid), &mut || {});
         row.clone()
     });
     fwd.stop();
