@@ -8,9 +8,11 @@
 //! `cargo bench -p tessera-benches --bench forward` (root; builds
 //! `tessera --features count-allocs` in release first). Environment: `FORWARD_N` (default
 //! `10,50,200`), `FORWARD_SECONDS` (measurement window, default 10), `FORWARD_WARMUP` (default
-//! 3), `FORWARD_SERVERS` (default `tessera,janus,raw`), `FORWARD_JANUS_LOOPS` (the Janus
-//! `event_loops` settings to run, default `0,1`: Janus's default of one thread per handle, and
-//! one shared loop, which costs Janus less CPU here), `TESSERA_BIN` (skip the build).
+//! 3), `FORWARD_SERVERS` (default `tessera,janus,raw`), `FORWARD_REPEAT` (runs of each
+//! configuration, interleaved; the table shows the median, default 1), `FORWARD_JANUS_LOOPS`
+//! (the Janus `event_loops` settings to run, default `0,1`: Janus's default of one thread per
+//! handle, and one shared loop, which costs Janus less CPU here), `TESSERA_BIN` (skip the
+//! build).
 //!
 //! Layout: the servers (and the raw loop) are pinned to CPU 0; the load generator (publisher
 //! and all subscribers, one thread) to CPU 1. CPU-seconds are read from /proc (schedstat, ns)
@@ -66,6 +68,8 @@ struct Row {
     max_us: f64,
     allocs: Option<f64>,
     note: String,
+    /// Lowest and highest packets per CPU-second over repeated runs.
+    range: Option<(f64, f64)>,
 }
 
 impl Row {
@@ -95,6 +99,7 @@ struct Ctx {
     seconds: u64,
     warmup: u64,
     janus_loops: Vec<u32>,
+    repeat: usize,
 }
 
 /// Waits until every subscriber is connected and receiving.
@@ -115,7 +120,8 @@ fn wait_ready(ctx: &Ctx, n: usize, what: &str) -> Res<Snapshot> {
 }
 
 /// Warm-up, then the measurement window; `cpu` reads the server's CPU time; `edge` runs right
-/// after the window opens and right after it closes (metrics scrapes).
+/// after the window opens and twice right after it closes (metrics scrapes: the second one
+/// measures what one scrape allocates).
 fn measure(
     ctx: &Ctx,
     row: &mut Row,
@@ -133,6 +139,7 @@ fn measure(
     let snap = ctx.client.end_window();
     let c1 = cpu();
     row.seconds = t0.elapsed().as_secs_f64();
+    edge();
     edge();
     let user_share = perf.and_then(|p| p.finish());
     let (total, user) = c1.since(&c0);
@@ -198,13 +205,12 @@ fn run_tessera(ctx: &Ctx, n: usize) -> Res<Row> {
             &|| CpuTime::of_process(pid),
             &mut || scrapes.push(ctx.rt.block_on(t.metrics()).unwrap_or_default()),
         );
-        let m2 = ctx.rt.block_on(t.metrics())?;
-        let (m0, m1) = (&scrapes[0], &scrapes[1]);
+        let (m0, m1, m2) = (&scrapes[0], &scrapes[1], &scrapes[2]);
         let get = |m: &str, k: &str| servers::metric(m, k).unwrap_or(f64::NAN);
         let sent = get(m1, "tessera_rtp_sent_total") - get(m0, "tessera_rtp_sent_total");
         let allocs = get(m1, "tessera_allocations_total") - get(m0, "tessera_allocations_total");
         // One scrape's own allocations fall inside the window; m2 - m1 measures one.
-        let scrape = get(&m2, "tessera_allocations_total") - get(m1, "tessera_allocations_total");
+        let scrape = get(m2, "tessera_allocations_total") - get(m1, "tessera_allocations_total");
         if allocs.is_finite() {
             row.allocs = Some(((allocs - scrape).max(0.0)) / row.packets.max(1) as f64);
             row.note.push_str(&format!(
@@ -423,6 +429,7 @@ fn main() {
             .expect("tokio runtime"),
         tessera,
         seconds: env_u64("FORWARD_SECONDS", 10),
+        repeat: env_u64("FORWARD_REPEAT", 1).max(1) as usize,
         warmup: env_u64("FORWARD_WARMUP", 3),
         janus_loops: env_str("FORWARD_JANUS_LOOPS", "0,1")
             .split(',')
@@ -437,7 +444,7 @@ fn main() {
         ctx.warmup
     );
     let started = Instant::now();
-    let mut rows: Vec<Row> = Vec::new();
+    let mut all: Vec<Row> = Vec::new();
     for &n in &ns {
         let mut runs: Vec<(String, Runner)> = Vec::new();
         if servers_wanted.contains("tessera") {
@@ -451,10 +458,15 @@ fn main() {
         if servers_wanted.contains("raw") {
             runs.push(("raw UDP loop".into(), Box::new(run_raw)));
         }
-        for (name, f) in &runs {
+        for (round, (name, f)) in (0..ctx.repeat).flat_map(|r| runs.iter().map(move |x| (r, x))) {
             println!(
-                "[{:>5.1}s] N={n}: {name}...",
-                started.elapsed().as_secs_f64()
+                "[{:>5.1}s] N={n}: {name}{}...",
+                started.elapsed().as_secs_f64(),
+                if ctx.repeat > 1 {
+                    format!(" (run {} of {})", round + 1, ctx.repeat)
+                } else {
+                    String::new()
+                }
             );
             match f(&ctx, n) {
                 Ok(r) => {
@@ -475,11 +487,27 @@ fn main() {
                             format!("\n          {}", r.note)
                         }
                     );
-                    rows.push(r);
+                    all.push(r);
                 }
                 Err(e) => println!("          FAILED: {e}"),
             }
         }
+    }
+    // One row per (N, server): the run with the median packets per CPU-second.
+    let mut rows: Vec<Row> = Vec::new();
+    for r in &all {
+        if rows.iter().any(|x| x.n == r.n && x.server == r.server) {
+            continue;
+        }
+        let mut same: Vec<&Row> = all
+            .iter()
+            .filter(|x| x.n == r.n && x.server == r.server)
+            .collect();
+        same.sort_by(|a, b| a.pps_per_cpu().total_cmp(&b.pps_per_cpu()));
+        let mut m = same[same.len() / 2].clone();
+        m.range =
+            (same.len() > 1).then(|| (same[0].pps_per_cpu(), same[same.len() - 1].pps_per_cpu()));
+        rows.push(m);
     }
     let seal_end = seal_on_cpu0();
     // Other builds share the machine: the lower of the two measurements is the cipher's cost.
@@ -491,18 +519,26 @@ fn main() {
         seal_start.1,
         seal_end.1
     );
+    if ctx.repeat > 1 {
+        println!(
+            "Each row is the median of {} runs by packets per CPU-second (range in brackets).\n",
+            ctx.repeat
+        );
+    }
     println!(
         "| N | server | fwd pkts/s | server CPU % | **fwd pkts per CPU-s** | CPU ns/pkt | user ns/pkt | user / seal | p50 µs | p99 µs | max µs | allocs/pkt | delivered |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.0} | {:.1} | **{:.0}** | {:.0} | {:.0} | {:.2}× | {} | {} | {} | {} | {:.1}% |",
+            "| {} | {} | {:.0} | {:.1} | **{:.0}**{} | {:.0} | {:.0} | {:.2}× | {} | {} | {} | {} | {:.1}% |",
             r.n,
             r.server,
             r.packets as f64 / r.seconds,
             100.0 * r.cpu_s / r.seconds,
             r.pps_per_cpu(),
+            r.range
+                .map_or(String::new(), |(lo, hi)| format!(" [{lo:.0}–{hi:.0}]")),
             r.ns_per_pkt(),
             r.user_ns_per_pkt(),
             r.user_ns_per_pkt() / seal_mix,
