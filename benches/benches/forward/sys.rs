@@ -111,6 +111,16 @@ impl CpuTime {
     }
 }
 
+/// The pid of the kernel thread `ksoftirqd/<cpu>`.
+pub fn ksoftirqd(cpu: usize) -> Option<u32> {
+    let want = format!("ksoftirqd/{cpu}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == want).then_some(pid)
+    })
+}
+
 fn read_schedstat(path: &std::path::Path) -> u64 {
     std::fs::read_to_string(path)
         .ok()
