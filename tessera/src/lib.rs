@@ -12,6 +12,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "count-allocs")]
+pub mod alloc_count;
 pub mod cli;
 pub mod config;
 pub mod server;

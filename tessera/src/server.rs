@@ -212,6 +212,8 @@ impl Server {
         let metrics = ApiMetrics::register(&mut registry);
         let node_metrics = NodeMetrics::default();
         node_metrics.register(&mut registry);
+        #[cfg(feature = "count-allocs")]
+        crate::alloc_count::register(&mut registry);
         let public_ips = if config.webrtc.public_ips.is_empty() {
             local_addresses(config.webrtc.bind)
         } else {

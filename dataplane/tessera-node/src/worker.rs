@@ -219,19 +219,23 @@ impl Out for OutCtx<'_> {
         let Some(p) = self.peers.get_mut(transport) else {
             return;
         };
-        let cname = p.t.cname.clone();
+        // Borrowed out and put back rather than cloned: reports allocate nothing.
+        let cname = std::mem::take(&mut p.t.cname);
         self.rtcp(transport, &mut |buf, me| {
             let Ok(n) = rtcp::write_receiver_report(me, &[block], buf) else {
                 return 0;
             };
             n + rtcp::write_sdes_cname(me, cname.as_bytes(), &mut buf[n..]).unwrap_or(0)
         });
+        if let Some(p) = self.peers.get_mut(transport) {
+            p.t.cname = cname;
+        }
     }
     fn send_sender_report(&mut self, transport: TransportKey, sr: SenderReport) {
         let Some(p) = self.peers.get_mut(transport) else {
             return;
         };
-        let cname = p.t.cname.clone();
+        let cname = std::mem::take(&mut p.t.cname);
         let info = rtcp::SenderInfo {
             ntp_timestamp: sr.ntp,
             rtp_timestamp: sr.rtp,
@@ -244,6 +248,7 @@ impl Out for OutCtx<'_> {
             };
             n + rtcp::write_sdes_cname(sr.ssrc, cname.as_bytes(), &mut buf[n..]).unwrap_or(0)
         });
+        p.t.cname = cname;
     }
 }
 
@@ -264,6 +269,8 @@ pub struct ShardWorker {
     events: broadcast::Sender<MediaEvent>,
     metrics: NodeMetrics,
     scratch: Vec<TransportEvent>,
+    /// Transports whose timer passed (kept between wake-ups: timers allocate nothing).
+    due: Vec<usize>,
     next_deadline: Option<Instant>,
     epoch: Instant,
     sent_before: u64,
@@ -305,6 +312,7 @@ impl ShardWorker {
             events,
             metrics,
             scratch: Vec::new(),
+            due: Vec::new(),
             next_deadline: None,
             epoch: now,
             sent_before: 0,
@@ -1014,17 +1022,20 @@ impl Worker for ShardWorker {
             self.router.poll(now, &mut out);
             self.metrics.rtp_out.inc_by(out.sent);
         }
-        let due: Vec<usize> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.t.next_timeout().is_some_and(|t| t <= now))
-            .map(|(k, _)| k)
-            .collect();
-        for k in due {
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        due.extend(
+            self.peers
+                .iter()
+                .filter(|(_, p)| p.t.next_timeout().is_some_and(|t| t <= now))
+                .map(|(k, _)| k),
+        );
+        for &k in &due {
             if self.peers.contains(k) {
                 self.poll_peer(now, k, tx);
             }
         }
+        self.due = due;
         self.flush_twcc(now, tx);
     }
 
