@@ -251,6 +251,7 @@ impl Server {
                 ..tessera_portal::PortalConfig::default()
             },
         );
+        portal_service.register_metrics(&mut registry);
         let api_config = ApiConfig {
             super_service_id: service.id,
             service_cipher_key: config.cipher_key(),

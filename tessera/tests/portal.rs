@@ -389,6 +389,19 @@ async fn permissions_are_enforced() {
         ),
         "Transport t1 does NOT exist"
     );
+    let metrics = rest.get("/metrics").await.text;
+    for line in [
+        "tessera_portal_requests_total{event=\"publish\"} 1",
+        "tessera_portal_request_errors_total{event=\"publish\"} 1",
+        "tessera_portal_request_errors_total{event=\"subscribe\"} 2",
+        "tessera_portal_participants 2",
+        "tessera_portal_sockets 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing from\n{metrics}"
+        );
+    }
     server.shutdown().await;
 }
 
@@ -631,6 +644,38 @@ async fn unpublishing_tells_subscribers_the_source_is_lost() {
     })
     .await
     .unwrap();
+
+    // Updates: what the source already is is accepted; transcoding and a source switch are not.
+    let update = |data: Value| json!({"id": sub_id, "operation": "update", "data": data});
+    let cases = [
+        (json!({"video": {"parameters": {"bitrate": "x1.0"}}}), None),
+        (
+            json!({"video": {"from": stream_id, "parameters": {}}}),
+            None,
+        ),
+        (
+            json!({"video": {"parameters": {"bitrate": "x0.4"}}}),
+            Some("Bitrate is not acceptable"),
+        ),
+        (
+            json!({"video": {"parameters": {"framerate": 15}}}),
+            Some("Framerate is not acceptable"),
+        ),
+        (
+            json!({"audio": {"from": "another"}}),
+            Some("Update subscription failed"),
+        ),
+    ];
+    for (data, want) in cases {
+        let ack = bob
+            .request("subscription-control", Some(update(data.clone())))
+            .await
+            .unwrap();
+        match want {
+            None => assert_eq!(ack[0], "ok", "{data}: {ack:?}"),
+            Some(e) => assert_eq!(error_of(&ack), e, "{data}"),
+        }
+    }
 
     assert_eq!(
         alice

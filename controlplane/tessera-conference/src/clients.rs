@@ -303,7 +303,7 @@ impl Conference {
                 }
             }
             if let Some(params) = &t.parameters {
-                check_parameters(params, track).map_err(|w| unsatisfied(w))?;
+                check_parameters(params, track).map_err(unsatisfied)?;
             }
             let from = if t.from.contains(':') || t.from == track.id {
                 t.from.clone()
@@ -512,7 +512,8 @@ impl Conference {
         }
     }
 
-    /// `subscription-control` (spec §3.6): pause and play; updates are refused (no transcoding).
+    /// `subscription-control` (spec §3.6): pause and play; updates that keep the source and ask for
+    /// its own parameters (no transcoding, no source switch yet).
     pub async fn subscription_control(
         &self,
         room: ObjectId,
@@ -546,7 +547,29 @@ impl Conference {
                     .await
                     .map_err(|e| e.to_string())
             }
-            "update" => Err("Update subscription failed".into()),
+            "update" => {
+                // Without transcoding a subscription can only keep what it has: the same
+                // source, and parameters that describe that source. Switching the source
+                // without renegotiation is not implemented yet.
+                let source = st.stream(&sub.stream).ok_or("Update subscription failed")?;
+                for kind in ["audio", "video"] {
+                    let Some(u) = data.get(kind) else { continue };
+                    if let Some(from) = u.get("from")
+                        && from.as_str() != Some(sub.stream.as_str())
+                    {
+                        return Err("Update subscription failed".into());
+                    }
+                    if let Some(params) = u.get("parameters") {
+                        let track = source
+                            .tracks
+                            .iter()
+                            .find(|t| t.kind.as_str() == kind)
+                            .ok_or("Update subscription failed")?;
+                        check_parameters(params, track).map_err(|w| w.to_string())?;
+                    }
+                }
+                Ok(())
+            }
             _ => Err("Invalid subscription control operation".into()),
         }
     }

@@ -29,6 +29,12 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Method};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::socket::DisconnectReason;
@@ -40,6 +46,7 @@ use tessera_schema::ObjectId;
 use tessera_schema::records::TokenTake;
 use tessera_store::Store;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tracing::Instrument;
 
 /// Portal settings.
 #[derive(Clone, Debug)]
@@ -113,6 +120,7 @@ pub struct Portal {
     io: OnceLock<SocketIo>,
     conns: Mutex<HashMap<Sid, Conn>>,
     parts: Mutex<HashMap<String, Part>>,
+    metrics: PortalMetrics,
     weak: Weak<Portal>,
 }
 
@@ -150,7 +158,73 @@ fn ok(ack: AckSender, data: Value) {
 }
 
 fn err(ack: AckSender, reason: impl AsRef<str>) {
+    tracing::debug!(target: "tessera::portal", reason = reason.as_ref(), "request refused");
+    if let Ok((event, metrics)) = REQUEST.try_with(|r| r.clone()) {
+        metrics
+            .errors
+            .get_or_create(&EventLabel {
+                event: event.to_string(),
+            })
+            .inc();
+    }
     let _ = ack.send(&("error", reason.as_ref()));
+}
+
+tokio::task_local! {
+    /// The event being handled and where to count its outcome.
+    static REQUEST: (&'static str, PortalMetrics);
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabel {
+    event: String,
+}
+
+/// Request counters of the portal (`tessera_portal_requests_total{event}`,
+/// `tessera_portal_request_errors_total{event}`).
+#[derive(Clone, Debug, Default)]
+struct PortalMetrics {
+    requests: Family<EventLabel, Counter>,
+    errors: Family<EventLabel, Counter>,
+}
+
+/// Scrape-time gauges read from the portal's tables.
+#[derive(Debug)]
+struct PortalGauges(Weak<Portal>);
+
+impl Collector for PortalGauges {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(p) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let sockets = p.conns.lock().expect("conns lock").len() as i64;
+        let (joined, reconnecting) = {
+            let parts = p.parts.lock().expect("parts lock");
+            let away = parts.values().filter(|x| x.sid.is_none()).count() as i64;
+            (parts.len() as i64 - away, away)
+        };
+        for (name, help, v) in [
+            (
+                "tessera_portal_sockets",
+                "Socket.IO connections open",
+                sockets,
+            ),
+            (
+                "tessera_portal_participants",
+                "Participants logged in through the portal and connected",
+                joined,
+            ),
+            (
+                "tessera_portal_participants_reconnecting",
+                "Participants whose socket dropped, kept for the reconnection window",
+                reconnecting,
+            ),
+        ] {
+            let g = ConstGauge::new(v);
+            g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        Ok(())
+    }
 }
 
 impl Portal {
@@ -171,8 +245,70 @@ impl Portal {
             io: OnceLock::new(),
             conns: Mutex::new(HashMap::new()),
             parts: Mutex::new(HashMap::new()),
+            metrics: PortalMetrics::default(),
             weak: weak.clone(),
         })
+    }
+
+    /// Registers the portal's metrics: requests and refused requests by event, open sockets,
+    /// connected and reconnecting participants.
+    pub fn register_metrics(self: &Arc<Portal>, registry: &mut Registry) {
+        registry.register(
+            "tessera_portal_requests",
+            "Client requests received, by event",
+            self.metrics.requests.clone(),
+        );
+        registry.register(
+            "tessera_portal_request_errors",
+            "Client requests answered with an error, by event",
+            self.metrics.errors.clone(),
+        );
+        registry.register_collector(Box::new(PortalGauges(self.weak.clone())));
+    }
+
+    /// The span a request of `sid` runs in: the participant and room once logged in.
+    fn request_span(&self, event: &'static str, sid: Sid) -> tracing::Span {
+        let pid = self
+            .conns
+            .lock()
+            .expect("conns lock")
+            .get(&sid)
+            .and_then(|c| c.pid.clone());
+        let room = pid.as_ref().and_then(|pid| {
+            self.parts
+                .lock()
+                .expect("parts lock")
+                .get(pid)
+                .map(|p| p.room)
+        });
+        let span = tracing::info_span!(
+            "request",
+            event,
+            %sid,
+            room = tracing::field::Empty,
+            participant = tracing::field::Empty
+        );
+        if let Some(r) = room {
+            span.record("room", tracing::field::display(r));
+        }
+        if let Some(p) = pid {
+            span.record("participant", p.as_str());
+        }
+        span
+    }
+
+    /// Runs the handling of one request: counted, in its span, its errors counted.
+    async fn handle<F: Future<Output = ()>>(&self, event: &'static str, sid: Sid, f: F) {
+        self.metrics
+            .requests
+            .get_or_create(&EventLabel {
+                event: event.to_string(),
+            })
+            .inc();
+        let span = self.request_span(event, sid);
+        REQUEST
+            .scope((event, self.metrics.clone()), f.instrument(span))
+            .await
     }
 
     /// The HTTP application serving `/socket.io/`.
@@ -269,7 +405,10 @@ impl Portal {
                     $event,
                     async move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
                         if let Some(p) = w.upgrade() {
-                            p.$method(s, data.unwrap_or(Value::Null), ack).await
+                            let sid = s.id;
+                            p.clone()
+                                .handle($event, sid, p.$method(s, data.unwrap_or(Value::Null), ack))
+                                .await
                         }
                     },
                 );
@@ -288,7 +427,8 @@ impl Portal {
         let w = self.weak.clone();
         s.on("logout", async move |s: SocketRef, ack: AckSender| {
             if let Some(p) = w.upgrade() {
-                p.logout(s, ack).await
+                let sid = s.id;
+                p.clone().handle("logout", sid, p.logout(s, ack)).await
             }
         });
         let w = self.weak.clone();
@@ -296,7 +436,11 @@ impl Portal {
             "refreshReconnectionTicket",
             async move |s: SocketRef, ack: AckSender| {
                 if let Some(p) = w.upgrade() {
-                    p.refresh_ticket(s, ack)
+                    let sid = s.id;
+                    p.handle("refreshReconnectionTicket", sid, async {
+                        p.refresh_ticket(s, ack)
+                    })
+                    .await
                 }
             },
         );
