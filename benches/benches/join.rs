@@ -17,7 +17,8 @@
 //! the token; their cost is printed separately.
 //!
 //! Environment: `JOIN_N` (participants joining at once, a comma-separated list, default `50`),
-//! `JOIN_ROUNDS` (rounds of each N, a fresh room each, default 3), `JOIN_BASELINE` (sequential
+//! `JOIN_ROUNDS` (rounds of each N, a fresh room each, default 3, after one uncounted warm-up
+//! round at the largest N), `JOIN_BASELINE` (sequential
 //! single joins into one room, default 20), `JOIN_SERVER_CPUS` (taskset list for the server,
 //! default `0`), `JOIN_CLIENT_CPUS` (CPUs of this process, the load generator, default `1`),
 //! `JOIN_SHARDS` (the server's `--cores`, default 1), `JOIN_NETNS=0` (stay in the host's network
@@ -276,6 +277,13 @@ impl Server {
         let text = std::fs::read_to_string(self.dir.path().join("tessera.log")).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// The last `max` lines of the server log that `keep` selects.
+    fn log_matching(&self, keep: impl Fn(&str) -> bool, max: usize) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("tessera.log")).unwrap_or_default();
+        let all: Vec<&str> = text.lines().filter(|l| keep(l)).collect();
+        all[all.len().saturating_sub(max)..].join("\n")
     }
 
     fn mauth(&self) -> String {
@@ -758,15 +766,21 @@ fn run() -> Res<()> {
         let stamp = |started: Instant| format!("[{:>6.1}s]", started.elapsed().as_secs_f64());
         let result = async {
             let mut all: Vec<Series> = Vec::new();
-            // Warm-up: the first join pays one-time costs (lazy statics, first shard work).
+            // Warm-up, not counted: the first joins pay one-time costs (lazy statics, the
+            // first shard work, the allocator and the runtimes growing to a burst's size). One
+            // round at the largest N, its figures printed.
+            let warm_n = ns.iter().copied().max().unwrap_or(1);
             let room = server.create_room("join-warmup").await?;
-            let w = round(&server, &room, 1, "warmup").await;
+            let w = round(&server, &room, warm_n, "warmup").await;
             for f in &w.failures {
                 println!("{} warm-up FAILED: {f}", stamp(started));
             }
-            if let Some(m) = w.marks.first() {
-                println!("{} warm-up join (not counted): {:.1} ms", stamp(started), ms(m.total()));
-            }
+            println!(
+                "{} warm-up round (not counted): {}/{warm_n} joined; {}",
+                stamp(started),
+                w.marks.len(),
+                summary(&w.marks)
+            );
             if baseline > 0 {
                 let room = server.create_room("join-baseline").await?;
                 let mut s = Series { n: 1, label: format!("1 at a time ({baseline} sequential joins, one room)"), rounds: Vec::new() };
@@ -821,7 +835,14 @@ fn run() -> Res<()> {
         };
         let failures: usize = all.iter().map(Series::failures).sum();
         if failures > 0 {
-            println!("\nserver log (last lines):\n{}", server.log_tail(20));
+            println!(
+                "\nserver log, warnings and errors:\n{}",
+                server.log_matching(|l| l.contains(" WARN ") || l.contains(" ERROR "), 40)
+            );
+            if let Ok(keep) = std::env::var("JOIN_KEEP_LOG") {
+                let _ = std::fs::copy(server.dir.path().join("tessera.log"), &keep);
+                println!("server log copied to {keep}");
+            }
         }
         server.stop();
         report(&all, goal_ms, started.elapsed());
