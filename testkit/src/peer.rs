@@ -4,8 +4,8 @@
 //! what it receives.
 
 use std::net::UdpSocket;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ pub struct PeerOffer {
 #[derive(Debug)]
 pub struct Peer {
     connected: Arc<AtomicBool>,
+    connected_at: Arc<OnceLock<Instant>>,
     failed: Arc<AtomicBool>,
     received: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -85,11 +86,13 @@ impl PeerOffer {
             .accept_answer(self.pending, answer)
             .map_err(|e| format!("answer refused: {e}"))?;
         let connected = Arc::new(AtomicBool::new(false));
+        let connected_at = Arc::new(OnceLock::new());
         let failed = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, f, r, s) = (
+        let (c, at, f, r, s) = (
             connected.clone(),
+            connected_at.clone(),
             failed.clone(),
             received.clone(),
             stop.clone(),
@@ -101,9 +104,10 @@ impl PeerOffer {
             .collect();
         let (mut rtc, socket, sending) = (self.rtc, self.socket, self.sending);
         let thread =
-            std::thread::spawn(move || run(&mut rtc, &socket, sending, &mids, &c, &f, &r, &s));
+            std::thread::spawn(move || run(&mut rtc, &socket, sending, &mids, &c, &at, &f, &r, &s));
         Ok(Peer {
             connected,
+            connected_at,
             failed,
             received,
             stop,
@@ -119,6 +123,7 @@ fn run(
     sending: bool,
     mids: &[(Mid, &'static str)],
     connected: &AtomicBool,
+    connected_at: &OnceLock<Instant>,
     failed: &AtomicBool,
     received: &AtomicU64,
     stop: &AtomicBool,
@@ -134,7 +139,10 @@ fn run(
                 Ok(Output::Transmit(t)) => {
                     let _ = socket.send_to(&t.contents, t.destination);
                 }
-                Ok(Output::Event(Event::Connected)) => connected.store(true, Ordering::Relaxed),
+                Ok(Output::Event(Event::Connected)) => {
+                    let _ = connected_at.set(Instant::now());
+                    connected.store(true, Ordering::Relaxed);
+                }
                 Ok(Output::Event(Event::IceConnectionStateChange(
                     IceConnectionState::Disconnected,
                 ))) => {}
@@ -228,6 +236,16 @@ impl Peer {
             std::thread::sleep(Duration::from_millis(20));
         }
         false
+    }
+
+    /// When ICE and DTLS came up (str0m's `Event::Connected`), if they have.
+    pub fn connected_at(&self) -> Option<Instant> {
+        self.connected_at.get().copied()
+    }
+
+    /// Whether the peer gave up (str0m returned an error).
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Media frames received so far.

@@ -27,7 +27,9 @@ impl SioClient {
     /// Connects to `ws://<addr>/socket.io/?EIO=4&transport=websocket` and joins `/`.
     pub async fn connect(addr: SocketAddr) -> Result<SioClient, String> {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        // TCP_NODELAY, as browsers set it: with Nagle's algorithm a request written while an
+        // earlier frame is unacknowledged waits for the server's delayed ACK (~40 ms).
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let (mut sink, mut stream) = ws.split();
@@ -44,6 +46,30 @@ impl SioClient {
         sink.send(Message::Text("40".into()))
             .await
             .map_err(|e| e.to_string())?;
+        // Like socket.io-client, emit nothing before the namespace is joined: the server may
+        // still be running its connect handler, and an event for a namespace the socket is not
+        // in yet closes the connection.
+        let joined = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(frame) = stream.next().await {
+                match frame {
+                    Ok(Message::Text(t)) if t.starts_with("40") => return Ok(()),
+                    Ok(Message::Text(t)) if t.starts_with("44") => {
+                        return Err(format!("namespace refused: {t}"));
+                    }
+                    Ok(Message::Text(t)) if t.as_str() == "2" => {
+                        sink.send(Message::Text("3".into()))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Err("closed before joining the namespace".to_string())
+        })
+        .await
+        .map_err(|_| "no namespace connect ack".to_string())?;
+        joined?;
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
         let (ev_tx, events) = mpsc::unbounded_channel();
         let (ack_tx, acks) = mpsc::unbounded_channel();

@@ -365,13 +365,12 @@ impl Portal {
         if p.buffer.len() >= 1024 {
             p.buffer.pop_front();
         }
-        p.buffer
-            .push_back((p.seq, event.to_string(), data.clone(), now));
         if let Some(sid) = p.sid
             && let Some(s) = self.socket(sid)
         {
             let _ = s.emit(event, &data);
         }
+        p.buffer.push_back((p.seq, event.to_string(), data, now));
     }
 
     fn drop_participant(&self, pid: &str) {

@@ -1,5 +1,7 @@
 //! A retransmission buffer: the last `capacity` packets of a source, by extended sequence
-//! number, in slots allocated once.
+//! number, in slots allocated once. The slots are one zeroed allocation (`calloc`, so the
+//! kernel maps pages only as packets are stored): creating a publication costs no memset of
+//! the whole ring, which matters when many participants join at once.
 
 /// Largest packet a slot holds.
 pub const SLOT: usize = 1500;
@@ -7,7 +9,8 @@ pub const SLOT: usize = 1500;
 /// Ring of recent packets.
 #[derive(Debug)]
 pub struct RtxBuffer {
-    slots: Box<[[u8; SLOT]]>,
+    /// `capacity × SLOT` bytes; slot `i` is `slots[i * SLOT..][..SLOT]`.
+    slots: Box<[u8]>,
     lens: Box<[u16]>,
     seqs: Box<[u64]>,
     mask: usize,
@@ -22,7 +25,7 @@ impl RtxBuffer {
             capacity.next_power_of_two()
         };
         RtxBuffer {
-            slots: vec![[0u8; SLOT]; cap].into_boxed_slice(),
+            slots: vec![0u8; cap * SLOT].into_boxed_slice(),
             lens: vec![0; cap].into_boxed_slice(),
             seqs: vec![u64::MAX; cap].into_boxed_slice(),
             mask: cap.saturating_sub(1),
@@ -35,7 +38,7 @@ impl RtxBuffer {
             return;
         }
         let i = ext_seq as usize & self.mask;
-        self.slots[i][..packet.len()].copy_from_slice(packet);
+        self.slots[i * SLOT..][..packet.len()].copy_from_slice(packet);
         self.lens[i] = packet.len() as u16;
         self.seqs[i] = ext_seq;
     }
@@ -46,7 +49,7 @@ impl RtxBuffer {
             return None;
         }
         let i = ext_seq as usize & self.mask;
-        (self.seqs[i] == ext_seq).then(|| &self.slots[i][..self.lens[i] as usize])
+        (self.seqs[i] == ext_seq).then(|| &self.slots[i * SLOT..][..self.lens[i] as usize])
     }
 }
 
