@@ -9,7 +9,8 @@
 //! scenarios check that decoded frames keep increasing for the whole hold time, that no peer
 //! connection leaves `connected`, and that DELETE ends both sessions. The tests build nothing:
 //! a missing client stack fails the test with a pointer to `scripts/test.sh`, which installs
-//! them. The tests run one at a time (a lock): two real media stacks at once would compete for
+//! them. `chromium_portal` runs the OWT client protocol (portal + conference) in Chromium the
+//! same way. The tests run one at a time (a lock): two real media stacks at once would compete for
 //! the machine's cores and make the timing checks meaningless.
 
 use std::io::Read;
@@ -135,6 +136,30 @@ fn chromium_30s() {
     );
     let out = scenario(&[], "whip_whep.mjs", &[]);
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+}
+
+/// The OWT client protocol in Chromium (P4): two pages with socket.io-client from npm and the
+/// standard WebRTC API log in through the portal with REST tokens; one publishes fake camera +
+/// mic, the other sees the `stream` notification, subscribes and decodes frames; mute/unmute
+/// reach the subscriber as stream updates; a text message arrives; logout removes the
+/// participant from the REST list (`tests/e2e/portal.mjs`).
+#[test]
+fn chromium_portal() {
+    require_netns_tools();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    require(
+        Path::new(&chromium).exists(),
+        "Chromium (/usr/bin/chromium)",
+    );
+    require(runs("node", &["--version"]), "Node.js");
+    require(
+        repo()
+            .join("tests/e2e/node_modules/socket.io-client/dist/socket.io.min.js")
+            .exists(),
+        "socket.io-client (tests/e2e/node_modules; `cd tests/e2e && npm ci`)",
+    );
+    let out = scenario(&[], "portal.mjs", &[]);
+    assert!(out.contains("PASS"), "{out}");
 }
 
 #[test]
