@@ -119,8 +119,9 @@ fn scenario(runner_args: &[&str], scenario: &str, env: &[(&str, String)]) -> Str
     }
 }
 
-#[test]
-fn chromium_30s() {
+/// Chromium, Node.js and playwright-core (what the browser scenarios need), or a failure that
+/// says what to install.
+fn require_chromium() {
     require_netns_tools();
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     require(
@@ -134,6 +135,11 @@ fn chromium_30s() {
             .exists(),
         "playwright-core (tests/e2e/node_modules; `cd tests/e2e && npm ci`)",
     );
+}
+
+#[test]
+fn chromium_30s() {
+    require_chromium();
     let out = scenario(&[], "whip_whep.mjs", &[]);
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
 }
@@ -145,13 +151,7 @@ fn chromium_30s() {
 /// participant from the REST list (`tests/e2e/portal.mjs`).
 #[test]
 fn chromium_portal() {
-    require_netns_tools();
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    require(
-        Path::new(&chromium).exists(),
-        "Chromium (/usr/bin/chromium)",
-    );
-    require(runs("node", &["--version"]), "Node.js");
+    require_chromium();
     require(
         repo()
             .join("tests/e2e/node_modules/socket.io-client/dist/socket.io.min.js")
