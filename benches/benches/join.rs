@@ -28,15 +28,19 @@
 #![allow(clippy::print_stdout)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::{build_tessera, env_str, env_u64, loadavg};
 use serde_json::{Value, json};
 use str0m::media::MediaKind;
 use tessera_testkit::peer::{Peer, PeerOffer};
 use tessera_testkit::sio::SioClient;
+
+#[path = "common/mod.rs"]
+mod common;
 
 type Res<T> = Result<T, String>;
 
@@ -53,17 +57,6 @@ const PHASES: [&str; 7] = [
 
 /// Bound of each phase.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(15);
-
-fn env_str(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -99,25 +92,6 @@ fn pin_to(cpus: &[usize]) -> bool {
     }
 }
 
-/// Moves this process (still single-threaded) into a new network namespace with `lo` up.
-fn enter_private_netns() -> Res<()> {
-    // SAFETY: plain syscall; only the calling thread moves, and no other thread exists yet.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "unshare(CLONE_NEWNET) failed: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    let st = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .map_err(|e| format!("ip link set lo up: {e} (install iproute2)"))?;
-    if !st.success() {
-        return Err("ip link set lo up failed".into());
-    }
-    Ok(())
-}
-
 /// CPU time (ns) of every thread of process `pid` (`self` for this one), from schedstat.
 fn cpu_ns(pid: &str) -> u64 {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -127,12 +101,6 @@ fn cpu_ns(pid: &str) -> u64 {
         .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 fn cpu_model() -> String {
@@ -148,40 +116,6 @@ fn cpu_model() -> String {
 }
 
 // ---- The server -------------------------------------------------------------------------------
-
-fn build_tessera() -> Res<PathBuf> {
-    if let Ok(b) = std::env::var("TESSERA_BIN") {
-        return Ok(PathBuf::from(b));
-    }
-    // This bench runs from <target>/release/deps/; the binary goes to <target>/release/.
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let release = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .ok_or("cannot locate the target directory")?
-        .to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("building tessera (release, --features count-allocs)...");
-    let st = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "tessera",
-            "--features",
-            "count-allocs",
-        ])
-        .env(
-            "CARGO_TARGET_DIR",
-            release.parent().ok_or("no target directory")?,
-        )
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !st.success() {
-        return Err("cargo build -p tessera failed".into());
-    }
-    Ok(release.join("tessera"))
-}
 
 /// A running `tessera` child process.
 struct Server {
@@ -287,13 +221,7 @@ impl Server {
     }
 
     fn mauth(&self) -> String {
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let mut n = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut n).expect("random");
-        let cnonce: String = n.iter().map(|b| format!("{b:02x}")).collect();
-        tessera_auth::mauth::MauthHeader::build(&self.service.0, &self.service.1, ts, &cnonce, None)
+        common::mauth(&self.service.0, &self.service.1)
     }
 
     /// `(status, body)` of an authenticated request.
@@ -729,7 +657,7 @@ fn run() -> Res<()> {
     let netns = if env_str("JOIN_NETNS", "1") != "0" {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
-            enter_private_netns()?;
+            common::enter_private_netns(false)?;
             "a private network namespace (only lo)"
         } else {
             "the host's network namespace (not root); every candidate is 127.0.0.1 on both sides"

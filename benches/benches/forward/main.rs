@@ -26,6 +26,8 @@
 #![allow(clippy::print_stdout)]
 
 mod client;
+#[path = "../common/mod.rs"]
+mod common;
 mod media;
 mod raw;
 mod servers;
@@ -35,23 +37,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use client::{Client, Cmd, Endpoint, PubTarget, Snapshot};
+use common::{build_tessera, env_str, env_u64};
 use sys::CpuTime;
 
 type Res<T> = Result<T, String>;
 
 /// One configuration to measure at a given N.
 type Runner = Box<dyn Fn(&Ctx, usize) -> Res<Row>>;
-
-fn env_str(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One measured configuration.
 #[derive(Debug, Default, Clone)]
@@ -330,40 +322,6 @@ fn janus_name(loops: u32) -> String {
     }
 }
 
-fn build_tessera() -> Res<PathBuf> {
-    if let Ok(b) = std::env::var("TESSERA_BIN") {
-        return Ok(PathBuf::from(b));
-    }
-    // This bench runs from <target>/release/deps/; the binary goes to <target>/release/.
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let release = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .ok_or("cannot locate the target directory")?
-        .to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("building tessera (release, --features count-allocs)...");
-    let st = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "tessera",
-            "--features",
-            "count-allocs",
-        ])
-        .env(
-            "CARGO_TARGET_DIR",
-            release.parent().ok_or("no target directory")?,
-        )
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !st.success() {
-        return Err("cargo build -p tessera failed".into());
-    }
-    Ok(release.join("tessera"))
-}
-
 /// Forwarded RTP header with the mid and abs-send-time extensions.
 const SEAL_HDR: usize = 24;
 
@@ -415,12 +373,12 @@ fn main() {
         .arg("--version")
         .output()
         .is_ok();
-    if let Err(e) = sys::enter_private_netns() {
+    if let Err(e) = common::enter_private_netns(true) {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
     sys::pin_thread(1);
-    let load = sys::loadavg();
+    let load = common::loadavg();
     println!("load average at start: {load}");
     let seal_start = seal_on_cpu0();
     println!(
@@ -525,7 +483,7 @@ fn main() {
     let seal_mix = seal_start.1.min(seal_end.1);
     println!(
         "\nload average at end: {} (start: {load}); total {:.0} s; seal over the mix {:.0} ns at the start, {:.0} ns at the end\n",
-        sys::loadavg(),
+        common::loadavg(),
         started.elapsed().as_secs_f64(),
         seal_start.1,
         seal_end.1

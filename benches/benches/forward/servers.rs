@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind};
@@ -189,13 +189,7 @@ impl Tessera {
     }
 
     fn mauth(&self) -> String {
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let mut n = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut n).expect("random");
-        let cnonce: String = n.iter().map(|b| format!("{b:02x}")).collect();
-        tessera_auth::mauth::MauthHeader::build(&self.service.0, &self.service.1, ts, &cnonce, None)
+        crate::common::mauth(&self.service.0, &self.service.1)
     }
 
     async fn token(&self, role: &str) -> Res<String> {

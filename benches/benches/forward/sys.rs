@@ -4,35 +4,6 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Moves this process (it must not have spawned threads yet) into a new network namespace with
-/// `lo` up and a veth `jb0` holding 127.0.0.2 for libnice (Janus), which never gathers on a
-/// loopback interface (shared/docs/peers-and-loopback.md).
-pub fn enter_private_netns() -> Result<(), String> {
-    // SAFETY: plain syscall; the process is still single-threaded here.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "unshare(CLONE_NEWNET) failed ({}); run as root",
-            std::io::Error::last_os_error()
-        ));
-    }
-    for args in [
-        &["link", "set", "lo", "up"][..],
-        &["link", "add", "jb0", "type", "veth", "peer", "name", "jb1"],
-        &["addr", "add", "127.0.0.2/32", "dev", "jb0"],
-        &["link", "set", "jb1", "up"],
-        &["link", "set", "jb0", "up"],
-    ] {
-        let st = Command::new("ip")
-            .args(args)
-            .status()
-            .map_err(|e| format!("ip {args:?}: {e}"))?;
-        if !st.success() {
-            return Err(format!("ip {args:?} failed"));
-        }
-    }
-    Ok(())
-}
-
 /// Pins the calling thread to one CPU.
 pub fn pin_thread(cpu: usize) {
     // SAFETY: cpu_set_t is plain data; sched_setaffinity(0) applies to the calling thread.
@@ -165,13 +136,6 @@ pub fn seal_ns(sizes: &[(usize, usize, u32)]) -> f64 {
     let mut v: Vec<f64> = (0..7).map(|_| round(4000)).collect();
     v.sort_by(f64::total_cmp);
     v[3]
-}
-
-/// `uptime`'s load averages.
-pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// A short pause.
