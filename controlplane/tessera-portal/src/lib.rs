@@ -160,12 +160,7 @@ fn ok(ack: AckSender, data: Value) {
 fn err(ack: AckSender, reason: impl AsRef<str>) {
     tracing::debug!(target: "tessera::portal", reason = reason.as_ref(), "request refused");
     if let Ok((event, metrics)) = REQUEST.try_with(|r| r.clone()) {
-        metrics
-            .errors
-            .get_or_create(&EventLabel {
-                event: event.to_string(),
-            })
-            .inc();
+        metrics.errors.get_or_create(&EventLabel { event }).inc();
     }
     let _ = ack.send(&("error", reason.as_ref()));
 }
@@ -177,7 +172,7 @@ tokio::task_local! {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabel {
-    event: String,
+    event: &'static str,
 }
 
 /// Request counters of the portal (`tessera_portal_requests_total{event}`,
@@ -301,9 +296,7 @@ impl Portal {
     async fn handle<F: Future<Output = ()>>(&self, event: &'static str, sid: Sid, f: F) {
         self.metrics
             .requests
-            .get_or_create(&EventLabel {
-                event: event.to_string(),
-            })
+            .get_or_create(&EventLabel { event })
             .inc();
         let span = self.request_span(event, sid);
         REQUEST
