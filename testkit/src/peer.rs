@@ -31,7 +31,7 @@ pub struct PeerOffer {
 /// A running peer.
 #[derive(Debug)]
 pub struct Peer {
-    connected: Arc<AtomicBool>,
+    /// When ICE and DTLS came up (str0m's `Event::Connected`).
     connected_at: Arc<OnceLock<Instant>>,
     failed: Arc<AtomicBool>,
     received: Arc<AtomicU64>,
@@ -85,13 +85,11 @@ impl PeerOffer {
             .sdp_api()
             .accept_answer(self.pending, answer)
             .map_err(|e| format!("answer refused: {e}"))?;
-        let connected = Arc::new(AtomicBool::new(false));
         let connected_at = Arc::new(OnceLock::new());
         let failed = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, at, f, r, s) = (
-            connected.clone(),
+        let (at, f, r, s) = (
             connected_at.clone(),
             failed.clone(),
             received.clone(),
@@ -104,9 +102,8 @@ impl PeerOffer {
             .collect();
         let (mut rtc, socket, sending) = (self.rtc, self.socket, self.sending);
         let thread =
-            std::thread::spawn(move || run(&mut rtc, &socket, sending, &mids, &c, &at, &f, &r, &s));
+            std::thread::spawn(move || run(&mut rtc, &socket, sending, &mids, &at, &f, &r, &s));
         Ok(Peer {
-            connected,
             connected_at,
             failed,
             received,
@@ -122,7 +119,6 @@ fn run(
     socket: &UdpSocket,
     sending: bool,
     mids: &[(Mid, &'static str)],
-    connected: &AtomicBool,
     connected_at: &OnceLock<Instant>,
     failed: &AtomicBool,
     received: &AtomicU64,
@@ -141,7 +137,6 @@ fn run(
                 }
                 Ok(Output::Event(Event::Connected)) => {
                     let _ = connected_at.set(Instant::now());
-                    connected.store(true, Ordering::Relaxed);
                 }
                 Ok(Output::Event(Event::IceConnectionStateChange(
                     IceConnectionState::Disconnected,
@@ -157,7 +152,7 @@ fn run(
             }
         };
         let now = Instant::now();
-        if sending && connected.load(Ordering::Relaxed) && now >= next_media {
+        if sending && connected_at.get().is_some() && now >= next_media {
             next_media = now + Duration::from_millis(33);
             frame += 1;
             for (mid, kind) in mids {
@@ -227,7 +222,7 @@ impl Peer {
     pub fn wait_connected(&self, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
-            if self.connected.load(Ordering::Relaxed) {
+            if self.connected_at.get().is_some() {
                 return true;
             }
             if self.failed.load(Ordering::Relaxed) {
