@@ -192,6 +192,7 @@ fn run_tessera(ctx: &Ctx, n: usize) -> Res<Row> {
             video_pt: video.1,
             audio_pt: audio.1,
         }));
+        ctx.rt.block_on(t.wait_published(&stream))?;
         for _ in 0..n {
             let p = ctx.rt.block_on(t.whep(&stream))?;
             ctx.client

@@ -254,6 +254,34 @@ impl Tessera {
         Ok((p, stream, video, audio))
     }
 
+    /// Waits (up to 10 s) until the publication is ready: its publisher connected, so the room
+    /// lists it (`GET /v1/rooms/{room}/streams/{id}`) and WHEP may play it.
+    pub async fn wait_published(&self, stream: &str) -> Res<()> {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self
+                .http
+                .get(format!(
+                    "{}/v1/rooms/{}/streams/{stream}",
+                    self.base, self.room
+                ))
+                .header("Authorization", self.mauth())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.status().is_success() {
+                return Ok(());
+            }
+            if Instant::now() > end {
+                return Err(format!(
+                    "stream {stream} not ready within 10 s: {}",
+                    r.status()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Subscribes over WHEP.
     pub async fn whep(&self, stream: &str) -> Res<RtcPeer> {
         let mut p = rtc_peer();
