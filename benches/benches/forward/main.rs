@@ -413,6 +413,7 @@ fn main() {
         ctx.warmup
     );
     let started = Instant::now();
+    let mut failed = 0usize;
     let mut all: Vec<Row> = Vec::new();
     for &n in &ns {
         let mut runs: Vec<(String, Runner)> = Vec::new();
@@ -459,7 +460,10 @@ fn main() {
                     );
                     all.push(r);
                 }
-                Err(e) => println!("          FAILED: {e}"),
+                Err(e) => {
+                    println!("          FAILED: {e}");
+                    failed += 1;
+                }
             }
         }
     }
@@ -552,4 +556,8 @@ fn main() {
     println!(
         "\nseal = {seal_mix:.0} ns (AES-128-GCM over the same packet mix); latency = subscriber socket's kernel receive time minus the publisher's send time (includes the publisher's send syscall, excludes the load generator's scheduling)."
     );
+    if failed > 0 {
+        eprintln!("error: {failed} measurement(s) failed (see FAILED above)");
+        std::process::exit(1);
+    }
 }
