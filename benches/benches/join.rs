@@ -33,7 +33,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{build_tessera, env_str, env_u64, loadavg};
+use common::{build_tessera, cpu_list, cpu_model, env_str, env_u64, loadavg, pin_to};
 use serde_json::{Value, json};
 use str0m::media::MediaKind;
 use tessera_testkit::peer::{Peer, PeerOffer};
@@ -64,34 +64,6 @@ fn ms(d: Duration) -> f64 {
 
 // ---- OS helpers -------------------------------------------------------------------------------
 
-/// `0,2-3` → `[0, 2, 3]`.
-fn cpu_list(s: &str) -> Vec<usize> {
-    let mut v = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
-                    v.extend(a..=b);
-                }
-            }
-            None => v.extend(part.parse::<usize>().ok()),
-        }
-    }
-    v
-}
-
-/// Pins the calling thread (and every thread it starts afterwards) to `cpus`.
-fn pin_to(cpus: &[usize]) -> bool {
-    // SAFETY: cpu_set_t is plain data; sched_setaffinity(0) applies to the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &c in cpus {
-            libc::CPU_SET(c, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-    }
-}
-
 /// CPU time (ns) of every thread of process `pid` (`self` for this one), from schedstat.
 fn cpu_ns(pid: &str) -> u64 {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -101,18 +73,6 @@ fn cpu_ns(pid: &str) -> u64 {
         .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 // ---- The server -------------------------------------------------------------------------------
@@ -134,9 +94,9 @@ impl Server {
         let log =
             std::fs::File::create(dir.path().join("tessera.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new("taskset")
-            .args(["-c", cpus])
-            .arg(bin)
+        let mut cmd = Command::new(bin);
+        common::confine_child(&mut cmd, &cpu_list(cpus));
+        let child = cmd
             .args(["--data-dir"])
             .arg(dir.path())
             .args([
@@ -160,7 +120,7 @@ impl Server {
             .stdout(log)
             .stderr(log2)
             .spawn()
-            .map_err(|e| format!("cannot start taskset {}: {e}", bin.display()))?;
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let base = format!("http://127.0.0.1:{rest_port}");
         let http = reqwest::Client::builder()
             .timeout(PHASE_TIMEOUT)
@@ -653,7 +613,7 @@ fn run() -> Res<()> {
     let bin = build_tessera()?;
 
     // Before any thread exists: the namespace, then this process's CPUs (inherited by every
-    // thread started later: the tokio runtime, the peers; the server is taskset separately).
+    // thread started later: the tokio runtime, the peers; the server's CPUs are set separately).
     let netns = if env_str("JOIN_NETNS", "1") != "0" {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
@@ -675,7 +635,7 @@ fn run() -> Res<()> {
         loadavg()
     );
     println!(
-        "server: {} --cores {shards} under `taskset -c {server_cpus}`; load generator (this process: REST + Socket.IO clients on one tokio thread, one str0m peer thread per participant) on CPU(s) {}; network: {netns}",
+        "server: {} --cores {shards} confined to CPU(s) {server_cpus}; load generator (this process: REST + Socket.IO clients on one tokio thread, one str0m peer thread per participant) on CPU(s) {}; network: {netns}",
         bin.display(),
         if pinned {
             client_cpus.clone()

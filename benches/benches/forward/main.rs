@@ -12,7 +12,9 @@
 //! configuration, interleaved; the table shows the median, default 1), `FORWARD_JANUS_LOOPS`
 //! (the Janus `event_loops` settings to run, default `0,1`: Janus's default of one thread per
 //! handle, and one shared loop, which costs Janus less CPU here), `TESSERA_BIN` (skip the
-//! build).
+//! build), `FORWARD_NETNS=0` (stay in the current network namespace), `FORWARD_SCALE` (e.g.
+//! `1,2,4,8`: the per-core scaling table instead, see `scale.rs`; N is the first of
+//! `FORWARD_N`).
 //!
 //! Layout: the servers (and the raw loop) are pinned to CPU 0; the load generator (publisher
 //! and all subscribers, one thread) to CPU 1. CPU-seconds are read from /proc (schedstat, ns)
@@ -30,6 +32,7 @@ mod client;
 mod common;
 mod media;
 mod raw;
+mod scale;
 mod servers;
 mod sys;
 
@@ -374,9 +377,38 @@ fn main() {
         .arg("--version")
         .output()
         .is_ok();
-    if let Err(e) = common::enter_private_netns(true) {
+    // FORWARD_NETNS=0 stays in the current namespace (a machine without iproute2 or without
+    // CAP_SYS_ADMIN; all traffic is on 127.0.0.1 either way, but Janus then needs a veth).
+    if env_u64("FORWARD_NETNS", 1) != 0
+        && let Err(e) = common::enter_private_netns(janus_ok)
+    {
         eprintln!("error: {e}");
         std::process::exit(2);
+    }
+    let scale_ks: Vec<usize> = env_str("FORWARD_SCALE", "")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .filter(|&k| k > 0)
+        .collect();
+    if !scale_ks.is_empty() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let failed = scale::run(&scale::Scale {
+            rt: &rt,
+            tessera: &tessera,
+            ks: scale_ks,
+            n: ns.first().copied().unwrap_or(50),
+            seconds: env_u64("FORWARD_SECONDS", 10),
+            warmup: env_u64("FORWARD_WARMUP", 3),
+            servers: servers_wanted,
+        });
+        if failed > 0 {
+            eprintln!("error: {failed} measurement(s) failed (see FAILED above)");
+            std::process::exit(1);
+        }
+        return;
     }
     sys::pin_thread(1);
     let load = common::loadavg();

@@ -45,17 +45,17 @@ pub fn rtc_peer_on(ip: std::net::IpAddr) -> RtcPeer {
 
 /// Starts `program args` pinned to CPU 0, logging to `log`.
 fn spawn_pinned(program: &Path, args: &[String], log: &Path) -> Res<Child> {
+    spawn_on(program, args, log, &[0])
+}
+
+/// Starts `program args` confined to `cpus`, logging to `log`.
+fn spawn_on(program: &Path, args: &[String], log: &Path, cpus: &[usize]) -> Res<Child> {
     let f = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let f2 = f.try_clone().map_err(|e| e.to_string())?;
-    Command::new("taskset")
-        .arg("-c")
-        .arg("0")
-        .arg(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(f)
-        .stderr(f2)
-        .spawn()
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null()).stdout(f).stderr(f2);
+    crate::common::confine_child(&mut cmd, cpus);
+    cmd.spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.display()))
 }
 
@@ -118,6 +118,17 @@ pub struct Tessera {
 impl Tessera {
     /// Starts the binary (one shard on CPU 0, media on 127.0.0.1:`udp_port`) and creates a room.
     pub async fn start(bin: &Path, rest_port: u16, udp_port: u16) -> Res<Tessera> {
+        Self::start_with_cores(bin, rest_port, udp_port, 1).await
+    }
+
+    /// Like [`Tessera::start`] with `cores` shards, pinned to CPUs 0..`cores` (the process's
+    /// other threads are confined to them too); shard i listens on `udp_port` + i.
+    pub async fn start_with_cores(
+        bin: &Path,
+        rest_port: u16,
+        udp_port: u16,
+        cores: usize,
+    ) -> Res<Tessera> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let args: Vec<String> = [
             "--data-dir",
@@ -128,7 +139,7 @@ impl Tessera {
             &rest_port.to_string(),
             "--no-demo",
             "--cores",
-            "1",
+            &cores.to_string(),
             "--udp-port",
             &udp_port.to_string(),
             "--public-ip",
@@ -139,7 +150,8 @@ impl Tessera {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let child = spawn_pinned(bin, &args, &dir.path().join("tessera.log"))?;
+        let cpus: Vec<usize> = (0..cores).collect();
+        let child = spawn_on(bin, &args, &dir.path().join("tessera.log"), &cpus)?;
         let base = format!("http://127.0.0.1:{rest_port}");
         let http = reqwest::Client::new();
         let service_file = dir.path().join("service.json");
