@@ -30,7 +30,7 @@ pub mod stream;
 
 pub use clients::{JoinRequest, Signaling, SubscribeTrack};
 pub use ids::{participant_id, session_id};
-pub use room::{Notifier, Origin, Participant, Permission, Subscription};
+pub use room::{Notice, Notifier, Origin, Participant, Permission, Subscription, notice};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -25,11 +25,24 @@ pub enum Origin {
     Portal,
 }
 
+/// A notification's data argument, serialized to JSON once and shared by every recipient (a
+/// room of N participants sends each stream or participant change to all N: serializing and
+/// cloning it per recipient made joins O(N²) in JSON work).
+pub type Notice = std::sync::Arc<serde_json::value::RawValue>;
+
+/// Serializes `data` for [`Notifier::notify`].
+pub fn notice(data: &Value) -> Notice {
+    // A `Value` always serializes (its map keys are strings); `null` only to be total.
+    serde_json::value::to_raw_value(data)
+        .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+        .into()
+}
+
 /// Delivers notifications to a portal client (the portal's socket). Must not block: it is
 /// called with the room locked.
 pub trait Notifier: Send + Sync + std::fmt::Debug {
-    /// Sends `event` with one data argument.
-    fn notify(&self, event: &str, data: Value);
+    /// Sends `event` with one data argument (already serialized, see [`Notice`]).
+    fn notify(&self, event: &'static str, data: Notice);
     /// The participant was removed by the room (REST delete, room deletion): send `drop` and
     /// close the connection.
     fn drop_client(&self);
@@ -176,25 +189,27 @@ impl RoomState {
     }
 
     /// Sends a notification to one participant (portal clients only).
-    pub(crate) fn notify(&self, pid: &str, event: &str, data: Value) {
+    pub(crate) fn notify(&self, pid: &str, event: &'static str, data: Value) {
         if let Some(n) = self
             .participants
             .iter()
             .find(|p| p.id == pid)
             .and_then(|p| p.notifier.as_ref())
         {
-            n.notify(event, data);
+            n.notify(event, notice(&data));
         }
     }
 
-    /// Sends a notification to every portal participant except `except`.
-    pub(crate) fn broadcast(&self, event: &str, data: &Value, except: Option<&str>) {
+    /// Sends a notification to every portal participant except `except`, serialized once.
+    pub(crate) fn broadcast(&self, event: &'static str, data: &Value, except: Option<&str>) {
+        let mut shared: Option<Notice> = None;
         for p in &self.participants {
             if Some(p.id.as_str()) == except {
                 continue;
             }
             if let Some(n) = &p.notifier {
-                n.notify(event, data.clone());
+                let d = shared.get_or_insert_with(|| notice(data));
+                n.notify(event, d.clone());
             }
         }
     }

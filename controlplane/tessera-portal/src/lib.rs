@@ -41,7 +41,7 @@ use socketioxide::socket::DisconnectReason;
 use socketioxide::{SocketIo, socket::Sid};
 use tessera_auth::ticket::{Ticket, TicketError};
 use tessera_auth::token::Token;
-use tessera_conference::{Conference, JoinRequest, Notifier};
+use tessera_conference::{Conference, JoinRequest, Notice, Notifier};
 use tessera_schema::ObjectId;
 use tessera_schema::records::TokenTake;
 use tessera_store::Store;
@@ -104,7 +104,7 @@ struct Part {
     reconnect: bool,
     ticket_id: Option<String>,
     seq: u64,
-    buffer: VecDeque<(u64, String, Value, Instant)>,
+    buffer: VecDeque<(u64, &'static str, Notice, Instant)>,
     /// Bumped on every relogin and disconnect, so a stale leave timer does nothing.
     generation: u64,
 }
@@ -132,7 +132,7 @@ struct SocketNotifier {
 }
 
 impl Notifier for SocketNotifier {
-    fn notify(&self, event: &str, data: Value) {
+    fn notify(&self, event: &'static str, data: Notice) {
         if let Some(p) = self.portal.upgrade() {
             p.deliver(&self.pid, event, data);
         }
@@ -342,7 +342,7 @@ impl Portal {
         self.io.get()?.get_socket(sid)
     }
 
-    fn deliver(&self, pid: &str, event: &str, data: Value) {
+    fn deliver(&self, pid: &str, event: &'static str, data: Notice) {
         let mut parts = self.parts.lock().expect("parts lock");
         let Some(p) = parts.get_mut(pid) else { return };
         p.seq += 1;
@@ -361,9 +361,9 @@ impl Portal {
         if let Some(sid) = p.sid
             && let Some(s) = self.socket(sid)
         {
-            let _ = s.emit(event, &data);
+            let _ = s.emit(event, &*data);
         }
-        p.buffer.push_back((p.seq, event.to_string(), data, now));
+        p.buffer.push_back((p.seq, event, data, now));
     }
 
     fn drop_participant(&self, pid: &str) {
@@ -646,7 +646,10 @@ impl Portal {
             let messages: Vec<Value> = p
                 .buffer
                 .iter()
-                .map(|(seq, e, d, _)| json!({"event": e, "data": d, "seq": seq}))
+                .map(|(seq, e, d, _)| {
+                    let d: &serde_json::value::RawValue = d;
+                    json!({"event": e, "data": d, "seq": seq})
+                })
                 .collect();
             (old, p.room, messages)
         };
