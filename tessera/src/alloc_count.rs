@@ -1,38 +1,41 @@
 //! Opt-in allocation counting (cargo feature `count-allocs`): a `#[global_allocator]` that
-//! wraps the system allocator and counts every allocation (and reallocation), exported as
+//! wraps the process's allocator (mimalloc, or the system's without the `mimalloc` feature)
+//! and counts every allocation (and reallocation), exported as
 //! `tessera_allocations_total` in `/metrics`. The forwarding benchmark builds the binary with
 //! it to check that steady-state forwarding allocates nothing. Off by default: the counter is
 //! one relaxed atomic add per allocation, which production does not need.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::allocator::BACKEND;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
-/// The system allocator, counting.
+/// The process's allocator, counting.
 #[derive(Debug)]
 pub struct CountingAllocator;
 
-// SAFETY: every call is forwarded unchanged to the system allocator.
+// SAFETY: every call is forwarded unchanged to the backing allocator.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
+        unsafe { BACKEND.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
+        unsafe { BACKEND.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { BACKEND.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { BACKEND.dealloc(ptr, layout) }
     }
 }
 

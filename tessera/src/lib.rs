@@ -14,6 +14,7 @@
 
 #[cfg(feature = "count-allocs")]
 pub mod alloc_count;
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod server;

@@ -108,6 +108,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_tracing(&config);
+    tracing::debug!(target: "tessera", allocator = tessera::allocator::NAME, "heap allocator");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tessera-ctl")
