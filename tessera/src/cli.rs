@@ -80,6 +80,10 @@ pub struct Cli {
     #[arg(long = "public-ip", value_name = "IP")]
     pub public_ip: Vec<IpAddr>,
 
+    /// Subscribers of a stream stay on its core until that core carries N transports more than the least-loaded one; later ones go to the least-loaded core, which gets the stream relayed (0 = always spread) [config: webrtc.relay_slack; default 8].
+    #[arg(long, value_name = "N")]
+    pub relay_slack: Option<usize>,
+
     /// Print the merged configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -109,6 +113,7 @@ impl Cli {
         set!("log.format", self.log_format);
         set!("webrtc.cores", self.cores);
         set!("webrtc.udp_port", self.udp_port);
+        set!("webrtc.relay_slack", self.relay_slack);
         if !self.public_ip.is_empty() {
             f = f.merge(Serialized::default("webrtc.public_ips", &self.public_ip));
         }

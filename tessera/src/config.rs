@@ -44,6 +44,9 @@ pub struct WebrtcConfig {
     /// Addresses advertised as ICE host candidates; empty = loopback and every local
     /// interface address.
     pub public_ips: Vec<IpAddr>,
+    /// Transports a source's shard may carry beyond the least-loaded shard before new
+    /// subscribers of that source go to the least-loaded shard (the source is relayed there).
+    pub relay_slack: usize,
 }
 
 impl Default for WebrtcConfig {
@@ -54,6 +57,7 @@ impl Default for WebrtcConfig {
             bind: ANY,
             udp_port: 0,
             public_ips: Vec::new(),
+            relay_slack: tessera_node::DEFAULT_RELAY_SLACK,
         }
     }
 }

@@ -225,6 +225,7 @@ impl Server {
             bind: config.webrtc.bind,
             port: config.webrtc.udp_port,
             public_ips,
+            relay_slack: config.webrtc.relay_slack,
         };
         let media = Arc::new(
             MediaNode::start_with_metrics(node_config, node_metrics)

@@ -6,8 +6,12 @@
 //! ([`MediaControl`]) that the conference agent drives.
 //!
 //! Placement: a transport that publishes goes to the least-loaded shard; a transport that
-//! subscribes goes to the shard of its source, so forwarding never crosses cores. (Subscribing
-//! one transport to sources on different shards is refused for now; see docs/ARCHITECTURE.md.)
+//! subscribes goes to the shard of its source while that shard carries at most
+//! [`NodeConfig::relay_slack`] transports more than the least-loaded one, else to the
+//! least-loaded shard. A source subscribed on another shard is relayed there: its shard hands
+//! each packet (plaintext, once per target shard and wake-up batch) to the target shard, whose
+//! router forwards it to its own subscribers, so one stream's fan-out uses every core. A
+//! transport may subscribe to sources on any shards.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera_rt::RtError> {
@@ -21,7 +25,8 @@ pub mod worker;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use tessera_rt::{Runtime, ShardSpec};
@@ -47,7 +52,13 @@ pub struct NodeConfig {
     /// Addresses put into answers as host candidates (with each shard's port). Empty: the
     /// bind address if it is not unspecified, else 127.0.0.1.
     pub public_ips: Vec<IpAddr>,
+    /// How many transports more than the least-loaded shard a source's shard may carry before
+    /// new subscribers of that source go to the least-loaded shard (relayed there).
+    pub relay_slack: usize,
 }
+
+/// Default of [`NodeConfig::relay_slack`].
+pub const DEFAULT_RELAY_SLACK: usize = 8;
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -57,6 +68,7 @@ impl Default for NodeConfig {
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: 0,
             public_ips: Vec::new(),
+            relay_slack: DEFAULT_RELAY_SLACK,
         }
     }
 }
@@ -90,6 +102,11 @@ pub struct MediaNode {
     placement: Arc<Mutex<Placement>>,
     events: broadcast::Sender<MediaEvent>,
     metrics: NodeMetrics,
+    relay_slack: usize,
+    /// Relay set-up and the offers that use a new relay run one at a time, so that a relay is
+    /// created once per (track, shard) and not dropped between its creation and its use.
+    relay_setup: tokio::sync::Mutex<()>,
+    next_relay: AtomicU64,
 }
 
 impl MediaNode {
@@ -132,6 +149,8 @@ impl MediaNode {
         };
         let ev = events.clone();
         let m = metrics.clone();
+        let handles: Arc<OnceLock<Vec<tessera_rt::ShardHandle<Command>>>> = Arc::default();
+        let h = handles.clone();
         let runtime = tessera_rt::spawn(specs, move |info| {
             let advertised = ips
                 .iter()
@@ -144,8 +163,10 @@ impl MediaNode {
                 ev.clone(),
                 m.clone(),
             )
+            .with_shards(h.clone())
         })?;
         let shards = runtime.shards().to_vec();
+        let _ = handles.set(shards.clone());
         let placement = Arc::new(Mutex::new(Placement {
             load: vec![0; shards.len()],
             ..Placement::default()
@@ -180,6 +201,9 @@ impl MediaNode {
             placement,
             events,
             metrics,
+            relay_slack: config.relay_slack,
+            relay_setup: tokio::sync::Mutex::new(()),
+            next_relay: AtomicU64::new(1),
         })
     }
 
@@ -209,33 +233,76 @@ impl MediaNode {
             .copied()
     }
 
-    fn place(&self, req: &OfferRequest) -> Result<usize, MediaError> {
-        if let Some(s) = self.shard_of(&req.transport_id) {
-            return Ok(s);
-        }
+    /// The shard for the offer's transport, and the sources it subscribes to that live on
+    /// other shards ((track id, shard), to relay there).
+    fn place(&self, req: &OfferRequest) -> Result<(usize, Vec<(String, usize)>), MediaError> {
         let p = self.placement.lock().expect("placement lock");
-        let mut wanted: Option<usize> = None;
+        let mut sources: Vec<(String, usize)> = Vec::new();
         for t in req.subscribe.iter().flat_map(|s| s.tracks.iter()) {
             let base = t.from.split(':').next().unwrap_or(&t.from);
             let shard = *p
                 .tracks
                 .get(base)
                 .ok_or_else(|| MediaError::NoSource(t.kind.as_str().into()))?;
-            if wanted.is_some_and(|w| w != shard) {
-                return Err(MediaError::Unavailable(
-                    "subscribing one transport to sources on different shards is not supported yet"
-                        .into(),
-                ));
+            if !sources.iter().any(|(b, _)| b == base) {
+                sources.push((base.to_string(), shard));
             }
-            wanted = Some(shard);
         }
-        Ok(wanted.unwrap_or_else(|| {
-            p.load
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, l)| **l)
-                .map_or(0, |(i, _)| i)
-        }))
+        let least = p
+            .load
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, l)| **l)
+            .map_or(0, |(i, _)| i);
+        let shard = match p.transports.get(&req.transport_id) {
+            Some(s) => *s,
+            None => match sources.first() {
+                // Subscribers stay with their source while its shard is not much busier
+                // than the least-loaded one: no relay needed.
+                Some(&(_, s))
+                    if sources.iter().all(|(_, x)| *x == s)
+                        && p.load[s] <= p.load[least] + self.relay_slack =>
+                {
+                    s
+                }
+                _ => least,
+            },
+        };
+        sources.retain(|(_, s)| *s != shard);
+        Ok((shard, sources))
+    }
+
+    /// Makes `track_id` (published on shard `from`) available to shard `to`'s subscribers.
+    async fn ensure_relay(&self, track_id: &str, from: usize, to: usize) -> Result<(), MediaError> {
+        let t = track_id.to_string();
+        if self.call(to, |tx| Command::HasRelay(t, tx)).await? {
+            return Ok(());
+        }
+        let relay = self.next_relay.fetch_add(1, Ordering::Relaxed);
+        let t = track_id.to_string();
+        let spec = self
+            .call(from, |reply| Command::RelayStart {
+                track_id: t,
+                relay,
+                to,
+                reply,
+            })
+            .await?;
+        let t = track_id.to_string();
+        let adopted = self
+            .call(to, |reply| Command::RelayAdopt {
+                track_id: t,
+                relay,
+                from,
+                spec,
+                reply,
+            })
+            .await;
+        if adopted.is_err() {
+            let _ = self.shards[from].send(Command::RelayStop(relay));
+        }
+        tracing::debug!(target: "tessera::node", track = track_id, from, to, relay, "relaying a source to another shard");
+        adopted
     }
 
     async fn call<T>(
@@ -270,7 +337,16 @@ impl Drop for MediaNode {
 #[async_trait]
 impl MediaControl for MediaNode {
     async fn offer(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError> {
-        let shard = self.place(&req)?;
+        let (shard, remote) = self.place(&req)?;
+        let _relaying = if remote.is_empty() {
+            None
+        } else {
+            let guard = self.relay_setup.lock().await;
+            for (track, from) in &remote {
+                self.ensure_relay(track, *from, shard).await?;
+            }
+            Some(guard)
+        };
         let transport = req.transport_id.clone();
         let fresh = self.shard_of(&transport).is_none();
         let answer = self

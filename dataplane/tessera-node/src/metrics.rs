@@ -33,11 +33,13 @@ pub enum DropReason {
     UnroutedRtp,
     /// A session handler panicked on this datagram (the session was closed).
     SessionPanic,
+    /// A packet relayed from another shard for a relay that ended meanwhile.
+    RelayGone,
 }
 
 impl DropReason {
     /// Every reason.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::UnknownProtocol,
         DropReason::UnknownSource,
         DropReason::SrtpBeforeKeys,
@@ -49,6 +51,7 @@ impl DropReason {
         DropReason::MalformedRtcp,
         DropReason::UnroutedRtp,
         DropReason::SessionPanic,
+        DropReason::RelayGone,
     ];
 
     /// Metric label.
@@ -65,6 +68,7 @@ impl DropReason {
             DropReason::MalformedRtcp => "malformed_rtcp",
             DropReason::UnroutedRtp => "unrouted_rtp",
             DropReason::SessionPanic => "session_panic",
+            DropReason::RelayGone => "relay_gone",
         }
     }
 
@@ -97,6 +101,8 @@ pub struct NodeMetrics {
     pub transports: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Session handlers that panicked.
     pub panics: Counter,
+    /// RTP packets handed to another shard for its subscribers (cross-shard fan-out).
+    pub relayed: Counter,
 }
 
 impl Default for NodeMetrics {
@@ -109,6 +115,7 @@ impl Default for NodeMetrics {
             datagrams_out: Counter::default(),
             transports: Gauge::default(),
             panics: Counter::default(),
+            relayed: Counter::default(),
         }
     }
 }
@@ -150,6 +157,11 @@ impl NodeMetrics {
             "tessera_session_panics",
             "Session handlers that panicked (the session was closed, the shard kept running)",
             self.panics.clone(),
+        );
+        registry.register(
+            "tessera_rtp_relayed",
+            "RTP packets a shard handed to another shard whose subscribers get that source",
+            self.relayed.clone(),
         );
     }
 

@@ -2,19 +2,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
-use tessera_rt::{SendBatch, Worker};
+use tessera_rt::{SendBatch, ShardHandle, Worker};
 use tessera_rtp::rtcp::{self, RtcpCompound, RtcpPacket};
 use tessera_rtp::rtp::RtpHeader;
 use tessera_schema::control::{
-    MediaError, MediaEvent, OfferAnswer, OfferRequest, PublishedTrack, TrackKind,
+    MediaError, MediaEvent, OfferAnswer, OfferRequest, PublishedTrack, TrackFormat, TrackKind,
 };
 use tessera_schema::sdp::{AcceptedMedia, AnswerMedia, Offer};
 use tessera_sfu::{
-    Kind, LayerChoice, Out, ReportBlock, Router, SenderReport, SinkKey, SinkSpec, SourceKey,
-    SourceSpec, TransportKey,
+    Kind, LayerChoice, Out, RelayId, ReportBlock, Router, SenderReport, SinkKey, SinkSpec,
+    SourceKey, SourceSpec, TransportKey,
 };
 use tessera_webrtc::demux::{self, Class};
 use tessera_webrtc::negotiate::{self, PubMid, SubMid};
@@ -47,6 +48,98 @@ pub enum Command {
         bool,
         oneshot::Sender<Result<(), MediaError>>,
     ),
+    /// Source shard: start relaying the published track to shard `to` as `relay`; answers
+    /// what the target needs to adopt it.
+    RelayStart {
+        track_id: String,
+        relay: RelayId,
+        to: usize,
+        reply: oneshot::Sender<Result<Box<RelaySpec>, MediaError>>,
+    },
+    /// Target shard: create the relayed source `relay` of `track_id`, fed by shard `from`.
+    RelayAdopt {
+        track_id: String,
+        relay: RelayId,
+        from: usize,
+        spec: Box<RelaySpec>,
+        reply: oneshot::Sender<Result<(), MediaError>>,
+    },
+    /// Target shard: whether `track_id` is relayed here already.
+    HasRelay(String, oneshot::Sender<Result<bool, MediaError>>),
+    /// Target shard: relayed packets (one wake-up of the source shard).
+    RelayRtp(Box<RelayBatch>),
+    /// Target shard: the publisher's sender report for a relayed layer.
+    RelaySr {
+        relay: RelayId,
+        layer: u8,
+        ntp: u64,
+        rtp: u32,
+    },
+    /// Source shard: a target's subscribers need a key frame of the layer sent as `ssrc`.
+    RelayKeyframe { relay: RelayId, ssrc: u32 },
+    /// Source shard: the target has no subscribers of the relay left.
+    RelayStop(RelayId),
+    /// Target shard: the relayed source is gone.
+    RelayEnd(RelayId),
+}
+
+/// The sink key of a subscription whose source is gone (no router sink has it).
+const DETACHED: SinkKey = SinkKey::MAX;
+
+/// Transport keys from here up name a relay's upstream (`RELAY_BASE + relay id`), not a peer:
+/// what a relayed source's router asks of its "publisher" goes to the source shard.
+const RELAY_BASE: TransportKey = 1 << 48;
+
+/// What a shard needs to adopt a relayed source.
+#[derive(Clone, Debug)]
+pub struct RelaySpec {
+    spec: SourceSpec,
+    format: TrackFormat,
+    rids: Vec<String>,
+}
+
+/// Packets one shard relays to another in one wake-up: one message, one buffer.
+#[derive(Debug, Default)]
+pub struct RelayBatch {
+    /// (relay, layer, offset, length) into `bytes`.
+    packets: Vec<(RelayId, u8, u32, u32)>,
+    bytes: Vec<u8>,
+}
+
+/// A source relayed to this shard.
+#[derive(Debug)]
+struct RelayIn {
+    source: SourceKey,
+    from: usize,
+    track_id: String,
+    format: TrackFormat,
+    rids: Vec<String>,
+}
+
+/// Cross-shard fan-out state of one shard.
+#[derive(Debug, Default)]
+struct Relays {
+    /// Relays this shard feeds: relay → (local source, target shard).
+    out: HashMap<RelayId, (SourceKey, usize)>,
+    /// Relays feeding this shard.
+    inbound: HashMap<RelayId, RelayIn>,
+    /// Track id → inbound relay.
+    by_track: HashMap<String, RelayId>,
+    /// Packets per target shard, sent at the end of the wake-up.
+    outbox: Vec<Option<Box<RelayBatch>>>,
+    /// Control messages to other shards, sent at the end of the wake-up.
+    control: Vec<(usize, Command)>,
+    /// Every shard's handle (set by the node once all run).
+    shards: Arc<OnceLock<Vec<ShardHandle<Command>>>>,
+}
+
+impl Relays {
+    fn inbound_of_source(&self, source: SourceKey) -> Option<RelayId> {
+        self.inbound
+            .iter()
+            .find(|(_, r)| r.source == source)
+            .map(|(id, _)| *id)
+    }
 }
 
 /// One published m-line on a peer.
@@ -157,10 +250,12 @@ impl DatagramSink for Sink<'_> {
     }
 }
 
-/// The router's output: RTP and RTCP through each peer's SRTP context.
+/// The router's output: RTP and RTCP through each peer's SRTP context, relayed packets and
+/// upstream requests to other shards.
 struct OutCtx<'a> {
     peers: &'a mut Slab<Peer>,
     tx: &'a mut SendBatch,
+    relays: &'a mut Relays,
     sent: u64,
 }
 
@@ -187,6 +282,19 @@ impl Out for OutCtx<'_> {
         });
     }
     fn send_keyframe_request(&mut self, transport: TransportKey, media_ssrc: u32, fir: bool) {
+        if transport >= RELAY_BASE {
+            let relay = (transport - RELAY_BASE) as RelayId;
+            if let Some(r) = self.relays.inbound.get(&relay) {
+                self.relays.control.push((
+                    r.from,
+                    Command::RelayKeyframe {
+                        relay,
+                        ssrc: media_ssrc,
+                    },
+                ));
+            }
+            return;
+        }
         if fir {
             let seq = rand::random::<u8>();
             self.rtcp(transport, &mut |buf, me| {
@@ -250,6 +358,18 @@ impl Out for OutCtx<'_> {
         });
         p.t.cname = cname;
     }
+    fn relay(&mut self, relay: RelayId, layer: u8, packet: &[u8]) {
+        let Some(&(_, to)) = self.relays.out.get(&relay) else {
+            return;
+        };
+        if self.relays.outbox.len() <= to {
+            self.relays.outbox.resize_with(to + 1, || None);
+        }
+        let b = self.relays.outbox[to].get_or_insert_with(Default::default);
+        b.packets
+            .push((relay, layer, b.bytes.len() as u32, packet.len() as u32));
+        b.bytes.extend_from_slice(packet);
+    }
 }
 
 /// A shard's worker.
@@ -274,6 +394,7 @@ pub struct ShardWorker {
     next_deadline: Option<Instant>,
     epoch: Instant,
     sent_before: u64,
+    relays: Relays,
 }
 
 impl std::fmt::Debug for ShardWorker {
@@ -316,7 +437,15 @@ impl ShardWorker {
             next_deadline: None,
             epoch: now,
             sent_before: 0,
+            relays: Relays::default(),
         }
+    }
+
+    /// Lets this worker reach the node's other shards (cross-shard fan-out); `shards` is set
+    /// once every shard runs.
+    pub fn with_shards(mut self, shards: Arc<OnceLock<Vec<ShardHandle<Command>>>>) -> Self {
+        self.relays.shards = shards;
+        self
     }
 
     /// The forwarder's counters (for tests and diagnostics).
@@ -492,16 +621,25 @@ impl ShardWorker {
                     Some((b, r)) => (b.to_string(), Some(r.to_string())),
                     None => (track.from.clone(), None),
                 };
-                let &(src_peer, src_idx) = self
-                    .tracks
-                    .get(&base)
-                    .ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
-                let src = self.peers[src_peer].pubs[src_idx]
-                    .as_ref()
-                    .ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
-                let (src_name, src_clock) = negotiate::encoding_of(&src.m.format);
-                let (source, src_format, layers) =
-                    (src.source, src.m.format.clone(), src.m.rids.clone());
+                // A track published on this shard, or one relayed here from another.
+                let (source, src_format, layers) = match self.tracks.get(&base) {
+                    Some(&(src_peer, src_idx)) => {
+                        let src = self.peers[src_peer].pubs[src_idx]
+                            .as_ref()
+                            .ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
+                        (src.source, src.m.format.clone(), src.m.rids.clone())
+                    }
+                    None => {
+                        let r = self
+                            .relays
+                            .by_track
+                            .get(&base)
+                            .and_then(|id| self.relays.inbound.get(id))
+                            .ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
+                        (r.source, r.format.clone(), r.rids.clone())
+                    }
+                };
+                let (src_name, src_clock) = negotiate::encoding_of(&src_format);
                 let ssrc = rand::random::<u32>() | 1;
                 let cname = self.peers[key].t.cname.clone();
                 let (answer, sm) = negotiate::negotiate_subscribe(
@@ -579,16 +717,90 @@ impl ShardWorker {
                 if let Some(p) = self.peers[key].pubs[i].take() {
                     self.tracks.remove(&p.track_id);
                     self.sources.remove(&p.source);
-                    self.router.remove_source(p.source);
+                    // Shards this source was relayed to lose it too.
+                    let Relays { out, control, .. } = &mut self.relays;
+                    out.retain(|relay, (src, to)| {
+                        if *src == p.source {
+                            control.push((*to, Command::RelayEnd(*relay)));
+                            false
+                        } else {
+                            true
+                        }
+                    });
+                    let gone = self.router.remove_source(p.source);
+                    self.detach_sinks(&gone);
                     self.peers[key].routes.retain(|r| r.1 != i);
                 }
             }
             MidUse::Sub(i) => {
                 if let Some(s) = self.peers[key].subs[i].take() {
+                    let source = self.router.sink_source(s.sink);
                     self.router.remove_sink(s.sink);
+                    if let Some(src) = source {
+                        self.reap_relay(src);
+                    }
                 }
             }
             MidUse::Rejected => {}
+        }
+    }
+
+    /// Forgets router sinks that went with their source: the subscriptions stay until the
+    /// conference ends them, but their sink keys may be reused by the router meanwhile.
+    fn detach_sinks(&mut self, gone: &[SinkKey]) {
+        if gone.is_empty() {
+            return;
+        }
+        for (_, p) in self.peers.iter_mut() {
+            for s in p.subs.iter_mut().flatten() {
+                if gone.contains(&s.sink) {
+                    s.sink = DETACHED;
+                }
+            }
+        }
+    }
+
+    /// Drops a relayed source once no subscriber of this shard uses it, and tells its shard.
+    fn reap_relay(&mut self, source: SourceKey) {
+        if self.router.sink_count(source) > 0 {
+            return;
+        }
+        let Some(relay) = self.relays.inbound_of_source(source) else {
+            return;
+        };
+        if let Some(r) = self.relays.inbound.remove(&relay) {
+            self.relays.by_track.remove(&r.track_id);
+            self.router.remove_source(source);
+            self.relays
+                .control
+                .push((r.from, Command::RelayStop(relay)));
+        }
+    }
+
+    /// Sends the wake-up's relayed packets and relay control messages to their shards.
+    fn flush_relays(&mut self) {
+        if self.relays.control.is_empty() && self.relays.outbox.iter().all(Option::is_none) {
+            return;
+        }
+        let Some(shards) = self.relays.shards.get() else {
+            self.relays.control.clear();
+            self.relays.outbox.iter_mut().for_each(|b| *b = None);
+            return;
+        };
+        for (to, b) in self.relays.outbox.iter_mut().enumerate() {
+            if let Some(batch) = b.take() {
+                let n = batch.packets.len() as u64;
+                if let Some(h) = shards.get(to)
+                    && h.send(Command::RelayRtp(batch)).is_ok()
+                {
+                    self.metrics.relayed.inc_by(n);
+                }
+            }
+        }
+        for (to, cmd) in self.relays.control.drain(..) {
+            if let Some(h) = shards.get(to) {
+                let _ = h.send(cmd);
+            }
         }
     }
 
@@ -687,6 +899,20 @@ impl ShardWorker {
                             info.ntp_timestamp,
                             info.rtp_timestamp,
                         );
+                        let Relays { out, control, .. } = &mut self.relays;
+                        for (relay, (src, to)) in out.iter() {
+                            if *src == pb.source {
+                                control.push((
+                                    *to,
+                                    Command::RelaySr {
+                                        relay: *relay,
+                                        layer: l,
+                                        ntp: info.ntp_timestamp,
+                                        rtp: info.rtp_timestamp,
+                                    },
+                                ));
+                            }
+                        }
                     }
                 }
                 RtcpPacket::Nack(n) => {
@@ -695,6 +921,7 @@ impl ShardWorker {
                         let mut out = OutCtx {
                             peers: &mut self.peers,
                             tx,
+                            relays: &mut self.relays,
                             sent: 0,
                         };
                         self.router.on_sink_nack(now, sink, &lost, &mut out);
@@ -884,6 +1111,7 @@ impl Worker for ShardWorker {
                             let mut out = OutCtx {
                                 peers: &mut self.peers,
                                 tx,
+                                relays: &mut self.relays,
                                 sent: 0,
                             };
                             self.router.on_rtp(now, source, layer, &hdr, &mut out);
@@ -920,8 +1148,137 @@ impl Worker for ShardWorker {
     fn handle_command(&mut self, now: Instant, cmd: Command, tx: &mut SendBatch) {
         match cmd {
             Command::Offer(req, reply) => {
+                // Relayed sources this offer wanted; one it ended up not using (the offer
+                // failed) is dropped again.
+                let relayed: Vec<SourceKey> = req
+                    .subscribe
+                    .iter()
+                    .flat_map(|s| s.tracks.iter())
+                    .filter_map(|t| {
+                        let base = t.from.split(':').next().unwrap_or(&t.from);
+                        let id = self.relays.by_track.get(base)?;
+                        self.relays.inbound.get(id).map(|r| r.source)
+                    })
+                    .collect();
                 let r = self.on_offer(now, *req, tx);
+                for src in relayed {
+                    self.reap_relay(src);
+                }
                 let _ = reply.send(r);
+            }
+            Command::RelayStart {
+                track_id,
+                relay,
+                to,
+                reply,
+            } => {
+                let r = match self.tracks.get(&track_id).copied() {
+                    Some((peer, idx)) => {
+                        match self.peers.get(peer).and_then(|p| p.pubs[idx].as_ref()) {
+                            Some(p) => {
+                                let source = p.source;
+                                let (format, rids) = (p.m.format.clone(), p.m.rids.clone());
+                                match self.router.source_spec(source).cloned() {
+                                    Some(spec) if self.router.add_relay(source, relay) => {
+                                        self.relays.out.insert(relay, (source, to));
+                                        Ok(Box::new(RelaySpec { spec, format, rids }))
+                                    }
+                                    _ => Err(MediaError::NoSource(track_id)),
+                                }
+                            }
+                            None => Err(MediaError::NoSource(track_id)),
+                        }
+                    }
+                    None => Err(MediaError::NoSource(track_id)),
+                };
+                let _ = reply.send(r);
+            }
+            Command::RelayAdopt {
+                track_id,
+                relay,
+                from,
+                spec,
+                reply,
+            } => {
+                if self.relays.by_track.contains_key(&track_id) {
+                    // Already relayed here: this second relay is not needed.
+                    self.relays.control.push((from, Command::RelayStop(relay)));
+                } else {
+                    let RelaySpec {
+                        mut spec,
+                        format,
+                        rids,
+                    } = *spec;
+                    spec.publisher = RELAY_BASE + relay as TransportKey;
+                    let source = self.router.add_source(spec);
+                    self.relays.by_track.insert(track_id.clone(), relay);
+                    self.relays.inbound.insert(
+                        relay,
+                        RelayIn {
+                            source,
+                            from,
+                            track_id,
+                            format,
+                            rids,
+                        },
+                    );
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Command::HasRelay(track_id, reply) => {
+                let _ = reply.send(Ok(self.relays.by_track.contains_key(&track_id)));
+            }
+            Command::RelayRtp(batch) => {
+                let mut out = OutCtx {
+                    peers: &mut self.peers,
+                    tx,
+                    relays: &mut self.relays,
+                    sent: 0,
+                };
+                for &(relay, layer, off, len) in &batch.packets {
+                    let Some(source) = out.relays.inbound.get(&relay).map(|r| r.source) else {
+                        self.metrics.drop(DropReason::RelayGone);
+                        continue;
+                    };
+                    let data = batch
+                        .bytes
+                        .get(off as usize..(off as usize).saturating_add(len as usize));
+                    let Some(hdr) = data.and_then(|d| RtpHeader::parse(d).ok()) else {
+                        self.metrics.drop(DropReason::MalformedRtp);
+                        continue;
+                    };
+                    self.router.on_rtp(now, source, layer, &hdr, &mut out);
+                }
+                self.metrics.rtp_out.inc_by(out.sent);
+            }
+            Command::RelaySr {
+                relay,
+                layer,
+                ntp,
+                rtp,
+            } => {
+                if let Some(r) = self.relays.inbound.get(&relay) {
+                    self.router.on_sender_report(now, r.source, layer, ntp, rtp);
+                }
+            }
+            Command::RelayKeyframe { relay, ssrc } => {
+                if let Some(&(source, _)) = self.relays.out.get(&relay)
+                    && let Some(layer) = self.router.layer_of_ssrc(source, ssrc)
+                {
+                    self.router.request_keyframe(now, source, layer);
+                }
+            }
+            Command::RelayStop(relay) => {
+                if let Some((source, _)) = self.relays.out.remove(&relay) {
+                    self.router.remove_relay(source, relay);
+                }
+            }
+            Command::RelayEnd(relay) => {
+                if let Some(r) = self.relays.inbound.remove(&relay) {
+                    self.relays.by_track.remove(&r.track_id);
+                    let gone = self.router.remove_source(r.source);
+                    self.detach_sinks(&gone);
+                }
             }
             Command::Candidate(t, c, reply) => {
                 let r = match self.by_id.get(&t).copied() {
@@ -1017,6 +1374,7 @@ impl Worker for ShardWorker {
             let mut out = OutCtx {
                 peers: &mut self.peers,
                 tx,
+                relays: &mut self.relays,
                 sent: 0,
             };
             self.router.poll(now, &mut out);
@@ -1044,6 +1402,7 @@ impl Worker for ShardWorker {
     }
 
     fn end_of_wakeup(&mut self, _now: Instant, tx: &mut SendBatch) {
+        self.flush_relays();
         self.recompute_deadline();
         let (sent, _) = tx.counters();
         let queued = tx.queued() as u64;

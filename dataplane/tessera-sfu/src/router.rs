@@ -35,6 +35,8 @@ pub type TransportKey = usize;
 pub type SourceKey = usize;
 /// A sink in this router.
 pub type SinkKey = usize;
+/// A relay of a source to another shard's router (unique within a node).
+pub type RelayId = u64;
 
 /// Audio or video.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +116,10 @@ pub trait Out {
     fn send_receiver_report(&mut self, transport: TransportKey, block: ReportBlock);
     /// A sender report for one of our SSRCs to a subscriber.
     fn send_sender_report(&mut self, transport: TransportKey, sr: SenderReport);
+    /// A source's packet (plaintext, as the publisher sent it) for the relay `relay`: another
+    /// shard forwards it to its own subscribers of that source. Called after the source's own
+    /// bookkeeping and only for unmuted media packets.
+    fn relay(&mut self, _relay: RelayId, _layer: u8, _packet: &[u8]) {}
 }
 
 /// Sender-report values of one output SSRC.
@@ -168,6 +174,8 @@ struct Source {
     spec: SourceSpec,
     layers: Vec<Layer>,
     sinks: Vec<SinkKey>,
+    /// Other shards this source's packets go to.
+    relays: Vec<RelayId>,
     muted: bool,
 }
 
@@ -251,8 +259,55 @@ impl Router {
             spec,
             layers,
             sinks: Vec::new(),
+            relays: Vec::new(),
             muted: false,
         })
+    }
+
+    /// The spec a source was added with.
+    pub fn source_spec(&self, key: SourceKey) -> Option<&SourceSpec> {
+        self.sources.get(key).map(|s| &s.spec)
+    }
+
+    /// Sinks a source feeds.
+    pub fn sink_count(&self, key: SourceKey) -> usize {
+        self.sources.get(key).map_or(0, |s| s.sinks.len())
+    }
+
+    /// The source a sink is fed by.
+    pub fn sink_source(&self, key: SinkKey) -> Option<SourceKey> {
+        self.sinks.get(key).map(|s| s.source)
+    }
+
+    /// The layer of `source` whose packets carry `ssrc`, once a packet showed it.
+    pub fn layer_of_ssrc(&self, source: SourceKey, ssrc: u32) -> Option<u8> {
+        self.sources
+            .get(source)?
+            .layers
+            .iter()
+            .position(|l| l.ssrc == Some(ssrc))
+            .map(|i| i as u8)
+    }
+
+    /// Starts handing `source`'s packets to [`Out::relay`] as `relay`; false if the source
+    /// does not exist.
+    pub fn add_relay(&mut self, source: SourceKey, relay: RelayId) -> bool {
+        match self.sources.get_mut(source) {
+            Some(s) => {
+                if !s.relays.contains(&relay) {
+                    s.relays.push(relay);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops a relay.
+    pub fn remove_relay(&mut self, source: SourceKey, relay: RelayId) {
+        if let Some(s) = self.sources.get_mut(source) {
+            s.relays.retain(|r| *r != relay);
+        }
     }
 
     /// Removes a source; returns the sinks it fed (now removed too).
@@ -444,6 +499,9 @@ impl Router {
         l.rtx.store(ext_seq, packet);
         if src.muted {
             return;
+        }
+        for &r in &src.relays {
+            out.relay(r, layer, packet);
         }
         let kind = src.spec.kind;
         let codec = src.spec.codec;

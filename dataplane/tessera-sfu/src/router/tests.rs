@@ -13,6 +13,7 @@ struct Recorder {
     keyframes: Vec<(TransportKey, u32, bool)>,
     rrs: Vec<(TransportKey, ReportBlock)>,
     srs: Vec<(TransportKey, SenderReport)>,
+    relayed: Vec<(RelayId, u8, Vec<u8>)>,
 }
 
 impl Out for Recorder {
@@ -34,6 +35,9 @@ impl Out for Recorder {
     }
     fn send_sender_report(&mut self, transport: TransportKey, sr: SenderReport) {
         self.srs.push((transport, sr));
+    }
+    fn relay(&mut self, relay: RelayId, layer: u8, packet: &[u8]) {
+        self.relayed.push((relay, layer, packet.to_vec()));
     }
 }
 
@@ -493,4 +497,81 @@ fn sender_reports_follow_the_publishers_clock_mapping() {
     assert_eq!((t, sr.ssrc, sr.packets), (1, 1111, 1));
     assert_eq!(sr.rtp, 48_000 + 24_000, "the mapping extrapolated by 0.5 s");
     assert_eq!(sr.ntp >> 32, 7);
+}
+
+#[test]
+fn relays_get_the_publishers_packets_unchanged_while_unmuted() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    assert!(r.add_relay(src, 7));
+    assert!(r.add_relay(src, 7), "adding twice is one relay");
+    assert!(!r.add_relay(src + 1, 8), "no such source");
+    let mut out = Recorder::default();
+    let p0 = packet(0xaaaa, 10, 1000, &vp8(true), &[]);
+    let p1 = packet(0xbbbb, 20, 1000, &vp8(false), &[]);
+    feed(&mut r, t0, src, 0, &p0, &mut out);
+    feed(&mut r, t0, src, 1, &p1, &mut out);
+    assert_eq!(out.relayed, vec![(7, 0, p0.clone()), (7, 1, p1.clone())]);
+    assert!(out.rtp.is_empty(), "no sinks, nothing forwarded");
+    assert_eq!(r.layer_of_ssrc(src, 0xbbbb), Some(1));
+    assert_eq!(r.layer_of_ssrc(src, 0xcccc), None);
+
+    // Muted: nothing relayed; padding-only packets never are.
+    r.set_source_muted(src, true);
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(0xaaaa, 11, 1000, &vp8(false), &[]),
+        &mut out,
+    );
+    r.set_source_muted(src, false);
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(0xaaaa, 12, 1000, &[], &[]),
+        &mut out,
+    );
+    assert_eq!(out.relayed.len(), 2);
+
+    r.remove_relay(src, 7);
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(0xaaaa, 13, 1000, &vp8(false), &[]),
+        &mut out,
+    );
+    assert_eq!(out.relayed.len(), 2, "a removed relay gets nothing");
+}
+
+#[test]
+fn a_relayed_source_asks_its_publisher_key_for_key_frames() {
+    // What the adopting shard does: the relayed source's "publisher" is a relay key.
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let mut spec = video_spec(1);
+    spec.publisher = 1 << 48;
+    let src = r.add_source(spec);
+    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 100), 0).unwrap();
+    assert_eq!(r.sink_source(sink), Some(src));
+    assert_eq!(r.sink_count(src), 1);
+    let mut out = Recorder::default();
+    // The first relayed packet shows the SSRC: the pending request goes out to the relay key.
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(0xaaaa, 1, 0, &vp8(false), &[]),
+        &mut out,
+    );
+    assert_eq!(out.keyframes, vec![(1 << 48, 0xaaaa, false)]);
+    r.remove_sink(sink);
+    assert_eq!(r.sink_count(src), 0);
 }

@@ -1,0 +1,175 @@
+//! Cross-shard fan-out with a real server in-process (two shards, `relay_slack = 0`): a WHIP
+//! publisher lands on one shard, and of its WHEP subscribers the first goes to the other
+//! shard (the source is relayed there) and the second stays with the source. Both receive
+//! media from real str0m peers on loopback; unpublishing ends the relay.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Rest, test_config};
+use reqwest::Method;
+use serde_json::json;
+use str0m::media::MediaKind;
+use tessera::server::Server;
+use tessera_testkit::peer::{Peer, PeerOffer};
+
+async fn token(rest: &Rest, room: &str, role: &str) -> String {
+    let r = rest
+        .post(
+            &format!("/v1/rooms/{room}/tokens"),
+            json!({"user": "fan", "role": role}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
+}
+
+/// POSTs an SDP offer with a bearer token; returns (answer, Location).
+async fn post_sdp(rest: &Rest, path: &str, token: &str, sdp: &str) -> (String, String) {
+    let r = rest
+        .raw(
+            Method::POST,
+            path,
+            Some(format!("Bearer {token}")),
+            Some(("application/sdp", sdp.as_bytes().to_vec())),
+        )
+        .await;
+    assert_eq!(r.status, 201, "POST {path}: {}", r.text);
+    let location = r
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (r.text, location)
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == name).then(|| v.trim().parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+async fn metrics(rest: &Rest) -> String {
+    rest.http
+        .get(format!("{}/metrics", rest.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn play(rest: &Rest, room: &str, stream: &str) -> Peer {
+    let offer = PeerOffer::new(false, &[MediaKind::Audio, MediaKind::Video]);
+    let (answer, _) = post_sdp(
+        rest,
+        &format!("/whep/{room}/{stream}"),
+        &token(rest, room, "viewer").await,
+        &offer.sdp,
+    )
+    .await;
+    let peer = offer.start(&answer).unwrap();
+    assert!(
+        peer.wait_connected(Duration::from_secs(10)),
+        "subscriber connects"
+    );
+    peer
+}
+
+async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < end, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_fans_out_across_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), None);
+    config.webrtc.cores = 2;
+    config.webrtc.relay_slack = 0;
+    let server = Server::start(config).await.unwrap();
+    let rest = Rest::for_server(&server);
+    let room = rest
+        .post("/v1/rooms", json!({"name": "fanout"}))
+        .await
+        .json()["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The publisher (shard 0: both are empty, the first is least loaded).
+    let offer = PeerOffer::new(true, &[MediaKind::Audio, MediaKind::Video]);
+    let pub_token = token(&rest, &room, "presenter").await;
+    let (answer, location) =
+        post_sdp(&rest, &format!("/whip/{room}"), &pub_token, &offer.sdp).await;
+    let publisher = offer.start(&answer).unwrap();
+    assert!(
+        publisher.wait_connected(Duration::from_secs(10)),
+        "publisher connects"
+    );
+    let stream = location.rsplit('/').next().unwrap().to_string();
+    let end = Instant::now() + Duration::from_secs(10);
+    while rest
+        .get(&format!("/v1/rooms/{room}/streams/{stream}"))
+        .await
+        .status
+        != 200
+    {
+        assert!(Instant::now() < end, "the publication is listed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // With no slack, the first subscriber goes to the idle shard and the source is relayed
+    // there; the second finds both shards equally loaded and stays with the source.
+    let relayed = play(&rest, &room, &stream).await;
+    let local = play(&rest, &room, &stream).await;
+    wait_until("both subscribers receive media", || {
+        relayed.received() > 50 && local.received() > 50
+    })
+    .await;
+    let m = metrics(&rest).await;
+    let relayed_packets = metric(&m, "tessera_rtp_relayed_total");
+    assert!(
+        relayed_packets > 0.0,
+        "packets crossed to the other shard:\n{m}"
+    );
+    assert_eq!(metric(&m, "tessera_transports"), 3.0);
+
+    // Unpublishing ends the relay: nothing more crosses shards and nobody receives more.
+    let r = rest
+        .raw(
+            Method::DELETE,
+            &location,
+            Some(format!("Bearer {pub_token}")),
+            None,
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 204, "DELETE: {}", r.status);
+    drop(publisher);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (a, b) = (relayed.received(), local.received());
+    let before = metric(&metrics(&rest).await, "tessera_rtp_relayed_total");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        metric(&metrics(&rest).await, "tessera_rtp_relayed_total"),
+        before,
+        "the relay stopped with its source"
+    );
+    assert_eq!((relayed.received(), local.received()), (a, b));
+    assert_eq!(
+        metric(&metrics(&rest).await, "tessera_session_panics_total"),
+        0.0
+    );
+    drop((relayed, local));
+    server.shutdown().await;
+}
