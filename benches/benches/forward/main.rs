@@ -14,7 +14,8 @@
 //! handle, and one shared loop, which costs Janus less CPU here), `TESSERA_BIN` (skip the
 //! build), `FORWARD_NETNS=0` (stay in the current network namespace), `FORWARD_SCALE` (e.g.
 //! `1,2,4,8`: the per-core scaling table instead, see `scale.rs`; N is the first of
-//! `FORWARD_N`).
+//! `FORWARD_N`), `FORWARD_FANOUT=1` (with `FORWARD_SCALE`: one stream's N subscribers spread
+//! over the K shards).
 //!
 //! Layout: the servers (and the raw loop) are pinned to CPU 0; the load generator (publisher
 //! and all subscribers, one thread) to CPU 1. CPU-seconds are read from /proc (schedstat, ns)
@@ -403,6 +404,7 @@ fn main() {
             seconds: env_u64("FORWARD_SECONDS", 10),
             warmup: env_u64("FORWARD_WARMUP", 3),
             servers: servers_wanted,
+            fanout: env_u64("FORWARD_FANOUT", 0) != 0,
         });
         if failed > 0 {
             eprintln!("error: {failed} measurement(s) failed (see FAILED above)");

@@ -6,6 +6,11 @@
 //! placement) and each subscriber lands on its publication's shard, so every shard forwards
 //! one publisher to N subscribers.
 //!
+//! With `FORWARD_FANOUT=1` it measures one stream's fan-out instead: one publisher and N
+//! subscribers in all (spread over the K load-generator threads) through Tessera with K shards
+//! and `--relay-slack 0`, so the subscribers spread evenly over the shards and the stream is
+//! relayed from its shard to the others (no raw-loop row: the raw loop has no such mode).
+//!
 //! Per K it prints the forwarded packets per second and per server CPU-second, the CPU the
 //! server used, the efficiency per core against K = 1 (packets per CPU-second at K divided by
 //! packets per CPU-second at 1: 100% is linear scaling), the delivered share and p50/p99
@@ -27,6 +32,8 @@ pub struct Scale<'a> {
     pub seconds: u64,
     pub warmup: u64,
     pub servers: String,
+    /// One publisher, N subscribers spread over the shards.
+    pub fanout: bool,
 }
 
 /// One load-generator thread per publisher.
@@ -39,25 +46,32 @@ impl Pool {
         self.clients[..k].iter().map(Client::status).collect()
     }
 
-    fn wait_ready(&self, k: usize, n: usize, what: &str) -> Res<()> {
-        let end = Instant::now() + Duration::from_secs(30 + (k * n) as u64 / 5);
+    /// Waits until load generator i has `subs[i]` subscribers connected and receiving, and a
+    /// connected publisher where `publishers[i]`.
+    fn wait_ready(&self, subs: &[usize], publishers: &[bool], what: &str) -> Res<()> {
+        let k = subs.len();
+        let total: usize = subs.iter().sum();
+        let end = Instant::now() + Duration::from_secs(30 + total as u64 / 5);
         let mut last = Vec::new();
+        let ok = |i: usize, s: &Snapshot| {
+            (s.publisher_connected || !publishers[i])
+                && s.connected == subs[i]
+                && s.receiving == subs[i]
+        };
         while Instant::now() < end {
             last = self.status_all(k);
-            if last
-                .iter()
-                .all(|s| s.publisher_connected && s.connected == n && s.receiving == n)
-            {
+            if last.iter().enumerate().all(|(i, s)| ok(i, s)) {
                 return Ok(());
             }
             sys::nap(100);
         }
         let summary: Vec<String> = last
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 format!(
                     "{}/{} connected, {} receiving, publisher {}",
-                    s.connected, n, s.receiving, s.publisher_connected
+                    s.connected, subs[i], s.receiving, s.publisher_connected
                 )
             })
             .collect();
@@ -110,12 +124,39 @@ fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
         n: s.n,
         ..Row::default()
     };
-    let t = s.rt.block_on(servers::Tessera::start_with_cores(
-        s.tessera, 3000, 40000, k,
+    let t = s.rt.block_on(servers::Tessera::start_with(
+        s.tessera,
+        3000,
+        40000,
+        k,
+        s.fanout.then_some(0),
     ))?;
     let pid = t.child.id();
     let result = (|| -> Res<Row> {
-        for c in &pool.clients[..k] {
+        if s.fanout {
+            // One publisher on load generator 0; its subscribers round-robin over every load
+            // generator (the same load-generator capacity at every K).
+            let (peer, stream, video, audio) = s.rt.block_on(t.whip())?;
+            pool.clients[0].send(Cmd::SetPublisher(PubTarget::Srtp {
+                peer: Box::new(peer),
+                video_ssrc: video.0,
+                audio_ssrc: audio.0,
+                video_pt: video.1,
+                audio_pt: audio.1,
+            }));
+            s.rt.block_on(t.wait_published(&stream))?;
+            let lg = pool.clients.len();
+            for i in 0..s.n {
+                let p = s.rt.block_on(t.whep(&stream))?;
+                pool.clients[i % lg].send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
+            }
+            let subs: Vec<usize> = (0..lg)
+                .map(|i| s.n / lg + usize::from(i < s.n % lg))
+                .collect();
+            let pubs: Vec<bool> = (0..lg).map(|i| i == 0).collect();
+            pool.wait_ready(&subs, &pubs, "Tessera")?;
+        }
+        for c in pool.clients[..k].iter().filter(|_| !s.fanout) {
             let (peer, stream, video, audio) = s.rt.block_on(t.whip())?;
             c.send(Cmd::SetPublisher(PubTarget::Srtp {
                 peer: Box::new(peer),
@@ -130,9 +171,12 @@ fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
                 c.send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
             }
         }
-        pool.wait_ready(k, s.n, "Tessera")?;
+        if !s.fanout {
+            pool.wait_ready(&vec![s.n; k], &vec![true; k], "Tessera")?;
+        }
         let m0 = s.rt.block_on(t.metrics()).unwrap_or_default();
-        pool.measure(s, k, &mut row, &|| CpuTime::of_process(pid));
+        let lg = if s.fanout { pool.clients.len() } else { k };
+        pool.measure(s, lg, &mut row, &|| CpuTime::of_process(pid));
         let m1 = s.rt.block_on(t.metrics()).unwrap_or_default();
         // One scrape's own allocations fall inside the window; m2 - m1 measures one.
         let m2 = s.rt.block_on(t.metrics()).unwrap_or_default();
@@ -143,6 +187,11 @@ fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
         let allocs = count(&m0, &m1) - count(&m1, &m2);
         if allocs.is_finite() {
             row.allocs = Some(allocs.max(0.0) / row.packets.max(1) as f64);
+        }
+        let relayed = get(&m1, "tessera_rtp_relayed_total") - get(&m0, "tessera_rtp_relayed_total");
+        if relayed > 0.0 {
+            row.note
+                .push_str(&format!("relayed to other shards in window {relayed:.0}; "));
         }
         Ok(row)
     })();
@@ -176,19 +225,21 @@ fn run_raw(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
         fwds.push(fwd);
     }
     let tids: Vec<i32> = fwds.iter().map(|f| f.tid).collect();
-    let result = pool.wait_ready(k, s.n, "raw loop").map(|_| {
-        let cpu = || {
-            tids.iter()
-                .map(|&t| CpuTime::of_thread(t))
-                .fold(CpuTime::default(), |a, b| CpuTime {
-                    user_ticks_s: a.user_ticks_s + b.user_ticks_s,
-                    sys_ticks_s: a.sys_ticks_s + b.sys_ticks_s,
-                    exec_s: a.exec_s + b.exec_s,
-                })
-        };
-        pool.measure(s, k, &mut row, &cpu);
-        row.clone()
-    });
+    let result = pool
+        .wait_ready(&vec![s.n; k], &vec![true; k], "raw loop")
+        .map(|_| {
+            let cpu = || {
+                tids.iter()
+                    .map(|&t| CpuTime::of_thread(t))
+                    .fold(CpuTime::default(), |a, b| CpuTime {
+                        user_ticks_s: a.user_ticks_s + b.user_ticks_s,
+                        sys_ticks_s: a.sys_ticks_s + b.sys_ticks_s,
+                        exec_s: a.exec_s + b.exec_s,
+                    })
+            };
+            pool.measure(s, k, &mut row, &cpu);
+            row.clone()
+        });
     for f in fwds {
         f.stop();
     }
@@ -201,20 +252,29 @@ pub fn run(s: &Scale<'_>) -> usize {
     let kmax = s.ks.iter().copied().max().unwrap_or(1);
     // SAFETY: sysconf has no preconditions.
     let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    if 2 * kmax > cpus {
+    if 2 * kmax > cpus && std::env::var("FORWARD_SHARE_CPUS").as_deref() != Ok("1") {
         println!(
-            "error: FORWARD_SCALE up to {kmax} needs {} CPUs (server and load generator apart); this machine has {cpus}",
+            "error: FORWARD_SCALE up to {kmax} needs {} CPUs (server and load generator apart); this machine has {cpus} (FORWARD_SHARE_CPUS=1 runs anyway, for a smoke test: the figures then mean little)",
             2 * kmax
         );
         return 1;
     }
     let model = crate::common::cpu_model();
-    println!(
-        "scaling: {cpus} CPUs ({model}); K = {:?} publishers x {} subscribers; server on CPUs 0..K, load generator threads on CPUs {kmax}..{}",
-        s.ks,
-        s.n,
-        2 * kmax - 1
-    );
+    if s.fanout {
+        println!(
+            "fan-out scaling: {cpus} CPUs ({model}); K = {:?} shards, one publisher, {} subscribers in all (relay slack 0); server on CPUs 0..K, load generator threads on CPUs {kmax}..{}",
+            s.ks,
+            s.n,
+            2 * kmax - 1
+        );
+    } else {
+        println!(
+            "scaling: {cpus} CPUs ({model}); K = {:?} publishers x {} subscribers; server on CPUs 0..K, load generator threads on CPUs {kmax}..{}",
+            s.ks,
+            s.n,
+            2 * kmax - 1
+        );
+    }
     let pool = Pool {
         clients: (0..kmax).map(|i| Client::start(kmax + i)).collect(),
     };
@@ -227,7 +287,7 @@ pub fn run(s: &Scale<'_>) -> usize {
         if s.servers.contains("tessera") {
             runs.push(("Tessera", run_tessera));
         }
-        if s.servers.contains("raw") {
+        if s.servers.contains("raw") && !s.fanout {
             runs.push(("raw UDP loop", run_raw));
         }
         for (name, f) in runs {
@@ -258,7 +318,12 @@ pub fn run(s: &Scale<'_>) -> usize {
         }
     }
     println!(
-        "\n| K (shards = publishers) | server | fwd pkts/s | server CPUs busy | fwd pkts per CPU-s | efficiency per core vs K=1 | throughput vs K=1 | p50 µs | p99 µs | allocs/pkt | delivered |"
+        "\n| K ({}) | server | fwd pkts/s | server CPUs busy | fwd pkts per CPU-s | efficiency per core vs K=1 | throughput vs K=1 | p50 µs | p99 µs | allocs/pkt | delivered |",
+        if s.fanout {
+            "shards; one stream"
+        } else {
+            "shards = publishers"
+        }
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (k, r) in &rows {

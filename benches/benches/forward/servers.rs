@@ -129,6 +129,17 @@ impl Tessera {
         udp_port: u16,
         cores: usize,
     ) -> Res<Tessera> {
+        Self::start_with(bin, rest_port, udp_port, cores, None).await
+    }
+
+    /// Like [`Tessera::start_with_cores`], with `--relay-slack` when given.
+    pub async fn start_with(
+        bin: &Path,
+        rest_port: u16,
+        udp_port: u16,
+        cores: usize,
+        relay_slack: Option<usize>,
+    ) -> Res<Tessera> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let args: Vec<String> = [
             "--data-dir",
@@ -150,6 +161,10 @@ impl Tessera {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        let mut args = args;
+        if let Some(n) = relay_slack {
+            args.extend(["--relay-slack".to_string(), n.to_string()]);
+        }
         let cpus: Vec<usize> = (0..cores).collect();
         let child = spawn_on(bin, &args, &dir.path().join("tessera.log"), &cpus)?;
         let base = format!("http://127.0.0.1:{rest_port}");
