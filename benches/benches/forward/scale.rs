@@ -81,9 +81,9 @@ impl Pool {
         ))
     }
 
-    /// Warm-up, then the window over the first `k` load generators; `cpu` reads the server.
+    /// The window over the first `k` load generators (after the caller's warm-up); `cpu` reads
+    /// the server.
     fn measure(&self, s: &Scale<'_>, k: usize, row: &mut Row, cpu: &dyn Fn() -> CpuTime) {
-        std::thread::sleep(Duration::from_secs(s.warmup));
         for c in &self.clients[..k] {
             c.send(Cmd::BeginWindow);
         }
@@ -174,6 +174,8 @@ fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
         if !s.fanout {
             pool.wait_ready(&vec![s.n; k], &vec![true; k], "Tessera")?;
         }
+        // Warm-up first: the counters below must cover the window only.
+        std::thread::sleep(Duration::from_secs(s.warmup));
         let m0 = s.rt.block_on(t.metrics()).unwrap_or_default();
         let lg = if s.fanout { pool.clients.len() } else { k };
         pool.measure(s, lg, &mut row, &|| CpuTime::of_process(pid));
@@ -237,6 +239,7 @@ fn run_raw(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
                         exec_s: a.exec_s + b.exec_s,
                     })
             };
+            std::thread::sleep(Duration::from_secs(s.warmup));
             pool.measure(s, k, &mut row, &cpu);
             row.clone()
         });
