@@ -133,8 +133,10 @@ async fn a_stream_fans_out_across_shards() {
     // there; the second finds both shards equally loaded and stays with the source.
     let relayed = play(&rest, &room, &stream).await;
     let local = play(&rest, &room, &stream).await;
-    wait_until("both subscribers receive media", || {
-        relayed.received() > 50 && local.received() > 50
+    wait_until("both subscribers receive audio and video", || {
+        [&relayed, &local]
+            .iter()
+            .all(|p| p.received_of("audio") > 20 && p.received_of("video") > 20)
     })
     .await;
     let m = metrics(&rest).await;
@@ -171,5 +173,108 @@ async fn a_stream_fans_out_across_shards() {
         0.0
     );
     drop((relayed, local));
+    server.shutdown().await;
+}
+
+/// A subscription whose audio and video come from publications on different shards (refused
+/// before cross-shard fan-out): one transport, one source local, the other relayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_subscription_takes_sources_from_two_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), None);
+    config.webrtc.cores = 2;
+    let server = Server::start(config).await.unwrap();
+    let rest = Rest::for_server(&server);
+    let room = rest
+        .post("/v1/rooms", json!({"name": "two-shards"}))
+        .await
+        .json()["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Two publishers: the least-loaded placement puts one on each shard.
+    let mut publishers = Vec::new();
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let offer = PeerOffer::new(true, &[MediaKind::Audio, MediaKind::Video]);
+        let t = token(&rest, &room, "presenter").await;
+        let (answer, location) = post_sdp(&rest, &format!("/whip/{room}"), &t, &offer.sdp).await;
+        let p = offer.start(&answer).unwrap();
+        assert!(
+            p.wait_connected(Duration::from_secs(10)),
+            "publisher connects"
+        );
+        publishers.push(p);
+        streams.push(location.rsplit('/').next().unwrap().to_string());
+    }
+    for s in &streams {
+        let end = Instant::now() + Duration::from_secs(10);
+        while rest
+            .get(&format!("/v1/rooms/{room}/streams/{s}"))
+            .await
+            .status
+            != 200
+        {
+            assert!(Instant::now() < end, "publication {s} is listed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // A portal client subscribes to the first stream's audio and the second stream's video.
+    let mut c = tessera_testkit::sio::SioClient::connect(server.portal_addr)
+        .await
+        .unwrap();
+    let login = json!({"token": token(&rest, &room, "viewer").await, "userAgent": {"sdk": {"type": "JavaScript", "version": "5.1"}}, "protocol": "1.2"});
+    assert_eq!(c.request("login", Some(login)).await.unwrap()[0], "ok");
+    let sub = PeerOffer::new(false, &[MediaKind::Audio, MediaKind::Video]);
+    let tracks: Vec<serde_json::Value> = sub
+        .mids
+        .iter()
+        .map(|(mid, kind)| {
+            let from = if *kind == "audio" {
+                &streams[0]
+            } else {
+                &streams[1]
+            };
+            json!({"type": kind, "mid": mid, "from": from})
+        })
+        .collect();
+    let ack = c
+        .request(
+            "subscribe",
+            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    let transport = ack[1]["transportId"].as_str().unwrap().to_string();
+    let ack = c
+        .request(
+            "soac",
+            Some(json!({"id": transport, "signaling": {"type": "offer", "sdp": sub.sdp}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    let (_, answer) = c
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "progress" && d["status"] == "soac"
+        })
+        .await
+        .unwrap();
+    let peer = sub.start(answer["data"]["sdp"].as_str().unwrap()).unwrap();
+    assert!(
+        peer.wait_connected(Duration::from_secs(10)),
+        "subscriber connects"
+    );
+    wait_until("the subscriber receives audio and video", || {
+        peer.received_of("audio") > 20 && peer.received_of("video") > 20
+    })
+    .await;
+    let relayed = metric(&metrics(&rest).await, "tessera_rtp_relayed_total");
+    assert!(relayed > 0.0, "one of the two sources was relayed");
+    drop(peer);
+    drop(publishers);
     server.shutdown().await;
 }

@@ -35,6 +35,8 @@ pub struct Peer {
     connected_at: Arc<OnceLock<Instant>>,
     failed: Arc<AtomicBool>,
     received: Arc<AtomicU64>,
+    /// Media frames received on audio and on video m-lines.
+    received_by_kind: Arc<[AtomicU64; 2]>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -88,11 +90,13 @@ impl PeerOffer {
         let connected_at = Arc::new(OnceLock::new());
         let failed = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicU64::new(0));
+        let received_by_kind: Arc<[AtomicU64; 2]> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (at, f, r, s) = (
+        let (at, f, r, rk, s) = (
             connected_at.clone(),
             failed.clone(),
             received.clone(),
+            received_by_kind.clone(),
             stop.clone(),
         );
         let mids: Vec<(Mid, &'static str)> = self
@@ -101,12 +105,14 @@ impl PeerOffer {
             .map(|(m, k)| (Mid::from(m.as_str()), *k))
             .collect();
         let (mut rtc, socket, sending) = (self.rtc, self.socket, self.sending);
-        let thread =
-            std::thread::spawn(move || run(&mut rtc, &socket, sending, &mids, &at, &f, &r, &s));
+        let thread = std::thread::spawn(move || {
+            run(&mut rtc, &socket, sending, &mids, &at, &f, &(r, rk), &s)
+        });
         Ok(Peer {
             connected_at,
             failed,
             received,
+            received_by_kind,
             stop,
             thread: Some(thread),
         })
@@ -121,7 +127,7 @@ fn run(
     mids: &[(Mid, &'static str)],
     connected_at: &OnceLock<Instant>,
     failed: &AtomicBool,
-    received: &AtomicU64,
+    (received, by_kind): &(Arc<AtomicU64>, Arc<[AtomicU64; 2]>),
     stop: &AtomicBool,
 ) {
     let mut buf = vec![0u8; 2000];
@@ -141,8 +147,11 @@ fn run(
                 Ok(Output::Event(Event::IceConnectionStateChange(
                     IceConnectionState::Disconnected,
                 ))) => {}
-                Ok(Output::Event(Event::MediaData(_))) => {
+                Ok(Output::Event(Event::MediaData(d))) => {
                     received.fetch_add(1, Ordering::Relaxed);
+                    if let Some((_, kind)) = mids.iter().find(|(m, _)| *m == d.mid) {
+                        by_kind[usize::from(*kind == "video")].fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 Ok(_) => {}
                 Err(_) => {
@@ -246,6 +255,11 @@ impl Peer {
     /// Media frames received so far.
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    /// Media frames received on the `"audio"` or `"video"` m-lines.
+    pub fn received_of(&self, kind: &str) -> u64 {
+        self.received_by_kind[usize::from(kind == "video")].load(Ordering::Relaxed)
     }
 }
 
