@@ -144,6 +144,29 @@ fn chromium_30s() {
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
 }
 
+/// The same through cross-shard fan-out: two shards and no relay slack put the WHEP player on
+/// the shard the WHIP publication is not on, so every packet, key-frame request and sender
+/// report it gets crosses shards; Chromium still decodes frames for 30 s.
+#[test]
+fn chromium_relayed() {
+    require_chromium();
+    let out = scenario(
+        &[],
+        "whip_whep.mjs",
+        &[
+            ("TESSERA_WEBRTC__CORES", "2".into()),
+            ("TESSERA_WEBRTC__RELAY_SLACK", "0".into()),
+        ],
+    );
+    assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    let relayed: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("tessera_rtp_relayed_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(relayed > 1000, "the player's packets crossed shards: {out}");
+}
+
 /// The OWT client protocol in Chromium (P4): two pages with socket.io-client from npm and the
 /// standard WebRTC API log in through the portal with REST tokens; one publishes fake camera +
 /// mic, the other sees the `stream` notification, subscribes and decodes frames; mute/unmute
