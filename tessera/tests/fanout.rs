@@ -66,21 +66,63 @@ async fn metrics(rest: &Rest) -> String {
         .unwrap()
 }
 
-async fn play(rest: &Rest, room: &str, stream: &str) -> Peer {
+/// A WHEP player: (peer, resource location, its token).
+async fn play(rest: &Rest, room: &str, stream: &str) -> (Peer, String, String) {
     let offer = PeerOffer::new(false, &[MediaKind::Audio, MediaKind::Video]);
-    let (answer, _) = post_sdp(
-        rest,
-        &format!("/whep/{room}/{stream}"),
-        &token(rest, room, "viewer").await,
-        &offer.sdp,
-    )
-    .await;
+    let t = token(rest, room, "viewer").await;
+    let (answer, location) =
+        post_sdp(rest, &format!("/whep/{room}/{stream}"), &t, &offer.sdp).await;
     let peer = offer.start(&answer).unwrap();
     assert!(
         peer.wait_connected(Duration::from_secs(10)),
         "subscriber connects"
     );
-    peer
+    (peer, location, t)
+}
+
+/// Ends a WHIP/WHEP session.
+async fn delete(rest: &Rest, location: &str, token: &str) {
+    let r = rest
+        .raw(
+            Method::DELETE,
+            location,
+            Some(format!("Bearer {token}")),
+            None,
+        )
+        .await;
+    assert!(
+        r.status == 200 || r.status == 204,
+        "DELETE {location}: {}",
+        r.status
+    );
+}
+
+fn gets_media(p: &Peer) -> bool {
+    p.received_of("audio") > 20 && p.received_of("video") > 20
+}
+
+/// Waits until a metric has `want`.
+async fn wait_metric(rest: &Rest, name: &str, want: f64) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = metric(&metrics(rest).await, name);
+        if v == want {
+            return;
+        }
+        assert!(Instant::now() < end, "{name} stayed {v}, want {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts that no packet crosses shards for half a second.
+async fn relaying_stopped(rest: &Rest) {
+    let before = metric(&metrics(rest).await, "tessera_rtp_relayed_total");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        metric(&metrics(rest).await, "tessera_rtp_relayed_total"),
+        before,
+        "packets still cross shards"
+    );
 }
 
 async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
@@ -131,48 +173,52 @@ async fn a_stream_fans_out_across_shards() {
 
     // With no slack, the first subscriber goes to the idle shard and the source is relayed
     // there; the second finds both shards equally loaded and stays with the source.
-    let relayed = play(&rest, &room, &stream).await;
-    let local = play(&rest, &room, &stream).await;
+    let (relayed, relayed_at, relayed_token) = play(&rest, &room, &stream).await;
+    let (local, _, _) = play(&rest, &room, &stream).await;
     wait_until("both subscribers receive audio and video", || {
-        [&relayed, &local]
-            .iter()
-            .all(|p| p.received_of("audio") > 20 && p.received_of("video") > 20)
+        gets_media(&relayed) && gets_media(&local)
     })
     .await;
     let m = metrics(&rest).await;
-    let relayed_packets = metric(&m, "tessera_rtp_relayed_total");
     assert!(
-        relayed_packets > 0.0,
+        metric(&m, "tessera_rtp_relayed_total") > 0.0,
         "packets crossed to the other shard:\n{m}"
+    );
+    assert_eq!(
+        metric(&m, "tessera_relays"),
+        2.0,
+        "the stream's audio and video tracks are relayed"
     );
     assert_eq!(metric(&m, "tessera_transports"), 3.0);
 
-    // Unpublishing ends the relay: nothing more crosses shards and nobody receives more.
-    let r = rest
-        .raw(
-            Method::DELETE,
-            &location,
-            Some(format!("Bearer {pub_token}")),
-            None,
-        )
-        .await;
-    assert!(r.status == 200 || r.status == 204, "DELETE: {}", r.status);
-    drop(publisher);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (a, b) = (relayed.received(), local.received());
-    let before = metric(&metrics(&rest).await, "tessera_rtp_relayed_total");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        metric(&metrics(&rest).await, "tessera_rtp_relayed_total"),
-        before,
-        "the relay stopped with its source"
-    );
-    assert_eq!((relayed.received(), local.received()), (a, b));
+    // The relayed shard's last subscriber leaves: the relay stops, the other one plays on.
+    delete(&rest, &relayed_at, &relayed_token).await;
+    wait_metric(&rest, "tessera_relays", 0.0).await;
+    relaying_stopped(&rest).await;
+    let before = local.received();
+    wait_until("the local subscriber still receives", || {
+        local.received() > before + 20
+    })
+    .await;
+    drop(relayed);
+
+    // A new subscriber goes to the now idle shard again (shard 0 carries the publisher and
+    // the local subscriber); then the source goes, and the relay ends with it (the source's
+    // shard sends the end; the conference also ends the subscription).
+    let (again, _, _) = play(&rest, &room, &stream).await;
+    wait_until("the new subscriber receives audio and video", || {
+        gets_media(&again)
+    })
+    .await;
+    assert_eq!(metric(&metrics(&rest).await, "tessera_relays"), 2.0);
+    delete(&rest, &location, &pub_token).await;
+    wait_metric(&rest, "tessera_relays", 0.0).await;
+    relaying_stopped(&rest).await;
     assert_eq!(
         metric(&metrics(&rest).await, "tessera_session_panics_total"),
         0.0
     );
-    drop((relayed, local));
+    drop((publisher, local, again));
     server.shutdown().await;
 }
 

@@ -103,9 +103,6 @@ pub struct MediaNode {
     events: broadcast::Sender<MediaEvent>,
     metrics: NodeMetrics,
     relay_slack: usize,
-    /// Relay set-up and the offers that use a new relay run one at a time, so that a relay is
-    /// created once per (track, shard) and not dropped between its creation and its use.
-    relay_setup: tokio::sync::Mutex<()>,
     next_relay: AtomicU64,
 }
 
@@ -202,7 +199,6 @@ impl MediaNode {
             events,
             metrics,
             relay_slack: config.relay_slack,
-            relay_setup: tokio::sync::Mutex::new(()),
             next_relay: AtomicU64::new(1),
         })
     }
@@ -272,39 +268,6 @@ impl MediaNode {
         Ok((shard, sources))
     }
 
-    /// Makes `track_id` (published on shard `from`) available to shard `to`'s subscribers.
-    async fn ensure_relay(&self, track_id: &str, from: usize, to: usize) -> Result<(), MediaError> {
-        let t = track_id.to_string();
-        if self.call(to, |tx| Command::HasRelay(t, tx)).await? {
-            return Ok(());
-        }
-        let relay = self.next_relay.fetch_add(1, Ordering::Relaxed);
-        let t = track_id.to_string();
-        let spec = self
-            .call(from, |reply| Command::RelayStart {
-                track_id: t,
-                relay,
-                to,
-                reply,
-            })
-            .await?;
-        let t = track_id.to_string();
-        let adopted = self
-            .call(to, |reply| Command::RelayAdopt {
-                track_id: t,
-                relay,
-                from,
-                spec,
-                reply,
-            })
-            .await;
-        if adopted.is_err() {
-            let _ = self.shards[from].send(Command::RelayStop(relay));
-        }
-        tracing::debug!(target: "tessera::node", track = track_id, from, to, relay, "relaying a source to another shard");
-        adopted
-    }
-
     async fn call<T>(
         &self,
         shard: usize,
@@ -338,20 +301,30 @@ impl Drop for MediaNode {
 impl MediaControl for MediaNode {
     async fn offer(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError> {
         let (shard, remote) = self.place(&req)?;
-        let _relaying = if remote.is_empty() {
-            None
-        } else {
-            let guard = self.relay_setup.lock().await;
-            for (track, from) in &remote {
-                self.ensure_relay(track, *from, shard).await?;
-            }
-            Some(guard)
-        };
         let transport = req.transport_id.clone();
         let fresh = self.shard_of(&transport).is_none();
-        let answer = self
-            .call(shard, |tx| Command::Offer(Box::new(req), tx))
-            .await?;
+        let answer = if remote.is_empty() {
+            self.call(shard, |tx| Command::Offer(Box::new(req), tx))
+                .await?
+        } else {
+            // What the target shard needs of each source on another shard; the target adopts
+            // the relays it lacks, asks their shards to start, and runs the offer in one step.
+            let mut needs = Vec::with_capacity(remote.len());
+            for (track_id, from) in remote {
+                let t = track_id.clone();
+                let spec = self.call(from, |tx| Command::RelayDescribe(t, tx)).await?;
+                needs.push(worker::RelayNeed {
+                    track_id,
+                    from,
+                    relay: self.next_relay.fetch_add(1, Ordering::Relaxed),
+                    spec,
+                });
+            }
+            self.call(shard, |tx| {
+                Command::OfferWithRelays(Box::new(req), needs, tx)
+            })
+            .await?
+        };
         let mut p = self.placement.lock().expect("placement lock");
         if fresh {
             p.transports.insert(transport.clone(), shard);

@@ -103,6 +103,8 @@ pub struct NodeMetrics {
     pub panics: Counter,
     /// RTP packets handed to another shard for its subscribers (cross-shard fan-out).
     pub relayed: Counter,
+    /// Sources relayed into a shard from another one.
+    pub relays: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Default for NodeMetrics {
@@ -116,6 +118,7 @@ impl Default for NodeMetrics {
             transports: Gauge::default(),
             panics: Counter::default(),
             relayed: Counter::default(),
+            relays: Gauge::default(),
         }
     }
 }
@@ -162,6 +165,11 @@ impl NodeMetrics {
             "tessera_rtp_relayed",
             "RTP packets a shard handed to another shard whose subscribers get that source",
             self.relayed.clone(),
+        );
+        registry.register(
+            "tessera_relays",
+            "Sources a shard gets relayed from another shard for its subscribers",
+            self.relays.clone(),
         );
     }
 

@@ -48,24 +48,23 @@ pub enum Command {
         bool,
         oneshot::Sender<Result<(), MediaError>>,
     ),
-    /// Source shard: start relaying the published track to shard `to` as `relay`; answers
-    /// what the target needs to adopt it.
+    /// Like `Offer`, on the shard the transport lives on, with the sources on other shards it
+    /// subscribes to: the ones this shard does not relay yet are adopted (and their shards
+    /// asked to start) in the same step, so nothing can tear them down in between.
+    OfferWithRelays(
+        Box<OfferRequest>,
+        Vec<RelayNeed>,
+        oneshot::Sender<Result<OfferAnswer, MediaError>>,
+    ),
+    /// Source shard: what another shard needs to relay the published track (changes nothing).
+    RelayDescribe(String, oneshot::Sender<Result<Box<RelaySpec>, MediaError>>),
+    /// Source shard: start relaying the published track to shard `to` as `relay` (sent by
+    /// the target once it adopted the relay; answered with `RelayEnd` if the track is gone).
     RelayStart {
         track_id: String,
         relay: RelayId,
         to: usize,
-        reply: oneshot::Sender<Result<Box<RelaySpec>, MediaError>>,
     },
-    /// Target shard: create the relayed source `relay` of `track_id`, fed by shard `from`.
-    RelayAdopt {
-        track_id: String,
-        relay: RelayId,
-        from: usize,
-        spec: Box<RelaySpec>,
-        reply: oneshot::Sender<Result<(), MediaError>>,
-    },
-    /// Target shard: whether `track_id` is relayed here already.
-    HasRelay(String, oneshot::Sender<Result<bool, MediaError>>),
     /// Target shard: relayed packets (one wake-up of the source shard).
     RelayRtp(Box<RelayBatch>),
     /// Target shard: the publisher's sender report for a relayed layer.
@@ -88,7 +87,7 @@ const DETACHED: SinkKey = SinkKey::MAX;
 
 /// Transport keys from here up name a relay's upstream (`RELAY_BASE + relay id`), not a peer:
 /// what a relayed source's router asks of its "publisher" goes to the source shard.
-const RELAY_BASE: TransportKey = 1 << 48;
+const RELAY_BASE: TransportKey = TransportKey::MAX / 2;
 
 /// What a shard needs to adopt a relayed source.
 #[derive(Clone, Debug)]
@@ -96,6 +95,19 @@ pub struct RelaySpec {
     spec: SourceSpec,
     format: TrackFormat,
     rids: Vec<String>,
+}
+
+/// A source on another shard that an offer subscribes to.
+#[derive(Debug)]
+pub struct RelayNeed {
+    /// The published track.
+    pub track_id: String,
+    /// Its shard.
+    pub from: usize,
+    /// The relay id to use if this shard does not relay the track yet.
+    pub relay: RelayId,
+    /// From [`Command::RelayDescribe`].
+    pub spec: Box<RelaySpec>,
 }
 
 /// Packets one shard relays to another in one wake-up: one message, one buffer.
@@ -587,6 +599,7 @@ impl ShardWorker {
                     fir: pm.fb.fir,
                     audio_level_id: pm.ext.audio_level,
                     video_orientation_id: pm.ext.video_orientation,
+                    relayed: false,
                 });
                 published.push(PublishedTrack {
                     stream_id: spec.stream_id.clone(),
@@ -765,16 +778,88 @@ impl ShardWorker {
         if self.router.sink_count(source) > 0 {
             return;
         }
-        let Some(relay) = self.relays.inbound_of_source(source) else {
+        if let Some(relay) = self.relays.inbound_of_source(source) {
+            self.end_relay_in(relay, true);
+        }
+    }
+
+    /// Removes a relayed source (its subscribers' sinks are detached); with `stop`, also
+    /// tells its shard to stop sending.
+    fn end_relay_in(&mut self, relay: RelayId, stop: bool) {
+        let Some(r) = self.relays.inbound.remove(&relay) else {
             return;
         };
-        if let Some(r) = self.relays.inbound.remove(&relay) {
-            self.relays.by_track.remove(&r.track_id);
-            self.router.remove_source(source);
+        self.relays.by_track.remove(&r.track_id);
+        let gone = self.router.remove_source(r.source);
+        self.detach_sinks(&gone);
+        self.metrics.relays.dec();
+        if stop {
             self.relays
                 .control
                 .push((r.from, Command::RelayStop(relay)));
         }
+    }
+
+    /// Adopts the relays an offer needs that this shard lacks, runs the offer, and drops
+    /// again any relayed source the offer left without subscribers (it failed).
+    fn offer_command(
+        &mut self,
+        now: Instant,
+        req: OfferRequest,
+        needs: Vec<RelayNeed>,
+        tx: &mut SendBatch,
+    ) -> Result<OfferAnswer, MediaError> {
+        for need in needs {
+            if self.relays.by_track.contains_key(&need.track_id) {
+                continue;
+            }
+            let RelaySpec {
+                mut spec,
+                format,
+                rids,
+            } = *need.spec;
+            spec.publisher = RELAY_BASE + need.relay as TransportKey;
+            spec.relayed = true;
+            let source = self.router.add_source(spec);
+            self.relays
+                .by_track
+                .insert(need.track_id.clone(), need.relay);
+            self.relays.control.push((
+                need.from,
+                Command::RelayStart {
+                    track_id: need.track_id.clone(),
+                    relay: need.relay,
+                    to: self.index,
+                },
+            ));
+            self.relays.inbound.insert(
+                need.relay,
+                RelayIn {
+                    source,
+                    from: need.from,
+                    track_id: need.track_id,
+                    format,
+                    rids,
+                },
+            );
+            self.metrics.relays.inc();
+            tracing::debug!(target: "tessera::node", shard = self.index, from = need.from, relay = need.relay, "relaying a source from another shard");
+        }
+        let relayed: Vec<SourceKey> = req
+            .subscribe
+            .iter()
+            .flat_map(|s| s.tracks.iter())
+            .filter_map(|t| {
+                let base = t.from.split(':').next().unwrap_or(&t.from);
+                let id = self.relays.by_track.get(base)?;
+                self.relays.inbound.get(id).map(|r| r.source)
+            })
+            .collect();
+        let r = self.on_offer(now, req, tx);
+        for src in relayed {
+            self.reap_relay(src);
+        }
+        r
     }
 
     /// Sends the wake-up's relayed packets and relay control messages to their shards.
@@ -1148,108 +1233,94 @@ impl Worker for ShardWorker {
     fn handle_command(&mut self, now: Instant, cmd: Command, tx: &mut SendBatch) {
         match cmd {
             Command::Offer(req, reply) => {
-                // Relayed sources this offer wanted; one it ended up not using (the offer
-                // failed) is dropped again.
-                let relayed: Vec<SourceKey> = req
-                    .subscribe
-                    .iter()
-                    .flat_map(|s| s.tracks.iter())
-                    .filter_map(|t| {
-                        let base = t.from.split(':').next().unwrap_or(&t.from);
-                        let id = self.relays.by_track.get(base)?;
-                        self.relays.inbound.get(id).map(|r| r.source)
+                let r = self.offer_command(now, *req, Vec::new(), tx);
+                let _ = reply.send(r);
+            }
+            Command::OfferWithRelays(req, needs, reply) => {
+                let r = self.offer_command(now, *req, needs, tx);
+                let _ = reply.send(r);
+            }
+            Command::RelayDescribe(track_id, reply) => {
+                let r = self
+                    .tracks
+                    .get(&track_id)
+                    .and_then(|&(peer, idx)| self.peers.get(peer)?.pubs.get(idx)?.as_ref())
+                    .and_then(|p| {
+                        let spec = self.router.source_spec(p.source)?.clone();
+                        Some(Box::new(RelaySpec {
+                            spec,
+                            format: p.m.format.clone(),
+                            rids: p.m.rids.clone(),
+                        }))
                     })
-                    .collect();
-                let r = self.on_offer(now, *req, tx);
-                for src in relayed {
-                    self.reap_relay(src);
-                }
+                    .ok_or(MediaError::NoSource(track_id));
                 let _ = reply.send(r);
             }
             Command::RelayStart {
                 track_id,
                 relay,
                 to,
-                reply,
-            } => {
-                let r = match self.tracks.get(&track_id).copied() {
-                    Some((peer, idx)) => {
-                        match self.peers.get(peer).and_then(|p| p.pubs[idx].as_ref()) {
-                            Some(p) => {
-                                let source = p.source;
-                                let (format, rids) = (p.m.format.clone(), p.m.rids.clone());
-                                match self.router.source_spec(source).cloned() {
-                                    Some(spec) if self.router.add_relay(source, relay) => {
-                                        self.relays.out.insert(relay, (source, to));
-                                        Ok(Box::new(RelaySpec { spec, format, rids }))
-                                    }
-                                    _ => Err(MediaError::NoSource(track_id)),
-                                }
-                            }
-                            None => Err(MediaError::NoSource(track_id)),
+            } => match self.find_pub(&track_id) {
+                Some(source) if self.router.add_relay(source, relay) => {
+                    self.relays.out.insert(relay, (source, to));
+                    // The target's subscribers need the publisher's clock mapping now, not at
+                    // its next sender report.
+                    for layer in 0..self.router.layer_count(source) {
+                        if let Some((ntp, rtp)) = self.router.sender_report_of(source, layer) {
+                            self.relays.control.push((
+                                to,
+                                Command::RelaySr {
+                                    relay,
+                                    layer,
+                                    ntp,
+                                    rtp,
+                                },
+                            ));
                         }
                     }
-                    None => Err(MediaError::NoSource(track_id)),
-                };
-                let _ = reply.send(r);
-            }
-            Command::RelayAdopt {
-                track_id,
-                relay,
-                from,
-                spec,
-                reply,
-            } => {
-                if self.relays.by_track.contains_key(&track_id) {
-                    // Already relayed here: this second relay is not needed.
-                    self.relays.control.push((from, Command::RelayStop(relay)));
-                } else {
-                    let RelaySpec {
-                        mut spec,
-                        format,
-                        rids,
-                    } = *spec;
-                    spec.publisher = RELAY_BASE + relay as TransportKey;
-                    let source = self.router.add_source(spec);
-                    self.relays.by_track.insert(track_id.clone(), relay);
-                    self.relays.inbound.insert(
-                        relay,
-                        RelayIn {
-                            source,
-                            from,
-                            track_id,
-                            format,
-                            rids,
-                        },
-                    );
                 }
-                let _ = reply.send(Ok(()));
-            }
-            Command::HasRelay(track_id, reply) => {
-                let _ = reply.send(Ok(self.relays.by_track.contains_key(&track_id)));
-            }
+                _ => self.relays.control.push((to, Command::RelayEnd(relay))),
+            },
             Command::RelayRtp(batch) => {
-                let mut out = OutCtx {
-                    peers: &mut self.peers,
-                    tx,
-                    relays: &mut self.relays,
-                    sent: 0,
-                };
-                for &(relay, layer, off, len) in &batch.packets {
-                    let Some(source) = out.relays.inbound.get(&relay).map(|r| r.source) else {
-                        self.metrics.drop(DropReason::RelayGone);
-                        continue;
+                let mut failed: Option<RelayId> = None;
+                {
+                    let mut out = OutCtx {
+                        peers: &mut self.peers,
+                        tx,
+                        relays: &mut self.relays,
+                        sent: 0,
                     };
-                    let data = batch
-                        .bytes
-                        .get(off as usize..(off as usize).saturating_add(len as usize));
-                    let Some(hdr) = data.and_then(|d| RtpHeader::parse(d).ok()) else {
-                        self.metrics.drop(DropReason::MalformedRtp);
-                        continue;
-                    };
-                    self.router.on_rtp(now, source, layer, &hdr, &mut out);
+                    for &(relay, layer, off, len) in &batch.packets {
+                        let Some(source) = out.relays.inbound.get(&relay).map(|r| r.source) else {
+                            self.metrics.drop(DropReason::RelayGone);
+                            continue;
+                        };
+                        let data = batch
+                            .bytes
+                            .get(off as usize..(off as usize).saturating_add(len as usize));
+                        let Some(hdr) = data.and_then(|d| RtpHeader::parse(d).ok()) else {
+                            self.metrics.drop(DropReason::MalformedRtp);
+                            continue;
+                        };
+                        let router = &mut self.router;
+                        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            router.on_rtp(now, source, layer, &hdr, &mut out);
+                        }))
+                        .is_ok();
+                        if !ok {
+                            failed = Some(relay);
+                            break;
+                        }
+                    }
+                    self.metrics.rtp_out.inc_by(out.sent);
                 }
-                self.metrics.rtp_out.inc_by(out.sent);
+                if let Some(relay) = failed {
+                    // As for a publisher whose packet panics a handler: that source ends here.
+                    self.metrics.drop(DropReason::SessionPanic);
+                    self.metrics.panics.inc();
+                    tracing::error!(target: "tessera::rt", shard = self.index, relay, "forwarding a relayed packet panicked; dropping that relay");
+                    self.end_relay_in(relay, true);
+                }
             }
             Command::RelaySr {
                 relay,
@@ -1273,13 +1344,7 @@ impl Worker for ShardWorker {
                     self.router.remove_relay(source, relay);
                 }
             }
-            Command::RelayEnd(relay) => {
-                if let Some(r) = self.relays.inbound.remove(&relay) {
-                    self.relays.by_track.remove(&r.track_id);
-                    let gone = self.router.remove_source(r.source);
-                    self.detach_sinks(&gone);
-                }
-            }
+            Command::RelayEnd(relay) => self.end_relay_in(relay, false),
             Command::Candidate(t, c, reply) => {
                 let r = match self.by_id.get(&t).copied() {
                     Some(k) => {
@@ -1521,5 +1586,284 @@ mod tests {
         // with t1 until a request t2 accepts arrives.
         assert_eq!(w.metrics.drops(DropReason::StunDtlsRejected), 1);
         assert_eq!(w.by_addr[&from], k1);
+    }
+
+    // ---- Cross-shard relays, two workers with hand-delivered messages ----------------------
+
+    fn worker_at(index: usize) -> ShardWorker {
+        let local: SocketAddr = format!("127.0.0.1:{}", 5000 + index).parse().unwrap();
+        ShardWorker::new(
+            index,
+            local,
+            vec![local],
+            broadcast::channel(16).0,
+            NodeMetrics::default(),
+        )
+    }
+
+    fn audio_offer(ufrag: &str, port: u16, dir: &str) -> String {
+        offer(ufrag, port).replace("a=sendonly", dir)
+    }
+
+    fn offer_cmd(
+        w: &mut ShardWorker,
+        req: OfferRequest,
+        needs: Vec<RelayNeed>,
+        tx: &mut SendBatch,
+    ) -> Result<OfferAnswer, MediaError> {
+        let (reply, mut answer) = oneshot::channel();
+        let cmd = if needs.is_empty() {
+            Command::Offer(Box::new(req), reply)
+        } else {
+            Command::OfferWithRelays(Box::new(req), needs, reply)
+        };
+        w.handle_command(Instant::now(), cmd, tx);
+        answer.try_recv().unwrap()
+    }
+
+    fn request(id: &str, sdp: String) -> OfferRequest {
+        OfferRequest {
+            transport_id: id.into(),
+            room_id: "room".into(),
+            owner: "owner".into(),
+            sdp,
+            publish: Vec::new(),
+            subscribe: Vec::new(),
+        }
+    }
+
+    fn subscribe(id: &str, port: u16, from: &str) -> OfferRequest {
+        let mut req = request(id, audio_offer(id, port, "a=recvonly"));
+        req.subscribe = vec![tessera_schema::control::SubscribeSpec {
+            subscription_id: format!("{id}-s"),
+            tracks: vec![tessera_schema::control::SubscribeTrackSpec {
+                mid: "0".into(),
+                kind: TrackKind::Audio,
+                from: from.into(),
+            }],
+        }];
+        req
+    }
+
+    fn describe(w: &mut ShardWorker, track: &str, tx: &mut SendBatch) -> Box<RelaySpec> {
+        let (reply, mut r) = oneshot::channel();
+        w.handle_command(
+            Instant::now(),
+            Command::RelayDescribe(track.into(), reply),
+            tx,
+        );
+        r.try_recv().unwrap().expect("described")
+    }
+
+    fn need(a: &mut ShardWorker, track: &str, relay: RelayId) -> RelayNeed {
+        RelayNeed {
+            track_id: track.into(),
+            from: 0,
+            relay,
+            spec: describe(a, track, &mut SendBatch::detached()),
+        }
+    }
+
+    /// What a worker would send to other shards at the end of this wake-up.
+    fn sent(w: &mut ShardWorker) -> Vec<(usize, Command)> {
+        w.relays.control.drain(..).collect()
+    }
+
+    /// Hands every message of `from` addressed to `to` over to it.
+    fn deliver(from: &mut ShardWorker, to: &mut ShardWorker, tx: &mut SendBatch) {
+        for (target, cmd) in sent(from) {
+            assert_eq!(target, to.index, "{cmd:?}");
+            to.handle_command(Instant::now(), cmd, tx);
+        }
+    }
+
+    #[test]
+    fn a_source_is_relayed_to_another_shard_and_the_relay_ends_with_either_side() {
+        let (mut a, mut b) = (worker_at(0), worker_at(1));
+        let mut tx = SendBatch::detached();
+        let mut publish = request("pub", audio_offer("pubA", 40001, "a=sendonly"));
+        let media_in = tessera_schema::room::default_media_in();
+        publish.publish = vec![tessera_schema::control::PublishSpec {
+            stream_id: "pub".into(),
+            tracks: vec![tessera_schema::control::PublishTrackSpec {
+                mid: "0".into(),
+                kind: TrackKind::Audio,
+                source: None,
+            }],
+            accept_audio: media_in.audio,
+            accept_video: media_in.video,
+        }];
+        let answer = offer_cmd(&mut a, publish, Vec::new(), &mut tx).unwrap();
+        let track = answer.published[0].track_id.clone();
+
+        // Shard 1 adopts the relay with the subscriber's offer, and asks shard 0 to start.
+
+        let n7 = need(&mut a, &track, 7);
+        offer_cmd(&mut b, subscribe("sub1", 40002, &track), vec![n7], &mut tx).unwrap();
+        assert_eq!(b.metrics.relays.get(), 1);
+        // A second subscriber finds the relay there: no second relay, no second start.
+        let n8 = need(&mut a, &track, 8);
+        offer_cmd(&mut b, subscribe("sub2", 40003, &track), vec![n8], &mut tx).unwrap();
+        assert_eq!(b.relays.inbound.len(), 1);
+        let msgs = sent(&mut b);
+        assert!(
+            matches!(
+                &msgs[..],
+                [(
+                    0,
+                    Command::RelayStart {
+                        relay: 7,
+                        to: 1,
+                        ..
+                    }
+                )]
+            ),
+            "{msgs:?}"
+        );
+        for (_, cmd) in msgs {
+            a.handle_command(Instant::now(), cmd, &mut tx);
+        }
+        assert_eq!(a.relays.out.get(&7).map(|r| r.1), Some(1));
+
+        // Relayed packets reach shard 1's router; one for an unknown relay is counted.
+        let pkt = {
+            let w = tessera_rtp::rtp::RtpWriter {
+                marker: false,
+                payload_type: 111,
+                sequence_number: 1,
+                timestamp: 960,
+                ssrc: 0x1234,
+                csrcs: &[],
+                extensions: &[],
+            };
+            let mut buf = vec![0u8; 200];
+            let n = w.write_packet(&[0xfc; 60], &mut buf).unwrap();
+            buf.truncate(n);
+            buf
+        };
+        let len = pkt.len() as u32;
+        let batch = RelayBatch {
+            packets: vec![(7, 0, 0, len), (99, 0, 0, len)],
+            bytes: pkt,
+        };
+        b.handle_command(Instant::now(), Command::RelayRtp(Box::new(batch)), &mut tx);
+        assert_eq!(b.router_stats().packets_in, 1);
+        assert_eq!(b.metrics.drops(DropReason::RelayGone), 1);
+
+        // Shard 1's key-frame requests for the relayed source go to shard 0 as such.
+        {
+            let mut out = OutCtx {
+                peers: &mut b.peers,
+                tx: &mut tx,
+                relays: &mut b.relays,
+                sent: 0,
+            };
+            out.send_keyframe_request(RELAY_BASE + 7, 0x1234, false);
+        }
+        let msgs = sent(&mut b);
+        assert!(
+            matches!(
+                &msgs[..],
+                [(
+                    0,
+                    Command::RelayKeyframe {
+                        relay: 7,
+                        ssrc: 0x1234
+                    }
+                )]
+            ),
+            "{msgs:?}"
+        );
+
+        // Both subscribers leave: the relay is dropped and shard 0 stops sending.
+        for id in ["sub1", "sub2"] {
+            let (reply, _r) = oneshot::channel();
+            b.handle_command(
+                Instant::now(),
+                Command::EndSession(id.into(), format!("{id}-s"), reply),
+                &mut tx,
+            );
+        }
+        assert!(b.relays.inbound.is_empty() && b.relays.by_track.is_empty());
+        assert_eq!(b.metrics.relays.get(), 0);
+        deliver(&mut b, &mut a, &mut tx);
+        assert!(a.relays.out.is_empty());
+
+        // Relayed again; now the publisher goes: shard 1 loses the relayed source, and its
+        // subscriber's sink is detached.
+        let n9 = need(&mut a, &track, 9);
+        offer_cmd(&mut b, subscribe("sub3", 40004, &track), vec![n9], &mut tx).unwrap();
+        deliver(&mut b, &mut a, &mut tx);
+        assert!(a.relays.out.contains_key(&9));
+        let (reply, _r) = oneshot::channel();
+        a.handle_command(Instant::now(), Command::Close("pub".into(), reply), &mut tx);
+        deliver(&mut a, &mut b, &mut tx);
+        assert!(b.relays.inbound.is_empty());
+        assert_eq!(b.metrics.relays.get(), 0);
+        let k = b.by_id["sub3"];
+        assert!(b.peers[k].subs.iter().flatten().all(|s| s.sink == DETACHED));
+
+        // A start for a track that is gone is answered with the relay's end.
+        a.handle_command(
+            Instant::now(),
+            Command::RelayStart {
+                track_id: track.clone(),
+                relay: 10,
+                to: 1,
+            },
+            &mut tx,
+        );
+        let msgs = sent(&mut a);
+        assert!(
+            matches!(&msgs[..], [(1, Command::RelayEnd(10))]),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn an_offer_that_fails_drops_the_relay_it_adopted() {
+        let (mut a, mut b) = (worker_at(0), worker_at(1));
+        let mut tx = SendBatch::detached();
+        let mut publish = request("pub", audio_offer("pubA", 40001, "a=sendonly"));
+        let media_in = tessera_schema::room::default_media_in();
+        publish.publish = vec![tessera_schema::control::PublishSpec {
+            stream_id: "pub".into(),
+            tracks: vec![tessera_schema::control::PublishTrackSpec {
+                mid: "0".into(),
+                kind: TrackKind::Audio,
+                source: None,
+            }],
+            accept_audio: media_in.audio,
+            accept_video: media_in.video,
+        }];
+        let track = offer_cmd(&mut a, publish, Vec::new(), &mut tx)
+            .unwrap()
+            .published[0]
+            .track_id
+            .clone();
+        let spec = describe(&mut a, &track, &mut tx);
+        // The offer names a mid its SDP lacks: refused after the relay was adopted.
+        let mut req = subscribe("sub1", 40002, &track);
+        req.subscribe[0].tracks[0].mid = "9".into();
+        let need = RelayNeed {
+            track_id: track,
+            from: 0,
+            relay: 7,
+            spec,
+        };
+        assert!(offer_cmd(&mut b, req, vec![need], &mut tx).is_err());
+        assert!(b.relays.inbound.is_empty());
+        assert_eq!(b.metrics.relays.get(), 0);
+        let msgs = sent(&mut b);
+        assert!(
+            matches!(
+                &msgs[..],
+                [
+                    (0, Command::RelayStart { relay: 7, .. }),
+                    (0, Command::RelayStop(7))
+                ]
+            ),
+            "{msgs:?}"
+        );
     }
 }

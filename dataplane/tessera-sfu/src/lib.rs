@@ -20,6 +20,7 @@
 //! let src = router.add_source(SourceSpec {
 //!     kind: Kind::Audio, codec: Codec::Opus, clock_rate: 48000, layers: 1, publisher: 0,
 //!     nack: false, pli: false, fir: false, audio_level_id: Some(1), video_orientation_id: None,
+//!     relayed: false,
 //! });
 //! assert!(router.has_source(src));
 //! ```

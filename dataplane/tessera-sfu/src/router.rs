@@ -70,6 +70,10 @@ pub struct SourceSpec {
     pub audio_level_id: Option<u8>,
     /// Extension id of the video orientation in the publisher's packets.
     pub video_orientation_id: Option<u8>,
+    /// Fed by another shard's router (a relay), not by a publisher: no NACKs or receiver
+    /// reports are generated for it (the source's own shard does that with the publisher); the
+    /// retransmission ring still serves this shard's subscribers.
+    pub relayed: bool,
 }
 
 /// Which layer a sink gets.
@@ -289,6 +293,17 @@ impl Router {
             .map(|i| i as u8)
     }
 
+    /// The last sender report (NTP, RTP) of a source's layer.
+    pub fn sender_report_of(&self, source: SourceKey, layer: u8) -> Option<(u64, u32)> {
+        let l = self.sources.get(source)?.layers.get(layer as usize)?;
+        l.sr.map(|(ntp, rtp, _)| (ntp, rtp))
+    }
+
+    /// Layers of a source.
+    pub fn layer_count(&self, source: SourceKey) -> u8 {
+        self.sources.get(source).map_or(0, |s| s.layers.len() as u8)
+    }
+
     /// Starts handing `source`'s packets to [`Out::relay`] as `relay`; false if the source
     /// does not exist.
     pub fn add_relay(&mut self, source: SourceKey, relay: RelayId) -> bool {
@@ -483,6 +498,7 @@ impl Router {
         }
         let mut want_keyframe = false;
         if src.spec.nack
+            && !src.spec.relayed
             && src.spec.kind == Kind::Video
             && l.nack.on_packet(now, ext_seq) == GapOutcome::TooLong
         {
@@ -677,7 +693,7 @@ impl Router {
             let publisher = src.spec.publisher;
             for li in 0..src.layers.len() {
                 let l = &mut src.layers[li];
-                if let Some(ssrc) = l.ssrc {
+                if let Some(ssrc) = l.ssrc.filter(|_| !src.spec.relayed) {
                     if src.spec.nack && !l.nack.is_empty() {
                         l.nack.due(now, rtt, nack_scratch);
                         if !nack_scratch.is_empty() {

@@ -55,6 +55,7 @@ fn audio_spec() -> SourceSpec {
         fir: false,
         audio_level_id: Some(1),
         video_orientation_id: None,
+        relayed: false,
     }
 }
 
@@ -70,6 +71,7 @@ fn video_spec(layers: u8) -> SourceSpec {
         fir: true,
         audio_level_id: None,
         video_orientation_id: None,
+        relayed: false,
     }
 }
 
@@ -556,7 +558,8 @@ fn a_relayed_source_asks_its_publisher_key_for_key_frames() {
     let t0 = Instant::now();
     let mut r = Router::new(t0);
     let mut spec = video_spec(1);
-    spec.publisher = 1 << 48;
+    spec.publisher = 1 << 40;
+    spec.relayed = true;
     let src = r.add_source(spec);
     let sink = r.add_sink(t0, src, sink_spec(1, 1111, 100), 0).unwrap();
     assert_eq!(r.sink_source(sink), Some(src));
@@ -571,7 +574,24 @@ fn a_relayed_source_asks_its_publisher_key_for_key_frames() {
         &packet(0xaaaa, 1, 0, &vp8(false), &[]),
         &mut out,
     );
-    assert_eq!(out.keyframes, vec![(1 << 48, 0xaaaa, false)]);
+    assert_eq!(out.keyframes, vec![(1 << 40, 0xaaaa, false)]);
+    // A gap in the relayed stream is not NACKed (the source's shard does that), and no
+    // receiver report goes to the relay; the sink still gets what arrives.
+    feed(
+        &mut r,
+        t0,
+        src,
+        0,
+        &packet(0xaaaa, 5, 0, &vp8(false), &[]),
+        &mut out,
+    );
+    r.poll(t0 + Duration::from_secs(2), &mut out);
+    assert!(out.nacks.is_empty(), "{:?}", out.nacks);
+    assert!(out.rrs.is_empty());
+    assert_eq!(r.sender_report_of(src, 0), None);
+    r.on_sender_report(t0, src, 0, 1 << 40, 1234);
+    assert_eq!(r.sender_report_of(src, 0), Some((1 << 40, 1234)));
+    assert_eq!(r.layer_count(src), 1);
     r.remove_sink(sink);
     assert_eq!(r.sink_count(src), 0);
 }
