@@ -125,6 +125,40 @@ async fn relaying_stopped(rest: &Rest) {
     );
 }
 
+/// A server with two shards (and `relay_slack` if given) and a room.
+async fn two_shards(relay_slack: Option<usize>) -> (tempfile::TempDir, Server, Rest, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), None);
+    config.webrtc.cores = 2;
+    if let Some(n) = relay_slack {
+        config.webrtc.relay_slack = n;
+    }
+    let server = Server::start(config).await.unwrap();
+    let rest = Rest::for_server(&server);
+    let room = rest
+        .post("/v1/rooms", json!({"name": "fanout"}))
+        .await
+        .json()["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (dir, server, rest, room)
+}
+
+/// Waits until the room lists the publication.
+async fn wait_listed(rest: &Rest, room: &str, stream: &str) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while rest
+        .get(&format!("/v1/rooms/{room}/streams/{stream}"))
+        .await
+        .status
+        != 200
+    {
+        assert!(Instant::now() < end, "publication {stream} is listed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let end = Instant::now() + Duration::from_secs(10);
     while !ok() {
@@ -135,19 +169,7 @@ async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_fans_out_across_shards() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), None);
-    config.webrtc.cores = 2;
-    config.webrtc.relay_slack = 0;
-    let server = Server::start(config).await.unwrap();
-    let rest = Rest::for_server(&server);
-    let room = rest
-        .post("/v1/rooms", json!({"name": "fanout"}))
-        .await
-        .json()["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_dir, server, rest, room) = two_shards(Some(0)).await;
 
     // The publisher (shard 0: both are empty, the first is least loaded).
     let offer = PeerOffer::new(true, &[MediaKind::Audio, MediaKind::Video]);
@@ -160,16 +182,7 @@ async fn a_stream_fans_out_across_shards() {
         "publisher connects"
     );
     let stream = location.rsplit('/').next().unwrap().to_string();
-    let end = Instant::now() + Duration::from_secs(10);
-    while rest
-        .get(&format!("/v1/rooms/{room}/streams/{stream}"))
-        .await
-        .status
-        != 200
-    {
-        assert!(Instant::now() < end, "the publication is listed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listed(&rest, &room, &stream).await;
 
     // With no slack, the first subscriber goes to the idle shard and the source is relayed
     // there; the second finds both shards equally loaded and stays with the source.
@@ -226,18 +239,7 @@ async fn a_stream_fans_out_across_shards() {
 /// before cross-shard fan-out): one transport, one source local, the other relayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_subscription_takes_sources_from_two_shards() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), None);
-    config.webrtc.cores = 2;
-    let server = Server::start(config).await.unwrap();
-    let rest = Rest::for_server(&server);
-    let room = rest
-        .post("/v1/rooms", json!({"name": "two-shards"}))
-        .await
-        .json()["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_dir, server, rest, room) = two_shards(None).await;
 
     // Two publishers: the least-loaded placement puts one on each shard.
     let mut publishers = Vec::new();
@@ -255,16 +257,7 @@ async fn one_subscription_takes_sources_from_two_shards() {
         streams.push(location.rsplit('/').next().unwrap().to_string());
     }
     for s in &streams {
-        let end = Instant::now() + Duration::from_secs(10);
-        while rest
-            .get(&format!("/v1/rooms/{room}/streams/{s}"))
-            .await
-            .status
-            != 200
-        {
-            assert!(Instant::now() < end, "publication {s} is listed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_listed(&rest, &room, s).await;
     }
 
     // A portal client subscribes to the first stream's audio and the second stream's video.

@@ -118,6 +118,21 @@ impl Pool {
     }
 }
 
+/// Publishes over WHIP with load generator `c` as the publisher; returns the stream id once
+/// the room lists it.
+fn publish(s: &Scale<'_>, t: &servers::Tessera, c: &Client) -> Res<String> {
+    let (peer, stream, video, audio) = s.rt.block_on(t.whip())?;
+    c.send(Cmd::SetPublisher(PubTarget::Srtp {
+        peer: Box::new(peer),
+        video_ssrc: video.0,
+        audio_ssrc: audio.0,
+        video_pt: video.1,
+        audio_pt: audio.1,
+    }));
+    s.rt.block_on(t.wait_published(&stream))?;
+    Ok(stream)
+}
+
 fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
     let mut row = Row {
         server: "Tessera".into(),
@@ -136,15 +151,7 @@ fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
         if s.fanout {
             // One publisher on load generator 0; its subscribers round-robin over every load
             // generator (the same load-generator capacity at every K).
-            let (peer, stream, video, audio) = s.rt.block_on(t.whip())?;
-            pool.clients[0].send(Cmd::SetPublisher(PubTarget::Srtp {
-                peer: Box::new(peer),
-                video_ssrc: video.0,
-                audio_ssrc: audio.0,
-                video_pt: video.1,
-                audio_pt: audio.1,
-            }));
-            s.rt.block_on(t.wait_published(&stream))?;
+            let stream = publish(s, &t, &pool.clients[0])?;
             let lg = pool.clients.len();
             for i in 0..s.n {
                 let p = s.rt.block_on(t.whep(&stream))?;
@@ -157,15 +164,7 @@ fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
             pool.wait_ready(&subs, &pubs, "Tessera")?;
         }
         for c in pool.clients[..k].iter().filter(|_| !s.fanout) {
-            let (peer, stream, video, audio) = s.rt.block_on(t.whip())?;
-            c.send(Cmd::SetPublisher(PubTarget::Srtp {
-                peer: Box::new(peer),
-                video_ssrc: video.0,
-                audio_ssrc: audio.0,
-                video_pt: video.1,
-                audio_pt: audio.1,
-            }));
-            s.rt.block_on(t.wait_published(&stream))?;
+            let stream = publish(s, &t, c)?;
             for _ in 0..s.n {
                 let p = s.rt.block_on(t.whep(&stream))?;
                 c.send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));

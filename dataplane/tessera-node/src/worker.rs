@@ -1632,6 +1632,24 @@ mod tests {
         }
     }
 
+    /// Publishes one audio track on transport "pub"; returns its track id.
+    fn publish_audio(w: &mut ShardWorker, tx: &mut SendBatch) -> String {
+        let mut req = request("pub", audio_offer("pubA", 40001, "a=sendonly"));
+        let media_in = tessera_schema::room::default_media_in();
+        req.publish = vec![tessera_schema::control::PublishSpec {
+            stream_id: "pub".into(),
+            tracks: vec![tessera_schema::control::PublishTrackSpec {
+                mid: "0".into(),
+                kind: TrackKind::Audio,
+                source: None,
+            }],
+            accept_audio: media_in.audio,
+            accept_video: media_in.video,
+        }];
+        let answer = offer_cmd(w, req, Vec::new(), tx).unwrap();
+        answer.published[0].track_id.clone()
+    }
+
     fn subscribe(id: &str, port: u16, from: &str) -> OfferRequest {
         let mut req = request(id, audio_offer(id, port, "a=recvonly"));
         req.subscribe = vec![tessera_schema::control::SubscribeSpec {
@@ -1681,20 +1699,7 @@ mod tests {
     fn a_source_is_relayed_to_another_shard_and_the_relay_ends_with_either_side() {
         let (mut a, mut b) = (worker_at(0), worker_at(1));
         let mut tx = SendBatch::detached();
-        let mut publish = request("pub", audio_offer("pubA", 40001, "a=sendonly"));
-        let media_in = tessera_schema::room::default_media_in();
-        publish.publish = vec![tessera_schema::control::PublishSpec {
-            stream_id: "pub".into(),
-            tracks: vec![tessera_schema::control::PublishTrackSpec {
-                mid: "0".into(),
-                kind: TrackKind::Audio,
-                source: None,
-            }],
-            accept_audio: media_in.audio,
-            accept_video: media_in.video,
-        }];
-        let answer = offer_cmd(&mut a, publish, Vec::new(), &mut tx).unwrap();
-        let track = answer.published[0].track_id.clone();
+        let track = publish_audio(&mut a, &mut tx);
 
         // Shard 1 adopts the relay with the subscriber's offer, and asks shard 0 to start.
 
@@ -1824,23 +1829,7 @@ mod tests {
     fn an_offer_that_fails_drops_the_relay_it_adopted() {
         let (mut a, mut b) = (worker_at(0), worker_at(1));
         let mut tx = SendBatch::detached();
-        let mut publish = request("pub", audio_offer("pubA", 40001, "a=sendonly"));
-        let media_in = tessera_schema::room::default_media_in();
-        publish.publish = vec![tessera_schema::control::PublishSpec {
-            stream_id: "pub".into(),
-            tracks: vec![tessera_schema::control::PublishTrackSpec {
-                mid: "0".into(),
-                kind: TrackKind::Audio,
-                source: None,
-            }],
-            accept_audio: media_in.audio,
-            accept_video: media_in.video,
-        }];
-        let track = offer_cmd(&mut a, publish, Vec::new(), &mut tx)
-            .unwrap()
-            .published[0]
-            .track_id
-            .clone();
+        let track = publish_audio(&mut a, &mut tx);
         let spec = describe(&mut a, &track, &mut tx);
         // The offer names a mid its SDP lacks: refused after the relay was adopted.
         let mut req = subscribe("sub1", 40002, &track);
