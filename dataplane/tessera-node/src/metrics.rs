@@ -35,11 +35,13 @@ pub enum DropReason {
     SessionPanic,
     /// A packet relayed from another shard for a relay that ended meanwhile.
     RelayGone,
+    /// A packet not relayed because the target shard's queue was full (it fell behind).
+    RelayBacklog,
 }
 
 impl DropReason {
     /// Every reason.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::UnknownProtocol,
         DropReason::UnknownSource,
         DropReason::SrtpBeforeKeys,
@@ -52,6 +54,7 @@ impl DropReason {
         DropReason::UnroutedRtp,
         DropReason::SessionPanic,
         DropReason::RelayGone,
+        DropReason::RelayBacklog,
     ];
 
     /// Metric label.
@@ -69,6 +72,7 @@ impl DropReason {
             DropReason::UnroutedRtp => "unrouted_rtp",
             DropReason::SessionPanic => "session_panic",
             DropReason::RelayGone => "relay_gone",
+            DropReason::RelayBacklog => "relay_backlog",
         }
     }
 
@@ -176,6 +180,11 @@ impl NodeMetrics {
     /// Counts a drop.
     pub fn drop(&self, r: DropReason) {
         self.drops[r.index()].inc();
+    }
+
+    /// Counts `n` drops.
+    pub fn drop_n(&self, r: DropReason, n: u64) {
+        self.drops[r.index()].inc_by(n);
     }
 
     /// Drops counted for a reason.

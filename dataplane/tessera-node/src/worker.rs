@@ -82,6 +82,10 @@ pub enum Command {
     RelayEnd(RelayId),
 }
 
+/// Messages waiting in a target shard's queue beyond which relayed batches to it are dropped
+/// (each batch holds one wake-up's packets of a source shard: this is seconds of media).
+const RELAY_BACKLOG: usize = 1024;
+
 /// The sink key of a subscription whose source is gone (no router sink has it).
 const DETACHED: SinkKey = SinkKey::MAX;
 
@@ -875,9 +879,14 @@ impl ShardWorker {
         for (to, b) in self.relays.outbox.iter_mut().enumerate() {
             if let Some(batch) = b.take() {
                 let n = batch.packets.len() as u64;
-                if let Some(h) = shards.get(to)
-                    && h.send(Command::RelayRtp(batch)).is_ok()
-                {
+                let Some(h) = shards.get(to) else { continue };
+                // A target shard that falls this far behind gets no more media until it
+                // catches up: its queue (and the memory it holds) stays bounded.
+                if h.queued() >= RELAY_BACKLOG {
+                    self.metrics.drop_n(DropReason::RelayBacklog, n);
+                    continue;
+                }
+                if h.send(Command::RelayRtp(batch)).is_ok() {
                     self.metrics.relayed.inc_by(n);
                 }
             }

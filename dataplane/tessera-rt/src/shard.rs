@@ -85,6 +85,10 @@ impl<C: Send + 'static> ShardHandle<C> {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
+    /// Commands sent to the shard and not taken yet.
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
     /// Sends a command to the shard.
     pub fn send(&self, cmd: C) -> Result<(), RtError> {
         self.tx

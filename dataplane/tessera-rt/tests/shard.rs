@@ -215,3 +215,52 @@ fn an_idle_shard_wakes_for_commands_and_datagrams() {
     }
     rt.stop();
 }
+
+/// A worker whose command can hold the shard until released.
+struct Holding;
+
+impl Worker for Holding {
+    type Command = Option<mpsc::Receiver<()>>;
+    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: &mut [u8], _: &mut SendBatch) {}
+    fn handle_command(&mut self, _now: Instant, hold: Self::Command, _tx: &mut SendBatch) {
+        if let Some(release) = hold {
+            let _ = release.recv_timeout(Duration::from_secs(10));
+        }
+    }
+    fn handle_timeout(&mut self, _: Instant, _: &mut SendBatch) {}
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+}
+
+/// `queued` counts what a busy shard has not taken yet (what cross-shard relays bound).
+#[test]
+fn queued_counts_the_commands_a_busy_shard_has_not_taken() {
+    let rt = spawn(
+        vec![ShardSpec {
+            index: 0,
+            cpu: None,
+            bind: "127.0.0.1:0".parse().unwrap(),
+        }],
+        |_| Holding,
+    )
+    .unwrap();
+    let shard = rt.shards()[0].clone();
+    let (release, hold) = mpsc::channel();
+    shard.send(Some(hold)).unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while shard.queued() > 0 {
+        assert!(Instant::now() < end, "the shard takes the holding command");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for _ in 0..10 {
+        shard.send(None).unwrap();
+    }
+    assert_eq!(shard.queued(), 10);
+    release.send(()).unwrap();
+    while shard.queued() > 0 {
+        assert!(Instant::now() < end, "the shard catches up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rt.stop();
+}
