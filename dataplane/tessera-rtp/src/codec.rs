@@ -152,6 +152,13 @@ pub struct PictureRewrite {
 /// move); a 7-bit PictureID takes the low 7 bits of the new value.
 pub fn vp8_rewrite(payload: &mut [u8], rw: &PictureRewrite) -> Result<Vp8Descriptor, RtpError> {
     let d = Vp8Descriptor::parse(payload)?;
+    vp8_apply(payload, &d, rw);
+    Vp8Descriptor::parse(payload)
+}
+
+/// Applies `rw` to a payload whose descriptor `d` was parsed from it (no parsing: the
+/// forwarder's per-subscriber path). Fields the descriptor lacks are left alone.
+pub fn vp8_apply(payload: &mut [u8], d: &Vp8Descriptor, rw: &PictureRewrite) {
     if let (Some(new), Some(_)) = (rw.picture_id, d.picture_id) {
         write_picture_id(payload, d.picture_id_at, d.picture_id_15bit, new);
     }
@@ -161,7 +168,6 @@ pub fn vp8_rewrite(payload: &mut [u8], rw: &PictureRewrite) -> Result<Vp8Descrip
     if let (Some(new), Some(_)) = (rw.key_idx, d.key_idx) {
         payload[d.tk_at] = (payload[d.tk_at] & 0xE0) | (new & 0x1F);
     }
-    Vp8Descriptor::parse(payload)
 }
 
 fn write_picture_id(p: &mut [u8], at: usize, wide: bool, id: u16) {
@@ -307,13 +313,18 @@ pub fn is_vp9_keyframe(payload: &[u8]) -> bool {
 /// present only; widths kept). `key_idx` is ignored.
 pub fn vp9_rewrite(payload: &mut [u8], rw: &PictureRewrite) -> Result<Vp9Descriptor, RtpError> {
     let d = Vp9Descriptor::parse(payload)?;
+    vp9_apply(payload, &d, rw);
+    Vp9Descriptor::parse(payload)
+}
+
+/// Like [`vp8_apply`] for VP9.
+pub fn vp9_apply(payload: &mut [u8], d: &Vp9Descriptor, rw: &PictureRewrite) {
     if let (Some(new), Some(_)) = (rw.picture_id, d.picture_id) {
         write_picture_id(payload, d.picture_id_at, d.picture_id_15bit, new);
     }
     if let (Some(new), Some(_)) = (rw.tl0_pic_idx, d.tl0_pic_idx) {
         payload[d.tl0_at] = new;
     }
-    Vp9Descriptor::parse(payload)
 }
 
 // ---- H.264 ---------------------------------------------------------------------------------

@@ -51,26 +51,30 @@ pub fn is_keyframe_start(codec: Codec, payload: &[u8]) -> bool {
 /// continuous across layer switches.
 pub fn rewrite_picture_ids(codec: Codec, payload: &mut [u8], rw: &mut Rewriter) {
     use tessera_rtp::codec as c;
-    let (pic, tl0) = match codec {
-        Codec::Vp8 => match c::Vp8Descriptor::parse(payload) {
-            Ok(d) => (d.picture_id, d.tl0_pic_idx),
-            Err(_) => return,
-        },
-        Codec::Vp9 => match c::Vp9Descriptor::parse(payload) {
-            Ok(d) => (d.picture_id, d.tl0_pic_idx),
-            Err(_) => return,
-        },
-        _ => return,
+    // One parse per forwarded copy: the descriptor's offsets are then written in place.
+    let change = |rw: &mut Rewriter, pic: Option<u16>, tl0: Option<u8>| {
+        let (p, t) = rw.map_picture(pic?, tl0);
+        Some(c::PictureRewrite {
+            picture_id: Some(p),
+            tl0_pic_idx: t,
+            key_idx: None,
+        })
     };
-    let Some(pic) = pic else { return };
-    let (p, t) = rw.map_picture(pic, tl0);
-    let change = c::PictureRewrite {
-        picture_id: Some(p),
-        tl0_pic_idx: t,
-        key_idx: None,
-    };
-    let _ = match codec {
-        Codec::Vp8 => c::vp8_rewrite(payload, &change).map(|_| ()),
-        _ => c::vp9_rewrite(payload, &change).map(|_| ()),
-    };
+    match codec {
+        Codec::Vp8 => {
+            if let Ok(d) = c::Vp8Descriptor::parse(payload)
+                && let Some(ch) = change(rw, d.picture_id, d.tl0_pic_idx)
+            {
+                c::vp8_apply(payload, &d, &ch);
+            }
+        }
+        Codec::Vp9 => {
+            if let Ok(d) = c::Vp9Descriptor::parse(payload)
+                && let Some(ch) = change(rw, d.picture_id, d.tl0_pic_idx)
+            {
+                c::vp9_apply(payload, &d, &ch);
+            }
+        }
+        _ => {}
+    }
 }
