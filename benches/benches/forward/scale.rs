@@ -162,15 +162,15 @@ fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
                 .collect();
             let pubs: Vec<bool> = (0..lg).map(|i| i == 0).collect();
             pool.wait_ready(&subs, &pubs, "Tessera")?;
-        }
-        for c in pool.clients[..k].iter().filter(|_| !s.fanout) {
-            let stream = publish(s, &t, c)?;
-            for _ in 0..s.n {
-                let p = s.rt.block_on(t.whep(&stream))?;
-                c.send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
+        } else {
+            // One publisher per load generator, each with its own N subscribers.
+            for c in &pool.clients[..k] {
+                let stream = publish(s, &t, c)?;
+                for _ in 0..s.n {
+                    let p = s.rt.block_on(t.whep(&stream))?;
+                    c.send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
+                }
             }
-        }
-        if !s.fanout {
             pool.wait_ready(&vec![s.n; k], &vec![true; k], "Tessera")?;
         }
         // Warm-up first: the counters below must cover the window only.
