@@ -133,16 +133,7 @@ async fn two_shards(relay_slack: Option<usize>) -> (tempfile::TempDir, Server, R
     if let Some(n) = relay_slack {
         config.webrtc.relay_slack = n;
     }
-    let server = Server::start(config).await.unwrap();
-    let rest = Rest::for_server(&server);
-    let room = rest
-        .post("/v1/rooms", json!({"name": "fanout"}))
-        .await
-        .json()["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (dir, server, rest, room)
+    common::server_with_room(dir, config, "fanout").await
 }
 
 /// Waits until the room lists the publication.

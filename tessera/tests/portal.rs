@@ -22,16 +22,8 @@ fn login_data(token: &str, sdk: &str) -> Value {
 
 async fn setup() -> (tempfile::TempDir, Server, Rest, String) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(test_config(dir.path(), None)).await.unwrap();
-    let rest = Rest::for_server(&server);
-    let room = rest
-        .post("/v1/rooms", json!({"name": "portal"}))
-        .await
-        .json()["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (dir, server, rest, room)
+    let config = test_config(dir.path(), None);
+    common::server_with_room(dir, config, "portal").await
 }
 
 async fn token(rest: &Rest, room: &str, user: &str, role: &str) -> String {

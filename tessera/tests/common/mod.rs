@@ -36,6 +36,23 @@ pub fn test_config(data_dir: &Path, mongodb: Option<String>) -> Config {
     c
 }
 
+/// Starts a server in-process with `config` and creates a room named `room`; returns the data
+/// directory (keep it alive), the server, a super-service REST client and the room id.
+pub async fn server_with_room(
+    dir: tempfile::TempDir,
+    config: Config,
+    room: &str,
+) -> (tempfile::TempDir, Server, Rest, String) {
+    let server = Server::start(config).await.unwrap();
+    let rest = Rest::for_server(&server);
+    let r = rest
+        .post("/v1/rooms", serde_json::json!({"name": room}))
+        .await;
+    assert_eq!(r.status, 200, "room created: {}", r.text);
+    let id = r.json()["_id"].as_str().unwrap().to_string();
+    (dir, server, rest, id)
+}
+
 /// A response, decoded.
 #[derive(Debug)]
 pub struct Resp {
