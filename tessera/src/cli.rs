@@ -84,6 +84,10 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub relay_slack: Option<usize>,
 
+    /// The loop that drives each data-plane shard: "uring" (Tessera's own io_uring loop, one wait per wake-up, no allocation) or "glommio" (a glommio executor; costs more per wake-up, see docs/BENCHMARKS.md) [config: webrtc.runtime; default uring].
+    #[arg(long, value_name = "LOOP", value_parser = ["uring", "glommio"])]
+    pub runtime: Option<String>,
+
     /// Print the merged configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -114,6 +118,7 @@ impl Cli {
         set!("webrtc.cores", self.cores);
         set!("webrtc.udp_port", self.udp_port);
         set!("webrtc.relay_slack", self.relay_slack);
+        set!("webrtc.runtime", self.runtime);
         if !self.public_ip.is_empty() {
             f = f.merge(Serialized::default("webrtc.public_ips", &self.public_ip));
         }

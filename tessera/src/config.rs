@@ -47,6 +47,24 @@ pub struct WebrtcConfig {
     /// Transports a source's shard may carry beyond the least-loaded shard before new
     /// subscribers of that source go to the least-loaded shard (the source is relayed there).
     pub relay_slack: usize,
+    /// The loop that drives each shard: "uring" (our own io_uring loop) or "glommio".
+    #[serde(with = "runtime_name")]
+    pub runtime: tessera_node::ShardRuntime,
+}
+
+/// `webrtc.runtime` as its name.
+mod runtime_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tessera_node::ShardRuntime;
+
+    pub fn serialize<S: Serializer>(r: &ShardRuntime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(r.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ShardRuntime, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for WebrtcConfig {
@@ -58,6 +76,7 @@ impl Default for WebrtcConfig {
             udp_port: 0,
             public_ips: Vec::new(),
             relay_slack: tessera_node::DEFAULT_RELAY_SLACK,
+            runtime: tessera_node::ShardRuntime::default(),
         }
     }
 }

@@ -226,6 +226,7 @@ impl Server {
             port: config.webrtc.udp_port,
             public_ips,
             relay_slack: config.webrtc.relay_slack,
+            runtime: config.webrtc.runtime,
         };
         let media = Arc::new(
             MediaNode::start_with_metrics(node_config, node_metrics)

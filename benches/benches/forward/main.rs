@@ -177,15 +177,24 @@ fn measure(
     snap
 }
 
-fn run_tessera(ctx: &Ctx, n: usize) -> Res<Row> {
+/// The table's name for Tessera with shard loop `runtime`.
+fn tessera_name(runtime: &str) -> String {
+    if runtime == "uring" {
+        "Tessera".into()
+    } else {
+        format!("Tessera ({runtime})")
+    }
+}
+
+fn run_tessera(ctx: &Ctx, n: usize, runtime: &str) -> Res<Row> {
     let mut row = Row {
-        server: "Tessera".into(),
+        server: tessera_name(runtime),
         n,
         ..Row::default()
     };
     let t = ctx
         .rt
-        .block_on(servers::Tessera::start(&ctx.tessera, 3000, 40000))?;
+        .block_on(servers::Tessera::start(&ctx.tessera, 3000, 40000, runtime))?;
     let pid = t.child.id();
     let result = (|| -> Res<Row> {
         let (peer, stream, video, audio) = ctx.rt.block_on(t.whip())?;
@@ -367,6 +376,11 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let servers_wanted = env_str("FORWARD_SERVERS", "tessera,janus,raw");
+    let runtimes: Vec<String> = env_str("FORWARD_RUNTIMES", "uring,glommio")
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     let tessera = match build_tessera() {
         Ok(b) => b,
         Err(e) => {
@@ -405,6 +419,7 @@ fn main() {
             warmup: env_u64("FORWARD_WARMUP", 3),
             servers: servers_wanted,
             fanout: env_u64("FORWARD_FANOUT", 0) != 0,
+            runtime: runtimes.first().cloned().unwrap_or_else(|| "uring".into()),
         });
         if failed > 0 {
             eprintln!("error: {failed} measurement(s) failed (see FAILED above)");
@@ -452,7 +467,13 @@ fn main() {
     for &n in &ns {
         let mut runs: Vec<(String, Runner)> = Vec::new();
         if servers_wanted.contains("tessera") {
-            runs.push(("tessera".into(), Box::new(run_tessera)));
+            for r in &runtimes {
+                let r = r.clone();
+                runs.push((
+                    tessera_name(&r),
+                    Box::new(move |c, n| run_tessera(c, n, &r)),
+                ));
+            }
         }
         if servers_wanted.contains("janus") && janus_ok {
             for &l in &ctx.janus_loops {
@@ -558,12 +579,14 @@ fn main() {
         );
     }
     println!(
-        "\n| N | Tessera / Janus (thread per handle) | Tessera / best Janus | raw loop / best Janus | Tessera / raw loop | Tessera user cost / seal | Tessera p99 µs | Tessera allocs/pkt |"
+        "\n| N | Tessera's shard loop | Tessera / Janus (thread per handle) | Tessera / best Janus | raw loop / best Janus | Tessera / raw loop | Tessera user cost / seal | Tessera p99 µs | Tessera allocs/pkt |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for &n in &ns {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (&n, runtime) in ns.iter().flat_map(|n| runtimes.iter().map(move |r| (n, r))) {
         let at_n = |s: &str| rows.iter().find(|r| r.n == n && r.server == s);
-        let Some(t) = at_n("Tessera") else { continue };
+        let Some(t) = at_n(&tessera_name(runtime)) else {
+            continue;
+        };
         let best_janus = rows
             .iter()
             .filter(|r| r.n == n && r.server.starts_with("Janus"))
@@ -574,7 +597,7 @@ fn main() {
             _ => "-".into(),
         };
         println!(
-            "| {n} | {} | {} | {} | {} | {:.2}× | {} | {} |",
+            "| {n} | {runtime} | {} | {} | {} | {} | {:.2}× | {} | {} |",
             ratio(Some(t), at_n(&janus_name(0))),
             ratio(Some(t), best_janus),
             ratio(raw, best_janus),

@@ -34,6 +34,8 @@ pub struct Scale<'a> {
     pub servers: String,
     /// One publisher, N subscribers spread over the shards.
     pub fanout: bool,
+    /// The shard loop (`uring` or `glommio`).
+    pub runtime: String,
 }
 
 /// One load-generator thread per publisher.
@@ -145,6 +147,7 @@ fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
         40000,
         k,
         s.fanout.then_some(0),
+        &s.runtime,
     ))?;
     let pid = t.child.id();
     let result = (|| -> Res<Row> {

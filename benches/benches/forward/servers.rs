@@ -116,29 +116,22 @@ pub struct Tessera {
 }
 
 impl Tessera {
-    /// Starts the binary (one shard on CPU 0, media on 127.0.0.1:`udp_port`) and creates a room.
-    pub async fn start(bin: &Path, rest_port: u16, udp_port: u16) -> Res<Tessera> {
-        Self::start_with_cores(bin, rest_port, udp_port, 1).await
+    /// Starts the binary (one shard on CPU 0, media on 127.0.0.1:`udp_port`, shard loop
+    /// `runtime`: `uring` or `glommio`) and creates a room.
+    pub async fn start(bin: &Path, rest_port: u16, udp_port: u16, runtime: &str) -> Res<Tessera> {
+        Self::start_with(bin, rest_port, udp_port, 1, None, runtime).await
     }
 
     /// Like [`Tessera::start`] with `cores` shards, pinned to CPUs 0..`cores` (the process's
-    /// other threads are confined to them too); shard i listens on `udp_port` + i.
-    pub async fn start_with_cores(
-        bin: &Path,
-        rest_port: u16,
-        udp_port: u16,
-        cores: usize,
-    ) -> Res<Tessera> {
-        Self::start_with(bin, rest_port, udp_port, cores, None).await
-    }
-
-    /// Like [`Tessera::start_with_cores`], with `--relay-slack` when given.
+    /// other threads are confined to them too; shard i listens on `udp_port` + i), and with
+    /// `--relay-slack` when given.
     pub async fn start_with(
         bin: &Path,
         rest_port: u16,
         udp_port: u16,
         cores: usize,
         relay_slack: Option<usize>,
+        runtime: &str,
     ) -> Res<Tessera> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let args: Vec<String> = [
@@ -157,6 +150,8 @@ impl Tessera {
             "127.0.0.1",
             "--log-level",
             "warn",
+            "--runtime",
+            runtime,
         ]
         .iter()
         .map(|s| s.to_string())

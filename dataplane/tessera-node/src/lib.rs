@@ -36,6 +36,8 @@ use tessera_schema::control::{
 use tokio::sync::{broadcast, oneshot};
 
 pub use metrics::{DropReason, NodeMetrics};
+/// Which loop drives the shards (`uring`, the default, or `glommio`).
+pub use tessera_rt::Backend as ShardRuntime;
 use worker::{Command, ShardWorker};
 
 /// Node settings.
@@ -55,6 +57,8 @@ pub struct NodeConfig {
     /// How many transports more than the least-loaded shard a source's shard may carry before
     /// new subscribers of that source go to the least-loaded shard (relayed there).
     pub relay_slack: usize,
+    /// The loop that drives each shard.
+    pub runtime: ShardRuntime,
 }
 
 /// Default of [`NodeConfig::relay_slack`].
@@ -69,6 +73,7 @@ impl Default for NodeConfig {
             port: 0,
             public_ips: Vec::new(),
             relay_slack: DEFAULT_RELAY_SLACK,
+            runtime: ShardRuntime::default(),
         }
     }
 }
@@ -134,6 +139,7 @@ impl MediaNode {
                         config.port.saturating_add(i as u16)
                     },
                 ),
+                backend: config.runtime,
             })
             .collect();
         let (events, _) = broadcast::channel(1024);

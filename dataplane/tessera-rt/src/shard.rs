@@ -1,7 +1,9 @@
-//! Shards: one pinned glommio executor per core, each owning a UDP socket and a [`Worker`].
+//! Shards: one pinned thread per core, each owning a UDP socket and a [`Worker`], driven by
+//! one of two loops ([`Backend`]): our own io_uring loop or a glommio executor.
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
@@ -10,6 +12,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::RtError;
 use crate::batch::{RECV_BATCH, RecvBatch, SendBatch};
+use crate::uring;
 
 /// The sans-IO logic a shard drives. Everything it owns lives on the shard's thread.
 pub trait Worker: 'static {
@@ -33,6 +36,49 @@ pub trait Worker: 'static {
     fn end_of_wakeup(&mut self, _now: Instant, _tx: &mut SendBatch) {}
 }
 
+/// Which loop drives the shards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Our own loop on one io_uring per shard: one `io_uring_enter` per wake-up that waits for
+    /// the socket, a command or the worker's deadline. Allocates nothing per wake-up.
+    #[default]
+    Uring,
+    /// A glommio `LocalExecutor` per shard (`io_memory(2 MiB)`): the socket, the commands and
+    /// the deadline are three tasks. Its reactor costs more per wake-up (timers, preemption
+    /// timers and a `membarrier` on every park; ≈ 14 allocations per park); see
+    /// docs/BENCHMARKS.md.
+    Glommio,
+}
+
+impl Backend {
+    /// The name used on the command line and in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Uring => "uring",
+            Backend::Glommio => "glommio",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Backend, String> {
+        match s {
+            "uring" => Ok(Backend::Uring),
+            "glommio" => Ok(Backend::Glommio),
+            other => Err(format!(
+                "unknown shard runtime {other:?} (expected \"uring\" or \"glommio\")"
+            )),
+        }
+    }
+}
+
 /// Where and how to run one shard.
 #[derive(Clone, Debug)]
 pub struct ShardSpec {
@@ -42,6 +88,8 @@ pub struct ShardSpec {
     pub cpu: Option<usize>,
     /// UDP address of the shard's socket (port 0: any).
     pub bind: SocketAddr,
+    /// The loop that drives it.
+    pub backend: Backend,
 }
 
 /// What a worker learns about its shard when it is created.
@@ -59,6 +107,8 @@ pub struct ShardHandle<C> {
     index: usize,
     local_addr: SocketAddr,
     tx: flume::Sender<Msg<C>>,
+    /// How to wake a parked io_uring shard (`None`: glommio wakes on the channel itself).
+    wake: Option<Arc<uring::Wake>>,
 }
 
 impl<C> Clone for ShardHandle<C> {
@@ -67,11 +117,12 @@ impl<C> Clone for ShardHandle<C> {
             index: self.index,
             local_addr: self.local_addr,
             tx: self.tx.clone(),
+            wake: self.wake.clone(),
         }
     }
 }
 
-enum Msg<C> {
+pub(crate) enum Msg<C> {
     Cmd(C),
     Stop,
 }
@@ -91,9 +142,17 @@ impl<C: Send + 'static> ShardHandle<C> {
     }
     /// Sends a command to the shard.
     pub fn send(&self, cmd: C) -> Result<(), RtError> {
+        self.post(Msg::Cmd(cmd))
+    }
+
+    fn post(&self, msg: Msg<C>) -> Result<(), RtError> {
         self.tx
-            .send(Msg::Cmd(cmd))
-            .map_err(|_| RtError::Stopped(self.index))
+            .send(msg)
+            .map_err(|_| RtError::Stopped(self.index))?;
+        if let Some(w) = &self.wake {
+            w.wake();
+        }
+        Ok(())
     }
 }
 
@@ -113,7 +172,7 @@ impl<C: Send + 'static> Runtime<C> {
     /// Stops every shard and waits for the threads to end.
     pub fn stop(self) {
         for s in &self.shards {
-            let _ = s.tx.send(Msg::Stop);
+            let _ = s.post(Msg::Stop);
         }
         for t in self.threads {
             let _ = t.join();
@@ -134,46 +193,81 @@ where
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, RtError>>();
         let make = make.clone();
         let index = spec.index;
-        let placement = match spec.cpu {
-            Some(cpu) => Placement::Fixed(cpu),
-            None => Placement::Unbound,
+        let (thread, wake) = match spec.backend {
+            Backend::Uring => {
+                let wake = Arc::new(uring::Wake::new().map_err(|e| RtError::Spawn {
+                    index,
+                    reason: format!("eventfd: {e}"),
+                })?);
+                let shard_wake = wake.clone();
+                let thread = std::thread::Builder::new()
+                    .name(format!("tessera-shard-{index}"))
+                    .spawn(move || {
+                        let started = start_uring_shard(&spec, make);
+                        match started {
+                            Ok((socket, local_addr, ring, shared)) => {
+                                let _ = ready_tx.send(Ok(local_addr));
+                                let _ = uring::run(index, socket, ring, shard_wake, shared, rx);
+                            }
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                            }
+                        }
+                    })
+                    .map_err(|e| RtError::Spawn {
+                        index,
+                        reason: e.to_string(),
+                    })?;
+                (thread, Some(wake))
+            }
+            Backend::Glommio => {
+                let placement = match spec.cpu {
+                    Some(cpu) => Placement::Fixed(cpu),
+                    None => Placement::Unbound,
+                };
+                let builder = LocalExecutorBuilder::new(placement)
+                    .io_memory(2 << 20)
+                    .name(&format!("tessera-shard-{index}"));
+                let handle = builder
+                    .spawn(move || async move {
+                        let socket = match UdpSocket::bind(spec.bind) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(RtError::Bind {
+                                    index,
+                                    addr: spec.bind,
+                                    source: std::io::Error::other(e.to_string()),
+                                }));
+                                return;
+                            }
+                        };
+                        tune_socket(socket.as_raw_fd());
+                        let local_addr = match socket.local_addr() {
+                            Ok(a) => a,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(RtError::Bind {
+                                    index,
+                                    addr: spec.bind,
+                                    source: std::io::Error::other(e.to_string()),
+                                }));
+                                return;
+                            }
+                        };
+                        let worker = make(ShardInfo { index, local_addr });
+                        let _ = ready_tx.send(Ok(local_addr));
+                        run_shard(index, socket, worker, rx).await;
+                    })
+                    .map_err(|e| RtError::Spawn {
+                        index,
+                        reason: e.to_string(),
+                    })?;
+                // glommio's join handle is a std JoinHandle underneath.
+                let thread = std::thread::spawn(move || {
+                    let _ = handle.join();
+                });
+                (thread, None)
+            }
         };
-        let builder = LocalExecutorBuilder::new(placement)
-            .io_memory(2 << 20)
-            .name(&format!("tessera-shard-{index}"));
-        let handle = builder
-            .spawn(move || async move {
-                let socket = match UdpSocket::bind(spec.bind) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(RtError::Bind {
-                            index,
-                            addr: spec.bind,
-                            source: std::io::Error::other(e.to_string()),
-                        }));
-                        return;
-                    }
-                };
-                tune_socket(socket.as_raw_fd());
-                let local_addr = match socket.local_addr() {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(RtError::Bind {
-                            index,
-                            addr: spec.bind,
-                            source: std::io::Error::other(e.to_string()),
-                        }));
-                        return;
-                    }
-                };
-                let worker = make(ShardInfo { index, local_addr });
-                let _ = ready_tx.send(Ok(local_addr));
-                run_shard(index, socket, worker, rx).await;
-            })
-            .map_err(|e| RtError::Spawn {
-                index,
-                reason: e.to_string(),
-            })?;
         let local_addr = ready_rx
             .recv_timeout(Duration::from_secs(10))
             .map_err(|_| RtError::Spawn {
@@ -184,13 +278,50 @@ where
             index,
             local_addr,
             tx,
+            wake,
         });
-        // glommio's join handle is a std JoinHandle underneath.
-        threads.push(std::thread::spawn(move || {
-            let _ = handle.join();
-        }));
+        threads.push(thread);
     }
     Ok(Runtime { shards, threads })
+}
+
+/// The io_uring shard's set-up, on its own thread: pin, bind, ring, worker.
+fn start_uring_shard<W, F>(
+    spec: &ShardSpec,
+    make: F,
+) -> Result<(std::net::UdpSocket, SocketAddr, uring::Ring, Shared<W>), RtError>
+where
+    W: Worker,
+    F: Fn(ShardInfo) -> W,
+{
+    let index = spec.index;
+    if let Some(cpu) = spec.cpu {
+        uring::pin_current_thread(cpu).map_err(|e| RtError::Spawn {
+            index,
+            reason: format!("cannot pin to CPU {cpu}: {e}"),
+        })?;
+    }
+    let bind_err = |source| RtError::Bind {
+        index,
+        addr: spec.bind,
+        source,
+    };
+    let socket = std::net::UdpSocket::bind(spec.bind).map_err(bind_err)?;
+    socket.set_nonblocking(true).map_err(bind_err)?;
+    tune_socket(socket.as_raw_fd());
+    let local_addr = socket.local_addr().map_err(bind_err)?;
+    let ring = uring::Ring::new(socket.as_raw_fd()).map_err(|e| RtError::Spawn {
+        index,
+        reason: format!("io_uring: {e}"),
+    })?;
+    let worker = make(ShardInfo { index, local_addr });
+    let shared = Shared {
+        worker,
+        rb: RecvBatch::new(),
+        tx: SendBatch::new(socket.as_raw_fd()),
+        armed: None,
+    };
+    Ok((socket, local_addr, ring, shared))
 }
 
 fn tune_socket(fd: i32) {
@@ -209,20 +340,49 @@ fn tune_socket(fd: i32) {
     }
 }
 
-/// The shard's state, shared by its three tasks (one thread, so `RefCell` is enough; no
-/// borrow is ever held across an `.await`).
-struct Shared<W: Worker> {
-    worker: W,
-    rb: RecvBatch,
-    tx: SendBatch,
-    /// Deadline the timer task is currently sleeping towards.
+/// The shard's state. Under glommio it is shared by three tasks (one thread, so `RefCell` is
+/// enough; no borrow is ever held across an `.await`).
+pub(crate) struct Shared<W: Worker> {
+    pub(crate) worker: W,
+    pub(crate) rb: RecvBatch,
+    pub(crate) tx: SendBatch,
+    /// Deadline the glommio timer task is currently sleeping towards.
     armed: Option<Instant>,
+}
+
+/// Drains the socket into the worker: a bounded number of `recvmmsg` batches per wake-up, so
+/// that commands and timers are never starved.
+pub(crate) fn receive<W: Worker>(
+    index: usize,
+    fd: RawFd,
+    worker: &mut W,
+    rb: &mut RecvBatch,
+    tx: &mut SendBatch,
+    now: Instant,
+) {
+    for _ in 0..8 {
+        let n = match rb.recv(fd) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(target: "tessera::rt", shard = index, error = %e, "recvmmsg failed");
+                0
+            }
+        };
+        for i in 0..n {
+            if let Some((from, data)) = rb.get(i) {
+                worker.handle_datagram(now, from, data, tx);
+            }
+        }
+        if n < RECV_BATCH {
+            break;
+        }
+    }
 }
 
 impl<W: Worker> Shared<W> {
     /// Runs due timers, lets the worker finish the wake-up, flushes the batch; returns whether
     /// the timer task must re-arm (its deadline moved earlier or it has none).
-    fn finish(&mut self) -> bool {
+    pub(crate) fn finish(&mut self) -> bool {
         let now = Instant::now();
         if self.worker.poll_timeout().is_some_and(|d| d <= now) {
             self.worker.handle_timeout(now, &mut self.tx);
@@ -246,7 +406,7 @@ async fn run_shard<W: Worker>(
     use std::cell::RefCell;
     use std::rc::Rc;
     let fd = socket.as_raw_fd();
-    tracing::info!(target: "tessera::rt", shard = index, addr = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(), "shard running");
+    tracing::info!(target: "tessera::rt", shard = index, addr = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(), backend = "glommio", "shard running");
     let shared = Rc::new(RefCell::new(Shared {
         worker,
         rb: RecvBatch::new(),
@@ -272,26 +432,7 @@ async fn run_shard<W: Worker>(
                 let wake = {
                     let mut s = shared.borrow_mut();
                     let Shared { worker, rb, tx, .. } = &mut *s;
-                    let now = Instant::now();
-                    // Drain a bounded number of batches per wake-up so commands and timers are
-                    // never starved.
-                    for _ in 0..8 {
-                        let n = match rb.recv(fd) {
-                            Ok(n) => n,
-                            Err(e) => {
-                                tracing::debug!(target: "tessera::rt", shard = index, error = %e, "recvmmsg failed");
-                                0
-                            }
-                        };
-                        for i in 0..n {
-                            if let Some((from, data)) = rb.get(i) {
-                                worker.handle_datagram(now, from, data, tx);
-                            }
-                        }
-                        if n < RECV_BATCH {
-                            break;
-                        }
-                    }
+                    receive(index, fd, worker, rb, tx, Instant::now());
                     s.finish()
                 };
                 if wake {

@@ -5,7 +5,19 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tessera_rt::{SendBatch, ShardSpec, Worker, spawn};
+use tessera_rt::{Backend, SendBatch, ShardSpec, Worker, spawn};
+
+/// Every test runs on both shard loops.
+const BACKENDS: [Backend; 2] = [Backend::Uring, Backend::Glommio];
+
+fn spec(backend: Backend) -> Vec<ShardSpec> {
+    vec![ShardSpec {
+        index: 0,
+        cpu: None,
+        bind: "127.0.0.1:0".parse().unwrap(),
+        backend,
+    }]
+}
 
 enum Cmd {
     /// Reply with the number of datagrams seen so far.
@@ -57,17 +69,17 @@ impl Worker for Echo {
 
 #[test]
 fn a_shard_echoes_answers_commands_and_fires_timers() {
-    let rt = spawn(
-        vec![ShardSpec {
-            index: 0,
-            cpu: None,
-            bind: "127.0.0.1:0".parse().unwrap(),
-        }],
-        |_| Echo {
-            seen: 0,
-            pending: None,
-        },
-    )
+    for backend in BACKENDS {
+        eprintln!("-- {backend}");
+        a_shard_echoes_answers_commands_and_fires_timers_on(backend);
+    }
+}
+
+fn a_shard_echoes_answers_commands_and_fires_timers_on(backend: Backend) {
+    let rt = spawn(spec(backend), |_| Echo {
+        seen: 0,
+        pending: None,
+    })
     .unwrap();
     let shard = rt.shards()[0].clone();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -135,17 +147,17 @@ impl Worker for Ticking {
 
 #[test]
 fn receiving_keeps_working_alongside_frequent_timers() {
-    let rt = spawn(
-        vec![ShardSpec {
-            index: 0,
-            cpu: None,
-            bind: "127.0.0.1:0".parse().unwrap(),
-        }],
-        |_| Ticking {
-            next: Instant::now(),
-            ticks: 0,
-        },
-    )
+    for backend in BACKENDS {
+        eprintln!("-- {backend}");
+        receiving_keeps_working_alongside_frequent_timers_on(backend);
+    }
+}
+
+fn receiving_keeps_working_alongside_frequent_timers_on(backend: Backend) {
+    let rt = spawn(spec(backend), |_| Ticking {
+        next: Instant::now(),
+        ticks: 0,
+    })
     .unwrap();
     let shard = rt.shards()[0].clone();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -174,17 +186,17 @@ fn receiving_keeps_working_alongside_frequent_timers() {
 
 #[test]
 fn an_idle_shard_wakes_for_commands_and_datagrams() {
-    let rt = spawn(
-        vec![ShardSpec {
-            index: 0,
-            cpu: None,
-            bind: "127.0.0.1:0".parse().unwrap(),
-        }],
-        |_| Echo {
-            seen: 0,
-            pending: None,
-        },
-    )
+    for backend in BACKENDS {
+        eprintln!("-- {backend}");
+        an_idle_shard_wakes_for_commands_and_datagrams_on(backend);
+    }
+}
+
+fn an_idle_shard_wakes_for_commands_and_datagrams_on(backend: Backend) {
+    let rt = spawn(spec(backend), |_| Echo {
+        seen: 0,
+        pending: None,
+    })
     .unwrap();
     let shard = rt.shards()[0].clone();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -236,15 +248,14 @@ impl Worker for Holding {
 /// `queued` counts what a busy shard has not taken yet (what cross-shard relays bound).
 #[test]
 fn queued_counts_the_commands_a_busy_shard_has_not_taken() {
-    let rt = spawn(
-        vec![ShardSpec {
-            index: 0,
-            cpu: None,
-            bind: "127.0.0.1:0".parse().unwrap(),
-        }],
-        |_| Holding,
-    )
-    .unwrap();
+    for backend in BACKENDS {
+        eprintln!("-- {backend}");
+        queued_counts_the_commands_a_busy_shard_has_not_taken_on(backend);
+    }
+}
+
+fn queued_counts_the_commands_a_busy_shard_has_not_taken_on(backend: Backend) {
+    let rt = spawn(spec(backend), |_| Holding).unwrap();
     let shard = rt.shards()[0].clone();
     let (release, hold) = mpsc::channel();
     shard.send(Some(hold)).unwrap();
@@ -263,4 +274,60 @@ fn queued_counts_the_commands_a_busy_shard_has_not_taken() {
         std::thread::sleep(Duration::from_millis(5));
     }
     rt.stop();
+}
+
+/// Commands from several threads, sent while the shard keeps parking and waking, all arrive:
+/// no wake-up is lost between the shard's last look at the channel and its sleep.
+#[test]
+fn no_command_is_lost_while_the_shard_parks() {
+    for backend in BACKENDS {
+        let rt = spawn(spec(backend), |_| Echo {
+            seen: 0,
+            pending: None,
+        })
+        .unwrap();
+        let shard = rt.shards()[0].clone();
+        let senders: Vec<_> = (0..4u64)
+            .map(|t| {
+                let shard = shard.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2000u64 {
+                        let (tx, rx) = mpsc::channel();
+                        shard.send(Cmd::Count(tx)).unwrap();
+                        rx.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| {
+                            panic!("{backend}: command {i} of thread {t} was not taken")
+                        });
+                        // Vary the gap so that some commands land just as the shard parks.
+                        if (i + t) % 7 == 0 {
+                            std::thread::sleep(Duration::from_micros(50 * (i % 5)));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.join().unwrap();
+        }
+        rt.stop();
+    }
+}
+
+/// A CPU that does not exist is a clear start-up error, not a shard that never runs.
+#[test]
+fn pinning_to_a_missing_cpu_is_an_error() {
+    let err = spawn(
+        vec![ShardSpec {
+            index: 0,
+            cpu: Some(100_000),
+            bind: "127.0.0.1:0".parse().unwrap(),
+            backend: Backend::Uring,
+        }],
+        |_| Echo {
+            seen: 0,
+            pending: None,
+        },
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(err.to_string().contains("CPU 100000"), "{err}");
 }
