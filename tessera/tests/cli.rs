@@ -274,6 +274,37 @@ fn environment_and_file_layers_show_in_print_config() {
 }
 
 #[test]
+fn the_shard_loop_is_chosen_by_flag_or_environment_and_checked() {
+    let mut cmd = tessera();
+    cmd.arg("--print-config");
+    let (_, out, _) = run(cmd, Duration::from_secs(20));
+    let v: toml::Value = toml::from_str(&out).unwrap();
+    assert_eq!(v["webrtc"]["runtime"].as_str(), Some("uring"), "default");
+
+    let mut cmd = tessera();
+    cmd.args(["--print-config", "--runtime", "glommio"]);
+    let (_, out, _) = run(cmd, Duration::from_secs(20));
+    let v: toml::Value = toml::from_str(&out).unwrap();
+    assert_eq!(v["webrtc"]["runtime"].as_str(), Some("glommio"));
+
+    let mut cmd = tessera();
+    cmd.arg("--print-config")
+        .env("TESSERA_WEBRTC__RUNTIME", "epoll");
+    let (code, _, err) = run(cmd, Duration::from_secs(20));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.to_lowercase().contains("webrtc.runtime") && err.contains("\"uring\" or \"glommio\""),
+        "{err}"
+    );
+
+    let mut cmd = tessera();
+    cmd.args(["--runtime", "epoll"]);
+    let (code, _, err) = run(cmd, Duration::from_secs(20));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("epoll") && err.contains("uring"), "{err}");
+}
+
+#[test]
 fn help_explains_every_flag() {
     let mut cmd = tessera();
     cmd.arg("--help");
@@ -295,6 +326,8 @@ fn help_explains_every_flag() {
         "--cores",
         "--udp-port",
         "--public-ip",
+        "--relay-slack",
+        "--runtime",
     ] {
         assert!(out.contains(flag), "--help lacks {flag}");
     }

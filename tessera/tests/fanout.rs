@@ -1,7 +1,8 @@
 //! Cross-shard fan-out with a real server in-process (two shards, `relay_slack = 0`): a WHIP
 //! publisher lands on one shard, and of its WHEP subscribers the first goes to the other
 //! shard (the source is relayed there) and the second stays with the source. Both receive
-//! media from real str0m peers on loopback; unpublishing ends the relay.
+//! media from real str0m peers on loopback; unpublishing ends the relay. The second test runs
+//! the shards on the glommio loop, so both shard loops carry real peers and relays.
 
 mod common;
 
@@ -12,6 +13,7 @@ use reqwest::Method;
 use serde_json::json;
 use str0m::media::MediaKind;
 use tessera::server::Server;
+use tessera_node::ShardRuntime;
 use tessera_testkit::peer::{Peer, PeerOffer};
 
 async fn token(rest: &Rest, room: &str, role: &str) -> String {
@@ -125,11 +127,15 @@ async fn relaying_stopped(rest: &Rest) {
     );
 }
 
-/// A server with two shards (and `relay_slack` if given) and a room.
-async fn two_shards(relay_slack: Option<usize>) -> (tempfile::TempDir, Server, Rest, String) {
+/// A server with two shards on `runtime` (and `relay_slack` if given) and a room.
+async fn two_shards(
+    relay_slack: Option<usize>,
+    runtime: ShardRuntime,
+) -> (tempfile::TempDir, Server, Rest, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path(), None);
     config.webrtc.cores = 2;
+    config.webrtc.runtime = runtime;
     if let Some(n) = relay_slack {
         config.webrtc.relay_slack = n;
     }
@@ -160,7 +166,7 @@ async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_fans_out_across_shards() {
-    let (_dir, server, rest, room) = two_shards(Some(0)).await;
+    let (_dir, server, rest, room) = two_shards(Some(0), ShardRuntime::Uring).await;
 
     // The publisher (shard 0: both are empty, the first is least loaded).
     let offer = PeerOffer::new(true, &[MediaKind::Audio, MediaKind::Video]);
@@ -230,7 +236,7 @@ async fn a_stream_fans_out_across_shards() {
 /// before cross-shard fan-out): one transport, one source local, the other relayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_subscription_takes_sources_from_two_shards() {
-    let (_dir, server, rest, room) = two_shards(None).await;
+    let (_dir, server, rest, room) = two_shards(None, ShardRuntime::Glommio).await;
 
     // Two publishers: the least-loaded placement puts one on each shard.
     let mut publishers = Vec::new();
