@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,10 @@ pub enum Command {
 /// Messages waiting in a target shard's queue beyond which relayed batches to it are dropped
 /// (each batch holds one wake-up's packets of a source shard: this is seconds of media).
 const RELAY_BACKLOG: usize = 1024;
+/// Emptied relay batches a shard keeps for reuse (one per target shard and wake-up in flight).
+const RELAY_POOL: usize = 64;
+/// A relay batch whose buffer grew beyond this is freed rather than kept.
+const RELAY_KEEP_BYTES: usize = 256 << 10;
 
 /// The sink key of a subscription whose source is gone (no router sink has it).
 const DETACHED: SinkKey = SinkKey::MAX;
@@ -114,12 +119,65 @@ pub struct RelayNeed {
     pub spec: Box<RelaySpec>,
 }
 
-/// Packets one shard relays to another in one wake-up: one message, one buffer.
+/// Packets one shard relays to another in one wake-up: one message, one buffer. The target
+/// empties it and sends it back to `home` (its sender's free list), so steady-state relaying
+/// allocates nothing.
 #[derive(Debug, Default)]
 pub struct RelayBatch {
     /// (relay, layer, offset, length) into `bytes`.
     packets: Vec<(RelayId, u8, u32, u32)>,
     bytes: Vec<u8>,
+    /// The sending shard's free list (`None`: dropped after use).
+    home: Option<SyncSender<Box<RelayBatch>>>,
+}
+
+impl RelayBatch {
+    /// Empties the batch and returns it to its sender's free list (or drops it when that is
+    /// full, gone, or the batch grew unusually large).
+    fn recycle(mut self: Box<Self>) {
+        let Some(home) = self.home.clone() else {
+            return;
+        };
+        if self.bytes.capacity() > RELAY_KEEP_BYTES {
+            return;
+        }
+        self.packets.clear();
+        self.bytes.clear();
+        let _ = home.try_send(self);
+    }
+}
+
+/// Emptied relay batches a shard keeps for reuse.
+#[derive(Debug)]
+struct RelayPool {
+    home: SyncSender<Box<RelayBatch>>,
+    free: Receiver<Box<RelayBatch>>,
+    /// Batches allocated so far.
+    created: u64,
+}
+
+impl Default for RelayPool {
+    fn default() -> Self {
+        let (home, free) = sync_channel(RELAY_POOL);
+        RelayPool {
+            home,
+            free,
+            created: 0,
+        }
+    }
+}
+
+impl RelayPool {
+    /// A batch to fill: a returned one if there is one, else a new one that will come back.
+    fn take(&mut self) -> Box<RelayBatch> {
+        self.free.try_recv().unwrap_or_else(|_| {
+            self.created += 1;
+            Box::new(RelayBatch {
+                home: Some(self.home.clone()),
+                ..RelayBatch::default()
+            })
+        })
+    }
 }
 
 /// A source relayed to this shard.
@@ -143,6 +201,8 @@ struct Relays {
     by_track: HashMap<String, RelayId>,
     /// Packets per target shard, sent at the end of the wake-up.
     outbox: Vec<Option<Box<RelayBatch>>>,
+    /// Batches back from their targets, for reuse.
+    pool: RelayPool,
     /// Control messages to other shards, sent at the end of the wake-up.
     control: Vec<(usize, Command)>,
     /// Every shard's handle (set by the node once all run).
@@ -381,7 +441,8 @@ impl Out for OutCtx<'_> {
         if self.relays.outbox.len() <= to {
             self.relays.outbox.resize_with(to + 1, || None);
         }
-        let b = self.relays.outbox[to].get_or_insert_with(Default::default);
+        let pool = &mut self.relays.pool;
+        let b = self.relays.outbox[to].get_or_insert_with(|| pool.take());
         b.packets
             .push((relay, layer, b.bytes.len() as u32, packet.len() as u32));
         b.bytes.extend_from_slice(packet);
@@ -884,6 +945,7 @@ impl ShardWorker {
                 // catches up: its queue (and the memory it holds) stays bounded.
                 if h.queued() >= RELAY_BACKLOG {
                     self.metrics.drop_n(DropReason::RelayBacklog, n);
+                    batch.recycle();
                     continue;
                 }
                 if h.send(Command::RelayRtp(batch)).is_ok() {
@@ -1330,6 +1392,7 @@ impl Worker for ShardWorker {
                     tracing::error!(target: "tessera::rt", shard = self.index, relay, "forwarding a relayed packet panicked; dropping that relay");
                     self.end_relay_in(relay, true);
                 }
+                batch.recycle();
             }
             Command::RelaySr {
                 relay,
@@ -1758,11 +1821,40 @@ mod tests {
         let len = pkt.len() as u32;
         let batch = RelayBatch {
             packets: vec![(7, 0, 0, len), (99, 0, 0, len)],
-            bytes: pkt,
+            bytes: pkt.clone(),
+            home: None,
         };
         b.handle_command(Instant::now(), Command::RelayRtp(Box::new(batch)), &mut tx);
         assert_eq!(b.router_stats().packets_in, 1);
         assert_eq!(b.metrics.drops(DropReason::RelayGone), 1);
+
+        // Batches go back to the shard that filled them and are filled again: relaying
+        // allocates nothing in steady state.
+        let fill = |a: &mut ShardWorker, tx: &mut SendBatch| {
+            let mut out = OutCtx {
+                peers: &mut a.peers,
+                tx,
+                relays: &mut a.relays,
+                sent: 0,
+            };
+            out.relay(7, 0, &pkt);
+            out.relay(7, 0, &pkt);
+            a.relays.outbox[1].take().expect("a batch for shard 1")
+        };
+        let first = fill(&mut a, &mut tx);
+        assert_eq!(first.packets.len(), 2);
+        assert_eq!(a.relays.pool.created, 1);
+        let before = b.router_stats().packets_in;
+        b.handle_command(Instant::now(), Command::RelayRtp(first), &mut tx);
+        assert_eq!(b.router_stats().packets_in, before + 2);
+        let second = fill(&mut a, &mut tx);
+        assert_eq!(
+            a.relays.pool.created, 1,
+            "the batch came back and was reused"
+        );
+        assert_eq!(second.packets.len(), 2, "emptied before reuse");
+        assert_eq!(second.bytes.len(), 2 * pkt.len());
+        b.handle_command(Instant::now(), Command::RelayRtp(second), &mut tx);
 
         // Shard 1's key-frame requests for the relayed source go to shard 0 as such.
         {
