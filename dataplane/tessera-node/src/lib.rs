@@ -81,8 +81,11 @@ impl Default for NodeConfig {
 /// Where transports and tracks live.
 #[derive(Debug, Default)]
 struct Placement {
-    /// transport id → shard.
-    transports: HashMap<String, usize>,
+    /// transport id → (shard, whether an offer on it succeeded). A transport is placed (and
+    /// counted in `load`) when its first offer is placed, before the shard answers, so that
+    /// concurrent offers see each other: a burst of joins spreads over the shards, and two
+    /// offers for one new transport land on the same shard.
+    transports: HashMap<String, (usize, bool)>,
     /// track id → shard.
     tracks: HashMap<String, usize>,
     /// transports per shard.
@@ -91,7 +94,7 @@ struct Placement {
 
 impl Placement {
     fn forget(&mut self, transport: &str) {
-        if let Some(s) = self.transports.remove(transport) {
+        if let Some((s, _)) = self.transports.remove(transport) {
             self.load[s] = self.load[s].saturating_sub(1);
         }
         let prefix = format!("{transport}-");
@@ -232,13 +235,20 @@ impl MediaNode {
             .expect("placement lock")
             .transports
             .get(transport)
-            .copied()
+            .map(|(s, _)| *s)
+    }
+
+    /// Transports placed on each shard (offers in flight included).
+    pub fn shard_loads(&self) -> Vec<usize> {
+        self.placement.lock().expect("placement lock").load.clone()
     }
 
     /// The shard for the offer's transport, and the sources it subscribes to that live on
     /// other shards ((track id, shard), to relay there).
-    fn place(&self, req: &OfferRequest) -> Result<(usize, Vec<(String, usize)>), MediaError> {
-        let p = self.placement.lock().expect("placement lock");
+    /// Chooses the shard for an offer and the sources it needs relayed there. A new transport
+    /// is placed at once (returned `true`: the caller confirms or undoes it).
+    fn place(&self, req: &OfferRequest) -> Result<(usize, Vec<(String, usize)>, bool), MediaError> {
+        let mut p = self.placement.lock().expect("placement lock");
         let mut sources: Vec<(String, usize)> = Vec::new();
         for t in req.subscribe.iter().flat_map(|s| s.tracks.iter()) {
             let base = t.from.split(':').next().unwrap_or(&t.from);
@@ -256,8 +266,9 @@ impl MediaNode {
             .enumerate()
             .min_by_key(|(_, l)| **l)
             .map_or(0, |(i, _)| i);
-        let shard = match p.transports.get(&req.transport_id) {
-            Some(s) => *s,
+        let placed = p.transports.get(&req.transport_id).map(|(s, _)| *s);
+        let shard = match placed {
+            Some(s) => s,
             None => match sources.first() {
                 // Subscribers stay with their source while its shard is not much busier
                 // than the least-loaded one: no relay needed.
@@ -270,8 +281,13 @@ impl MediaNode {
                 _ => least,
             },
         };
+        if placed.is_none() {
+            p.transports
+                .insert(req.transport_id.clone(), (shard, false));
+            p.load[shard] += 1;
+        }
         sources.retain(|(_, s)| *s != shard);
-        Ok((shard, sources))
+        Ok((shard, sources, placed.is_none()))
     }
 
     async fn call<T>(
@@ -287,6 +303,37 @@ impl MediaNode {
             .map_err(|e| MediaError::Unavailable(e.to_string()))?;
         rx.await
             .map_err(|_| MediaError::Unavailable(format!("shard {shard} did not answer")))?
+    }
+
+    /// Runs an offer on `shard`, with the relays of `remote` sources set up first.
+    async fn offer_on(
+        &self,
+        shard: usize,
+        remote: Vec<(String, usize)>,
+        req: OfferRequest,
+    ) -> Result<OfferAnswer, MediaError> {
+        if remote.is_empty() {
+            return self
+                .call(shard, |tx| Command::Offer(Box::new(req), tx))
+                .await;
+        }
+        // What the target shard needs of each source on another shard; the target adopts
+        // the relays it lacks, asks their shards to start, and runs the offer in one step.
+        let mut needs = Vec::with_capacity(remote.len());
+        for (track_id, from) in remote {
+            let t = track_id.clone();
+            let spec = self.call(from, |tx| Command::RelayDescribe(t, tx)).await?;
+            needs.push(worker::RelayNeed {
+                track_id,
+                from,
+                relay: self.next_relay.fetch_add(1, Ordering::Relaxed),
+                spec,
+            });
+        }
+        self.call(shard, |tx| {
+            Command::OfferWithRelays(Box::new(req), needs, tx)
+        })
+        .await
     }
 
     fn forget_transport(&self, transport: &str) {
@@ -306,40 +353,27 @@ impl Drop for MediaNode {
 #[async_trait]
 impl MediaControl for MediaNode {
     async fn offer(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError> {
-        let (shard, remote) = self.place(&req)?;
+        let (shard, remote, fresh) = self.place(&req)?;
         let transport = req.transport_id.clone();
-        let fresh = self.shard_of(&transport).is_none();
-        let answer = if remote.is_empty() {
-            self.call(shard, |tx| Command::Offer(Box::new(req), tx))
-                .await?
-        } else {
-            // What the target shard needs of each source on another shard; the target adopts
-            // the relays it lacks, asks their shards to start, and runs the offer in one step.
-            let mut needs = Vec::with_capacity(remote.len());
-            for (track_id, from) in remote {
-                let t = track_id.clone();
-                let spec = self.call(from, |tx| Command::RelayDescribe(t, tx)).await?;
-                needs.push(worker::RelayNeed {
-                    track_id,
-                    from,
-                    relay: self.next_relay.fetch_add(1, Ordering::Relaxed),
-                    spec,
-                });
-            }
-            self.call(shard, |tx| {
-                Command::OfferWithRelays(Box::new(req), needs, tx)
-            })
-            .await?
-        };
+        let answer = self.offer_on(shard, remote, req).await;
         let mut p = self.placement.lock().expect("placement lock");
-        if fresh {
-            p.transports.insert(transport.clone(), shard);
-            p.load[shard] += 1;
+        match &answer {
+            Ok(answer) => {
+                if let Some(t) = p.transports.get_mut(&transport) {
+                    t.1 = true;
+                }
+                for t in &answer.published {
+                    p.tracks.insert(t.track_id.clone(), shard);
+                }
+            }
+            // The transport's first offer failed and none succeeded meanwhile: the shard
+            // has no such transport.
+            Err(_) if fresh && p.transports.get(&transport).is_some_and(|t| !t.1) => {
+                p.forget(&transport);
+            }
+            Err(_) => {}
         }
-        for t in &answer.published {
-            p.tracks.insert(t.track_id.clone(), shard);
-        }
-        Ok(answer)
+        answer
     }
 
     async fn add_candidate(&self, transport_id: &str, candidate: &str) -> Result<(), MediaError> {
