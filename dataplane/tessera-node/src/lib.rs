@@ -102,6 +102,16 @@ impl Placement {
     }
 }
 
+/// Where an offer goes.
+struct Placed {
+    /// The shard that runs it.
+    shard: usize,
+    /// Sources on other shards it subscribes to: (track id, their shard).
+    remote: Vec<(String, usize)>,
+    /// The transport is new and was placed by this offer.
+    fresh: bool,
+}
+
 /// The WebRTC node.
 #[derive(Debug)]
 pub struct MediaNode {
@@ -246,8 +256,8 @@ impl MediaNode {
     /// The shard for the offer's transport, and the sources it subscribes to that live on
     /// other shards ((track id, shard), to relay there).
     /// Chooses the shard for an offer and the sources it needs relayed there. A new transport
-    /// is placed at once (returned `true`: the caller confirms or undoes it).
-    fn place(&self, req: &OfferRequest) -> Result<(usize, Vec<(String, usize)>, bool), MediaError> {
+    /// is placed at once (`fresh`: the caller confirms or undoes it).
+    fn place(&self, req: &OfferRequest) -> Result<Placed, MediaError> {
         let mut p = self.placement.lock().expect("placement lock");
         let mut sources: Vec<(String, usize)> = Vec::new();
         for t in req.subscribe.iter().flat_map(|s| s.tracks.iter()) {
@@ -287,7 +297,11 @@ impl MediaNode {
             p.load[shard] += 1;
         }
         sources.retain(|(_, s)| *s != shard);
-        Ok((shard, sources, placed.is_none()))
+        Ok(Placed {
+            shard,
+            remote: sources,
+            fresh: placed.is_none(),
+        })
     }
 
     async fn call<T>(
@@ -353,7 +367,11 @@ impl Drop for MediaNode {
 #[async_trait]
 impl MediaControl for MediaNode {
     async fn offer(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError> {
-        let (shard, remote, fresh) = self.place(&req)?;
+        let Placed {
+            shard,
+            remote,
+            fresh,
+        } = self.place(&req)?;
         let transport = req.transport_id.clone();
         let answer = self.offer_on(shard, remote, req).await;
         let mut p = self.placement.lock().expect("placement lock");
