@@ -312,7 +312,11 @@ where
     let local_addr = socket.local_addr().map_err(bind_err)?;
     let ring = uring::Ring::new(socket.as_raw_fd()).map_err(|e| RtError::Spawn {
         index,
-        reason: format!("io_uring: {e}"),
+        reason: format!(
+            "cannot create an io_uring: {e} (the data plane needs io_uring, Linux 5.11 or \
+             later; check the sysctl kernel.io_uring_disabled and, in a container, its seccomp \
+             profile)"
+        ),
     })?;
     let worker = make(ShardInfo { index, local_addr });
     let shared = Shared {
