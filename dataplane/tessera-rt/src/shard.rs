@@ -12,7 +12,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::RtError;
 use crate::batch::{RECV_BATCH, RecvBatch, SendBatch};
-use crate::uring;
+use crate::uring::{self, COMMANDS_PER_WAKEUP};
 
 /// The sans-IO logic a shard drives. Everything it owns lives on the shard's thread.
 pub trait Worker: 'static {
@@ -186,103 +186,139 @@ where
     W: Worker,
     F: Fn(ShardInfo) -> W + Send + Sync + Clone + 'static,
 {
-    let mut shards = Vec::new();
-    let mut threads = Vec::new();
+    let mut started = Runtime {
+        shards: Vec::new(),
+        threads: Vec::new(),
+    };
     for spec in specs {
-        let (tx, rx) = flume::unbounded::<Msg<W::Command>>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, RtError>>();
-        let make = make.clone();
-        let index = spec.index;
-        let (thread, wake) = match spec.backend {
-            Backend::Uring => {
-                let wake = Arc::new(uring::Wake::new().map_err(|e| RtError::Spawn {
-                    index,
-                    reason: format!("eventfd: {e}"),
-                })?);
-                let shard_wake = wake.clone();
-                let thread = std::thread::Builder::new()
-                    .name(format!("tessera-shard-{index}"))
-                    .spawn(move || {
-                        let started = start_uring_shard(&spec, make);
-                        match started {
-                            Ok((socket, local_addr, ring, shared)) => {
-                                let _ = ready_tx.send(Ok(local_addr));
-                                let _ = uring::run(index, socket, ring, shard_wake, shared, rx);
-                            }
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(e));
-                            }
-                        }
-                    })
-                    .map_err(|e| RtError::Spawn {
-                        index,
-                        reason: e.to_string(),
-                    })?;
-                (thread, Some(wake))
+        match start_shard(spec, make.clone()) {
+            Ok((handle, thread)) => {
+                started.shards.push(handle);
+                started.threads.push(thread);
             }
-            Backend::Glommio => {
-                let placement = match spec.cpu {
-                    Some(cpu) => Placement::Fixed(cpu),
-                    None => Placement::Unbound,
-                };
-                let builder = LocalExecutorBuilder::new(placement)
-                    .io_memory(2 << 20)
-                    .name(&format!("tessera-shard-{index}"));
-                let handle = builder
-                    .spawn(move || async move {
-                        let socket = match UdpSocket::bind(spec.bind) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(RtError::Bind {
-                                    index,
-                                    addr: spec.bind,
-                                    source: std::io::Error::other(e.to_string()),
-                                }));
-                                return;
-                            }
-                        };
-                        tune_socket(socket.as_raw_fd());
-                        let local_addr = match socket.local_addr() {
-                            Ok(a) => a,
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(RtError::Bind {
-                                    index,
-                                    addr: spec.bind,
-                                    source: std::io::Error::other(e.to_string()),
-                                }));
-                                return;
-                            }
-                        };
-                        let worker = make(ShardInfo { index, local_addr });
-                        let _ = ready_tx.send(Ok(local_addr));
-                        run_shard(index, socket, worker, rx).await;
-                    })
-                    .map_err(|e| RtError::Spawn {
-                        index,
-                        reason: e.to_string(),
-                    })?;
-                // glommio's join handle is a std JoinHandle underneath.
-                let thread = std::thread::spawn(move || {
-                    let _ = handle.join();
-                });
-                (thread, None)
+            Err(e) => {
+                // Shards already running would otherwise keep their threads and ports.
+                started.stop();
+                return Err(e);
             }
-        };
-        let local_addr = ready_rx
-            .recv_timeout(Duration::from_secs(10))
-            .map_err(|_| RtError::Spawn {
-                index,
-                reason: "the shard did not start within 10 s".into(),
-            })??;
-        shards.push(ShardHandle {
-            index,
-            local_addr,
-            tx,
-            wake,
-        });
-        threads.push(thread);
+        }
     }
-    Ok(Runtime { shards, threads })
+    Ok(started)
+}
+
+/// Starts one shard and waits until it runs (or failed to start).
+fn start_shard<W, F>(
+    spec: ShardSpec,
+    make: F,
+) -> Result<(ShardHandle<W::Command>, std::thread::JoinHandle<()>), RtError>
+where
+    W: Worker,
+    F: Fn(ShardInfo) -> W + Send + Sync + Clone + 'static,
+{
+    let (tx, rx) = flume::unbounded::<Msg<W::Command>>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, RtError>>();
+    let index = spec.index;
+    let (thread, wake) = match spec.backend {
+        Backend::Uring => {
+            let wake = Arc::new(uring::Wake::new().map_err(|e| RtError::Spawn {
+                index,
+                reason: format!("eventfd: {e}"),
+            })?);
+            let shard_wake = wake.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("tessera-shard-{index}"))
+                .spawn(move || {
+                    let started = start_uring_shard(&spec, make);
+                    match started {
+                        Ok((socket, local_addr, ring, shared)) => {
+                            let _ = ready_tx.send(Ok(local_addr));
+                            let _ = uring::run(index, socket, ring, shard_wake, shared, rx);
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                })
+                .map_err(|e| RtError::Spawn {
+                    index,
+                    reason: e.to_string(),
+                })?;
+            (thread, Some(wake))
+        }
+        Backend::Glommio => {
+            let placement = match spec.cpu {
+                Some(cpu) => Placement::Fixed(cpu),
+                None => Placement::Unbound,
+            };
+            let builder = LocalExecutorBuilder::new(placement)
+                .io_memory(2 << 20)
+                .name(&format!("tessera-shard-{index}"));
+            let handle = builder
+                .spawn(move || async move {
+                    let socket = match UdpSocket::bind(spec.bind) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(RtError::Bind {
+                                index,
+                                addr: spec.bind,
+                                source: std::io::Error::other(e.to_string()),
+                            }));
+                            return;
+                        }
+                    };
+                    tune_socket(socket.as_raw_fd());
+                    let local_addr = match socket.local_addr() {
+                        Ok(a) => a,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(RtError::Bind {
+                                index,
+                                addr: spec.bind,
+                                source: std::io::Error::other(e.to_string()),
+                            }));
+                            return;
+                        }
+                    };
+                    let worker = make(ShardInfo { index, local_addr });
+                    let _ = ready_tx.send(Ok(local_addr));
+                    run_shard(index, socket, worker, rx).await;
+                })
+                .map_err(|e| RtError::Spawn {
+                    index,
+                    reason: e.to_string(),
+                })?;
+            // glommio's join handle is a std JoinHandle underneath.
+            let thread = std::thread::spawn(move || {
+                let _ = handle.join();
+            });
+            (thread, None)
+        }
+    };
+    let mut handle = ShardHandle {
+        index,
+        local_addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        tx,
+        wake,
+    };
+    match ready_rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(local_addr)) => handle.local_addr = local_addr,
+        Ok(Err(e)) => return Err(e),
+        Err(e) => {
+            // Late or dead: if it ever runs, it stops at once.
+            let _ = handle.post(Msg::Stop);
+            return Err(RtError::Spawn {
+                index,
+                reason: match e {
+                    std::sync::mpsc::RecvTimeoutError::Timeout => {
+                        "the shard did not start within 10 s".into()
+                    }
+                    std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                        "the shard's thread ended while starting (a panic?)".into()
+                    }
+                },
+            });
+        }
+    }
+    Ok((handle, thread))
 }
 
 /// The io_uring shard's set-up, on its own thread: pin, bind, ring, worker.
@@ -492,6 +528,9 @@ async fn run_shard<W: Worker>(
             let now = Instant::now();
             let mut stop = false;
             let mut next = msg;
+            // At most COMMANDS_PER_WAKEUP, then the other tasks get a turn (below), so that a
+            // stream of commands cannot starve the socket.
+            let mut taken = 0;
             loop {
                 match next {
                     Some(Msg::Cmd(c)) => worker.handle_command(now, c, tx),
@@ -499,6 +538,10 @@ async fn run_shard<W: Worker>(
                         stop = true;
                         break;
                     }
+                }
+                taken += 1;
+                if taken == COMMANDS_PER_WAKEUP {
+                    break;
                 }
                 next = match rx.try_recv() {
                     Ok(m) => Some(m),
@@ -514,6 +557,7 @@ async fn run_shard<W: Worker>(
         if stop {
             break;
         }
+        futures_lite::future::yield_now().await;
     }
     recv_task.cancel();
     timer_task.cancel();

@@ -1,5 +1,5 @@
-//! The io_uring shard loop ([`Backend::Uring`](crate::Backend::Uring)): one thread pinned to a
-//! CPU drives its [`Worker`] with one ring and one `io_uring_enter` per wake-up.
+//! The io_uring shard loop ([`Backend::Uring`](crate::Backend::Uring)): one thread (pinned to
+//! its CPU when the spec names one) drives its [`Worker`] with one ring and one `io_uring_enter` per wake-up.
 //!
 //! Each wake-up waits for whichever comes first: the UDP socket readable (a one-shot
 //! `POLL_ADD`), a command (a one-shot `POLL_ADD` on an eventfd), or the worker's deadline (the
@@ -24,6 +24,9 @@ use crate::shard::{Msg, Shared, receive};
 use crate::{RtError, Worker};
 
 const SOCKET: u64 = 1;
+const CANCEL: u64 = 3;
+/// Commands taken per wake-up at most (the rest wait for the next turn of the loop).
+pub(crate) const COMMANDS_PER_WAKEUP: usize = 256;
 const EVENT: u64 = 2;
 
 /// How a command sender wakes a parked shard.
@@ -113,6 +116,13 @@ impl Ring {
             .setup_defer_taskrun()
             .build(8)
             .or_else(|_| IoUring::new(8))?;
+        // The wait's own timeout (IORING_ENTER_EXT_ARG) needs Linux 5.11: refuse at start
+        // rather than fail at the first deadline.
+        if !ring.params().is_feature_ext_arg() {
+            return Err(std::io::Error::other(
+                "this kernel's io_uring lacks IORING_FEAT_EXT_ARG (Linux 5.11 or later needed)",
+            ));
+        }
         Ok(Ring {
             ring,
             sock_fd,
@@ -163,7 +173,11 @@ impl Ring {
             Err(e) => return Err(e),
         }
         let mut readable = false;
+        let mut failed = None;
         for cqe in self.ring.completion() {
+            if cqe.result() < 0 {
+                failed = Some(cqe.result());
+            }
             match cqe.user_data() {
                 SOCKET => {
                     self.sock_armed = false;
@@ -176,7 +190,40 @@ impl Ring {
                 _ => {}
             }
         }
+        if let Some(errno) = failed {
+            // Not expected for a poll on our own sockets; back off instead of spinning.
+            tracing::warn!(target: "tessera::rt", error = %std::io::Error::from_raw_os_error(-errno), "io_uring poll failed; re-arming after 10 ms");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         Ok(readable)
+    }
+}
+
+impl Ring {
+    /// Cancels the armed polls and waits for them to end: a poll in flight holds a reference
+    /// to the socket, and the kernel tears a dropped ring down asynchronously, so without this
+    /// the shard's port could stay bound for a moment after the shard stopped.
+    fn shutdown(&mut self) {
+        for (armed, data) in [(self.sock_armed, SOCKET), (self.event_armed, EVENT)] {
+            if armed {
+                let e = opcode::AsyncCancel::new(data).build().user_data(CANCEL);
+                // SAFETY: a cancel request refers to no buffer.
+                let _ = unsafe { self.ring.submission().push(&e) };
+            }
+        }
+        let end = Instant::now() + std::time::Duration::from_millis(500);
+        while (self.sock_armed || self.event_armed) && Instant::now() < end {
+            let ts = types::Timespec::from(std::time::Duration::from_millis(50));
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let _ = self.ring.submitter().submit_with_args(1, &args);
+            for cqe in self.ring.completion() {
+                match cqe.user_data() {
+                    SOCKET => self.sock_armed = false,
+                    EVENT => self.event_armed = false,
+                    _ => {}
+                }
+            }
+        }
     }
 }
 
@@ -200,9 +247,10 @@ pub(crate) fn run<W: Worker>(
             receive(index, fd, worker, rb, tx, now);
         }
         // Commands are taken on every wake-up, not only when the eventfd fired: a sender that
-        // found the shard awake did not write it.
+        // found the shard awake did not write it. At most COMMANDS_PER_WAKEUP, so that a
+        // stream of commands (relayed media from busy shards) cannot starve the socket.
         let mut stop = false;
-        loop {
+        for _ in 0..COMMANDS_PER_WAKEUP {
             match rx.try_recv() {
                 Ok(Msg::Cmd(c)) => shared.worker.handle_command(now, c, &mut shared.tx),
                 Ok(Msg::Stop) | Err(flume::TryRecvError::Disconnected) => {
@@ -221,7 +269,9 @@ pub(crate) fn run<W: Worker>(
         fence(Ordering::SeqCst);
         if !rx.is_empty() {
             wake.parked.store(false, Ordering::Relaxed);
-            readable = false;
+            // Not parking: look at the socket too (one recvmmsg, EAGAIN when idle), or a
+            // steady stream of commands would keep it from ever being read.
+            readable = true;
             continue;
         }
         let deadline = shared.worker.poll_timeout();
@@ -231,12 +281,14 @@ pub(crate) fn run<W: Worker>(
                 tracing::error!(target: "tessera::rt", shard = index, error = %e, "io_uring wait failed; the shard stops");
                 wake.parked.store(false, Ordering::Relaxed);
                 shared.tx.flush();
+                ring.shutdown();
                 return Err(RtError::Stopped(index));
             }
         };
         wake.parked.store(false, Ordering::Relaxed);
     }
     shared.tx.flush();
+    ring.shutdown();
     tracing::info!(target: "tessera::rt", shard = index, "shard stopped");
     Ok(())
 }

@@ -352,3 +352,92 @@ fn pinning_to_a_missing_cpu_is_an_error() {
     .unwrap_err();
     assert!(err.to_string().contains("CPU 100000"), "{err}");
 }
+
+/// A steady stream of commands (like relayed media from busy shards) does not keep the shard
+/// from reading its socket.
+#[test]
+fn datagrams_are_served_while_commands_stream_in() {
+    for backend in BACKENDS {
+        let rt = spawn(spec(backend), |_| Echo {
+            seen: 0,
+            pending: None,
+        })
+        .unwrap();
+        let shard = rt.shards()[0].clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spammers: Vec<_> = (0..2)
+            .map(|_| {
+                let shard = shard.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let (tx, _rx) = mpsc::channel();
+                        let _ = shard.send(Cmd::Count(tx));
+                    }
+                })
+            })
+            .collect();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let mut result = Ok(());
+        for i in 0..50u32 {
+            client
+                .send_to(&i.to_be_bytes(), shard.local_addr())
+                .unwrap();
+            if let Err(e) = client.recv_from(&mut buf) {
+                result = Err(format!(
+                    "{backend}: datagram {i} not echoed within 3 s: {e}"
+                ));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for s in spammers {
+            s.join().unwrap();
+        }
+        rt.stop();
+        result.unwrap();
+    }
+}
+
+/// When one shard cannot start, the shards already started are stopped and free their ports.
+#[test]
+fn a_failed_start_stops_the_shards_already_started() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let free = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    for backend in BACKENDS {
+        let specs = vec![
+            ShardSpec {
+                index: 0,
+                cpu: None,
+                bind: free,
+                backend,
+            },
+            ShardSpec {
+                index: 1,
+                cpu: None,
+                bind: taken.local_addr().unwrap(),
+                backend,
+            },
+        ];
+        let err = spawn(specs, |_| Echo {
+            seen: 0,
+            pending: None,
+        })
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            matches!(err, tessera_rt::RtError::Bind { index: 1, .. }),
+            "{backend}: {err}"
+        );
+        UdpSocket::bind(free)
+            .unwrap_or_else(|e| panic!("{backend}: shard 0 still holds {free}: {e}"));
+    }
+}
