@@ -81,20 +81,60 @@ impl Default for NodeConfig {
 /// Where transports and tracks live.
 #[derive(Debug, Default)]
 struct Placement {
-    /// transport id → (shard, whether an offer on it succeeded). A transport is placed (and
-    /// counted in `load`) when its first offer is placed, before the shard answers, so that
-    /// concurrent offers see each other: a burst of joins spreads over the shards, and two
-    /// offers for one new transport land on the same shard.
-    transports: HashMap<String, (usize, bool)>,
+    /// transport id → where it is. A transport is placed (and counted in `load`) when its
+    /// first offer is placed, before the shard answers, so that concurrent offers see each
+    /// other: a burst of joins spreads over the shards, and two offers for one new transport
+    /// land on the same shard.
+    transports: HashMap<String, Placing>,
     /// track id → shard.
     tracks: HashMap<String, usize>,
     /// transports per shard.
     load: Vec<usize>,
 }
 
+/// One transport's place.
+#[derive(Debug, Clone, Copy)]
+struct Placing {
+    shard: usize,
+    /// An offer on it succeeded: the shard has it.
+    live: bool,
+    /// Offers on it not answered yet.
+    pending: u32,
+}
+
 impl Placement {
+    /// An offer on `transport` placed on `shard` has ended (`ok`: the shard answered it).
+    /// A transport no offer ever succeeded on is dropped once none is pending, unless the
+    /// offer may have reached its shard (`unsure`: cancelled after it was sent; the shard's
+    /// failure event will forget it if the transport exists there).
+    fn settle(&mut self, transport: &str, shard: usize, ok: bool, unsure: bool) {
+        match self.transports.get_mut(transport) {
+            Some(t) => {
+                t.pending = t.pending.saturating_sub(1);
+                t.live |= ok;
+                if !t.live && t.pending == 0 && !unsure {
+                    self.forget(transport);
+                }
+            }
+            // Closed while its offer was in flight, and the offer then succeeded: the shard
+            // has the transport, so placement must know it too.
+            None if ok => {
+                self.transports.insert(
+                    transport.to_string(),
+                    Placing {
+                        shard,
+                        live: true,
+                        pending: 0,
+                    },
+                );
+                self.load[shard] += 1;
+            }
+            None => {}
+        }
+    }
+
     fn forget(&mut self, transport: &str) {
-        if let Some((s, _)) = self.transports.remove(transport) {
+        if let Some(Placing { shard: s, .. }) = self.transports.remove(transport) {
             self.load[s] = self.load[s].saturating_sub(1);
         }
         let prefix = format!("{transport}-");
@@ -108,8 +148,41 @@ struct Placed {
     shard: usize,
     /// Sources on other shards it subscribes to: (track id, their shard).
     remote: Vec<(String, usize)>,
-    /// The transport is new and was placed by this offer.
-    fresh: bool,
+}
+
+/// Settles an offer's placement however the offer ends, a dropped (cancelled) future
+/// included.
+struct OfferGuard<'a> {
+    placement: &'a Mutex<Placement>,
+    transport: String,
+    shard: usize,
+    /// The offer command was handed to the shard.
+    sent: bool,
+    /// Settled by [`OfferGuard::settle`].
+    done: bool,
+}
+
+impl OfferGuard<'_> {
+    fn settle(mut self, answer: &Result<OfferAnswer, MediaError>) {
+        self.done = true;
+        let mut p = self.placement.lock().expect("placement lock");
+        p.settle(&self.transport, self.shard, answer.is_ok(), false);
+        if let Ok(answer) = answer {
+            for t in &answer.published {
+                p.tracks.insert(t.track_id.clone(), self.shard);
+            }
+        }
+    }
+}
+
+impl Drop for OfferGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done
+            && let Ok(mut p) = self.placement.lock()
+        {
+            p.settle(&self.transport, self.shard, false, self.sent);
+        }
+    }
 }
 
 /// The WebRTC node.
@@ -245,7 +318,7 @@ impl MediaNode {
             .expect("placement lock")
             .transports
             .get(transport)
-            .map(|(s, _)| *s)
+            .map(|t| t.shard)
     }
 
     /// Transports placed on each shard (offers in flight included).
@@ -256,7 +329,8 @@ impl MediaNode {
     /// The shard for the offer's transport, and the sources it subscribes to that live on
     /// other shards ((track id, shard), to relay there).
     /// Chooses the shard for an offer and the sources it needs relayed there. A new transport
-    /// is placed at once (`fresh`: the caller confirms or undoes it).
+    /// is placed at once; either way the offer is counted as pending until
+    /// [`Placement::settle`].
     fn place(&self, req: &OfferRequest) -> Result<Placed, MediaError> {
         let mut p = self.placement.lock().expect("placement lock");
         let mut sources: Vec<(String, usize)> = Vec::new();
@@ -276,7 +350,7 @@ impl MediaNode {
             .enumerate()
             .min_by_key(|(_, l)| **l)
             .map_or(0, |(i, _)| i);
-        let placed = p.transports.get(&req.transport_id).map(|(s, _)| *s);
+        let placed = p.transports.get(&req.transport_id).map(|t| t.shard);
         let shard = match placed {
             Some(s) => s,
             None => match sources.first() {
@@ -291,16 +365,24 @@ impl MediaNode {
                 _ => least,
             },
         };
-        if placed.is_none() {
-            p.transports
-                .insert(req.transport_id.clone(), (shard, false));
-            p.load[shard] += 1;
+        match p.transports.get_mut(&req.transport_id) {
+            Some(t) => t.pending += 1,
+            None => {
+                p.transports.insert(
+                    req.transport_id.clone(),
+                    Placing {
+                        shard,
+                        live: false,
+                        pending: 1,
+                    },
+                );
+                p.load[shard] += 1;
+            }
         }
         sources.retain(|(_, s)| *s != shard);
         Ok(Placed {
             shard,
             remote: sources,
-            fresh: placed.is_none(),
         })
     }
 
@@ -319,14 +401,17 @@ impl MediaNode {
             .map_err(|_| MediaError::Unavailable(format!("shard {shard} did not answer")))?
     }
 
-    /// Runs an offer on `shard`, with the relays of `remote` sources set up first.
+    /// Runs an offer on `shard`, with the relays of `remote` sources set up first; `sent` is
+    /// set when the offer itself is handed to the shard.
     async fn offer_on(
         &self,
         shard: usize,
         remote: Vec<(String, usize)>,
         req: OfferRequest,
+        sent: &mut bool,
     ) -> Result<OfferAnswer, MediaError> {
         if remote.is_empty() {
+            *sent = true;
             return self
                 .call(shard, |tx| Command::Offer(Box::new(req), tx))
                 .await;
@@ -344,6 +429,7 @@ impl MediaNode {
                 spec,
             });
         }
+        *sent = true;
         self.call(shard, |tx| {
             Command::OfferWithRelays(Box::new(req), needs, tx)
         })
@@ -367,30 +453,16 @@ impl Drop for MediaNode {
 #[async_trait]
 impl MediaControl for MediaNode {
     async fn offer(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError> {
-        let Placed {
+        let Placed { shard, remote } = self.place(&req)?;
+        let mut guard = OfferGuard {
+            placement: &self.placement,
+            transport: req.transport_id.clone(),
             shard,
-            remote,
-            fresh,
-        } = self.place(&req)?;
-        let transport = req.transport_id.clone();
-        let answer = self.offer_on(shard, remote, req).await;
-        let mut p = self.placement.lock().expect("placement lock");
-        match &answer {
-            Ok(answer) => {
-                if let Some(t) = p.transports.get_mut(&transport) {
-                    t.1 = true;
-                }
-                for t in &answer.published {
-                    p.tracks.insert(t.track_id.clone(), shard);
-                }
-            }
-            // The transport's first offer failed and none succeeded meanwhile: the shard
-            // has no such transport.
-            Err(_) if fresh && p.transports.get(&transport).is_some_and(|t| !t.1) => {
-                p.forget(&transport);
-            }
-            Err(_) => {}
-        }
+            sent: false,
+            done: false,
+        };
+        let answer = self.offer_on(shard, remote, req, &mut guard.sent).await;
+        guard.settle(&answer);
         answer
     }
 

@@ -72,6 +72,29 @@ async fn a_failed_first_offer_leaves_nothing_placed() {
     node.stop();
 }
 
+/// Two concurrent first offers for one transport, the first one failing: the transport the
+/// second one created stays placed (and can be closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_offer_does_not_unplace_a_concurrent_good_one() {
+    let node = node();
+    let results = futures_join_all(
+        [
+            request("t", "v=0\r\nnot an offer\r\n".into()),
+            request("t", offer("good")),
+        ]
+        .into_iter()
+        .map(|r| node.offer(r)),
+    )
+    .await;
+    assert!(results[0].is_err() && results[1].is_ok(), "{results:?}");
+    assert_eq!(node.shard_loads().iter().sum::<usize>(), 1);
+    node.close_transport("t")
+        .await
+        .expect("the transport is known");
+    assert_eq!(node.shard_loads(), vec![0, 0]);
+    node.stop();
+}
+
 /// Polls every future to completion concurrently (no extra dependency for `join_all`).
 async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
     let handles: Vec<_> = fs.map(Box::pin).collect();
