@@ -255,20 +255,13 @@ where
                 .name(&format!("tessera-shard-{index}"));
             let handle = builder
                 .spawn(move || async move {
-                    let socket = match UdpSocket::bind(spec.bind) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(RtError::Bind {
-                                index,
-                                addr: spec.bind,
-                                source: std::io::Error::other(e.to_string()),
-                            }));
-                            return;
-                        }
-                    };
-                    tune_socket(socket.as_raw_fd());
-                    let local_addr = match socket.local_addr() {
-                        Ok(a) => a,
+                    let bound = UdpSocket::bind(spec.bind).and_then(|socket| {
+                        tune_socket(socket.as_raw_fd());
+                        let local_addr = socket.local_addr()?;
+                        Ok((socket, local_addr))
+                    });
+                    let (socket, local_addr) = match bound {
+                        Ok(b) => b,
                         Err(e) => {
                             let _ = ready_tx.send(Err(RtError::Bind {
                                 index,
