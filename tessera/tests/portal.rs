@@ -715,3 +715,33 @@ fn base64_encode(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+/// Forty clients connecting at once, each emitting `login` the moment its namespace connect is
+/// acknowledged (as OWT's SDKs do), are all answered. The portal registers its event handlers
+/// before the CONNECT packet leaves; they used to be registered on a task socketioxide spawns
+/// after sending it, so such a login could find no handler and get no answer (seen once as a
+/// 15 s "no ack for login" in a loaded test run; this test did not reproduce that race on demand).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_sent_right_after_connecting_is_answered() {
+    let (_dir, server, rest, room) = setup().await;
+    let mut tokens = Vec::new();
+    for i in 0..40 {
+        tokens.push(token(&rest, &room, &format!("u{i}"), "viewer").await);
+    }
+    let addr = server.portal_addr;
+    let clients: Vec<_> = tokens
+        .into_iter()
+        .map(|t| {
+            tokio::spawn(async move {
+                let mut c = SioClient::connect(addr).await.unwrap();
+                let ack = c.request("login", Some(login_data(&t, "JavaScript"))).await;
+                (c, ack)
+            })
+        })
+        .collect();
+    for h in clients {
+        let (_c, ack) = h.await.unwrap();
+        let ack = ack.expect("login answered");
+        assert_eq!(ack[0], "ok", "{ack:?}");
+    }
+}

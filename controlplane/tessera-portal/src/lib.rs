@@ -314,12 +314,23 @@ impl Portal {
             .build_layer();
         // Handlers hold weak references: the portal owns the Socket.IO handle, which owns the
         // handlers.
+        //
+        // The event handlers are registered in a connect *middleware*, which socketioxide runs
+        // before it sends the namespace CONNECT packet. Its connect handler runs on a task it
+        // spawns after sending that packet, so a client that emits `login` as soon as it is
+        // connected (as OWT's SDKs do) could reach the server before any handler existed, and
+        // the login was dropped without an answer.
         let weak = self.weak.clone();
-        io.ns("/", async move |s: SocketRef| {
+        let register = async move |s: SocketRef| {
             if let Some(p) = weak.upgrade() {
                 p.on_connect(s)
             }
-        });
+            Ok::<(), std::convert::Infallible>(())
+        };
+        io.ns(
+            "/",
+            socketioxide::handler::ConnectHandler::with(async |_: SocketRef| {}, register),
+        );
         let _ = self.io.set(io);
         let cors = if self.config.cors_origins.iter().any(|o| o == "*") {
             CorsLayer::new().allow_origin(AllowOrigin::mirror_request())
