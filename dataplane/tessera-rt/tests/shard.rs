@@ -26,6 +26,7 @@ enum Cmd {
     Later(SocketAddr, u32, Duration),
 }
 
+#[derive(Default)]
 struct Echo {
     seen: u64,
     pending: Option<(Instant, SocketAddr, u32)>,
@@ -76,11 +77,7 @@ fn a_shard_echoes_answers_commands_and_fires_timers() {
 }
 
 fn a_shard_echoes_answers_commands_and_fires_timers_on(backend: Backend) {
-    let rt = spawn(spec(backend), |_| Echo {
-        seen: 0,
-        pending: None,
-    })
-    .unwrap();
+    let rt = spawn(spec(backend), |_| Echo::default()).unwrap();
     let shard = rt.shards()[0].clone();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client
@@ -193,11 +190,7 @@ fn an_idle_shard_wakes_for_commands_and_datagrams() {
 }
 
 fn an_idle_shard_wakes_for_commands_and_datagrams_on(backend: Backend) {
-    let rt = spawn(spec(backend), |_| Echo {
-        seen: 0,
-        pending: None,
-    })
-    .unwrap();
+    let rt = spawn(spec(backend), |_| Echo::default()).unwrap();
     let shard = rt.shards()[0].clone();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client
@@ -343,10 +336,7 @@ fn pinning_to_a_missing_cpu_is_an_error() {
             bind: "127.0.0.1:0".parse().unwrap(),
             backend: Backend::Uring,
         }],
-        |_| Echo {
-            seen: 0,
-            pending: None,
-        },
+        |_| Echo::default(),
     )
     .map(|_| ())
     .unwrap_err();
@@ -358,11 +348,7 @@ fn pinning_to_a_missing_cpu_is_an_error() {
 #[test]
 fn datagrams_are_served_while_commands_stream_in() {
     for backend in BACKENDS {
-        let rt = spawn(spec(backend), |_| Echo {
-            seen: 0,
-            pending: None,
-        })
-        .unwrap();
+        let rt = spawn(spec(backend), |_| Echo::default()).unwrap();
         let shard = rt.shards()[0].clone();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let spammers: Vec<_> = (0..2)
@@ -427,12 +413,7 @@ fn a_failed_start_stops_the_shards_already_started() {
                 backend,
             },
         ];
-        let err = spawn(specs, |_| Echo {
-            seen: 0,
-            pending: None,
-        })
-        .map(|_| ())
-        .unwrap_err();
+        let err = spawn(specs, |_| Echo::default()).map(|_| ()).unwrap_err();
         assert!(
             matches!(err, tessera_rt::RtError::Bind { index: 1, .. }),
             "{backend}: {err}"
