@@ -1,97 +1,19 @@
 //! Steady-state packet work allocates nothing.
 //!
-//! Two counters: a `#[global_allocator]` wrapper sees every Rust allocation, and `malloc`,
-//! `calloc` and `realloc` defined here (forwarding to glibc's `__libc_*`) see the C
-//! allocations aws-lc makes, which bypass the Rust allocator. Runs without the test harness
-//! so no other thread allocates while the counters are armed.
+//! Two counters (`counting`): a `#[global_allocator]` wrapper sees every Rust allocation, and
+//! `malloc`, `calloc` and `realloc` hooks see the C allocations aws-lc makes, which bypass the
+//! Rust allocator. Runs without the test harness so no other thread allocates while the
+//! counters are armed.
 
 // A harness-less test program: its report is its stdout.
 #![allow(clippy::print_stdout)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod counting;
 
+use counting::{counted, counters_work};
 use tessera_rtp::rtcp::{RtcpCompound, RtcpPacket, write_nack, write_pli, write_transport_cc};
 use tessera_rtp::rtp::{self, RtpHeader, RtpWriter};
 use tessera_rtp::srtp::{SrtpContext, SrtpProfile, split_keying_material};
-
-static ARMED: AtomicBool = AtomicBool::new(false);
-static RUST_ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static C_ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-struct Counting;
-
-// SAFETY: forwards every call to `System` unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
-            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
-            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod c_hooks {
-    use super::*;
-
-    unsafe extern "C" {
-        fn __libc_malloc(size: usize) -> *mut c_void;
-        fn __libc_calloc(n: usize, size: usize) -> *mut c_void;
-        fn __libc_realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
-    }
-
-    fn count() {
-        if ARMED.load(Ordering::Relaxed) {
-            C_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// # Safety
-    /// Same contract as C `malloc`.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-        count();
-        // SAFETY: forwards to glibc's implementation.
-        unsafe { __libc_malloc(size) }
-    }
-
-    /// # Safety
-    /// Same contract as C `calloc`.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
-        count();
-        // SAFETY: forwards to glibc's implementation.
-        unsafe { __libc_calloc(n, size) }
-    }
-
-    /// # Safety
-    /// Same contract as C `realloc`.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
-        count();
-        // SAFETY: forwards to glibc's implementation.
-        unsafe { __libc_realloc(ptr, size) }
-    }
-}
 
 const PACKETS: u16 = 2000;
 
@@ -175,15 +97,7 @@ fn main() {
         // The first packet of an SSRC inserts its state: the one allocation allowed.
         steady_state(profile, &mut tx, &mut rx, 64_000, 1);
 
-        RUST_ALLOCS.store(0, Ordering::SeqCst);
-        C_ALLOCS.store(0, Ordering::SeqCst);
-        ARMED.store(true, Ordering::SeqCst);
-        steady_state(profile, &mut tx, &mut rx, 65_000, PACKETS);
-        ARMED.store(false, Ordering::SeqCst);
-        let (r, c) = (
-            RUST_ALLOCS.load(Ordering::SeqCst),
-            C_ALLOCS.load(Ordering::SeqCst),
-        );
+        let ((), r, c) = counted(|| steady_state(profile, &mut tx, &mut rx, 65_000, PACKETS));
         let ok = r == 0 && c == 0;
         failed |= !ok;
         println!(
@@ -192,32 +106,7 @@ fn main() {
             if ok { "ok" } else { "FAILED" }
         );
     }
-
-    // The counters work: an allocation while armed is seen.
-    ARMED.store(true, Ordering::SeqCst);
-    let v = std::hint::black_box(vec![1u8; 64]);
-    ARMED.store(false, Ordering::SeqCst);
-    drop(v);
-    let seen = RUST_ALLOCS.load(Ordering::SeqCst) > 0;
-    println!("control allocation counted: {seen}");
-    failed |= !seen;
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // An allocation inside aws-lc is seen by the malloc hook: generating a key pair
-        // allocates C structures, more mallocs than the Rust side accounts for.
-        RUST_ALLOCS.store(0, Ordering::SeqCst);
-        C_ALLOCS.store(0, Ordering::SeqCst);
-        ARMED.store(true, Ordering::SeqCst);
-        let key = aws_lc_rs::agreement::PrivateKey::generate(&aws_lc_rs::agreement::ECDH_P256);
-        ARMED.store(false, Ordering::SeqCst);
-        drop(std::hint::black_box(key));
-        let (r, c) = (
-            RUST_ALLOCS.load(Ordering::SeqCst),
-            C_ALLOCS.load(Ordering::SeqCst),
-        );
-        println!("control aws-lc allocation counted: {c} C vs {r} Rust");
-        failed |= c <= r;
-    }
+    failed |= !counters_work();
     if failed {
         std::process::exit(1);
     }

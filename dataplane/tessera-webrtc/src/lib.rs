@@ -6,6 +6,8 @@
 //!   lookup that routes a new peer to its transport.
 //! * [`negotiate`]: per-m-line answer decisions (publisher codec choice, subscriber payload
 //!   types, kept RTCP feedback and header extensions).
+//! * [`stun`]: the STUN a connected transport answers and sends itself (ICE consent), with no
+//!   allocation and without str0m.
 //! * [`transport::Transport`]: str0m for ICE (full agent, controlled) and DTLS (OpenSSL via
 //!   `tessera-dtls`) through its direct API, our own SDP answers, and SRTP contexts keyed from
 //!   the DTLS-SRTP export for every RTP/RTCP packet — str0m never sees media.
@@ -15,6 +17,7 @@
 
 pub mod demux;
 pub mod negotiate;
+pub mod stun;
 pub mod transport;
 
-pub use transport::{DatagramSink, Drop, Transport, TransportEvent, TransportState};
+pub use transport::{DatagramSink, Drop, Handled, Transport, TransportEvent, TransportState};
