@@ -7,7 +7,9 @@
 //! Each test runs `tests/e2e/run-in-netns.sh`, which starts the server and one scenario inside a
 //! private network namespace (every packet stays on loopback), under a hard time limit. The
 //! scenarios check that decoded frames keep increasing for the whole hold time, that no peer
-//! connection leaves `connected`, and that DELETE ends both sessions. The tests build nothing:
+//! connection leaves `connected`, and that DELETE ends both sessions; the tests then check, in
+//! the server's counters, that each stack answered the shards' own ICE consent checks and had
+//! its own checks answered by them (see [`assert_consent`]). The tests build nothing:
 //! a missing client stack fails the test with a pointer to `scripts/test.sh`, which installs
 //! them. `chromium_portal` runs the OWT client protocol (portal + conference) in Chromium the
 //! same way. The tests run one at a time (a lock): two real media stacks at once would compete for
@@ -119,6 +121,37 @@ fn scenario(runner_args: &[&str], scenario: &str, env: &[(&str, String)]) -> Str
     }
 }
 
+/// A counter from the server's `/metrics` lines a scenario printed (0 when absent: the
+/// scenarios print only non-zero counters).
+fn counter(out: &str, name: &str) -> u64 {
+    out.lines()
+        .find_map(|l| {
+            l.split_once("] ")
+                .map_or(l, |(_, rest)| rest)
+                .strip_prefix(name)
+        })
+        .and_then(|v| v.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Once connected, the shards answer the peer's ICE checks and send their own consent checks
+/// without str0m (`tessera_webrtc::stun`): the peer's stack must have answered those checks
+/// authentically, and its own checks (when it sends any: libnice keeps alive with binding
+/// indications only) must have been answered there.
+fn assert_consent(out: &str, peer_checks: bool) {
+    let checks = counter(out, "tessera_ice_consent_checks_total");
+    let confirmed = counter(out, "tessera_ice_consent_confirmed_total");
+    assert!(
+        confirmed >= 3 && confirmed + 2 >= checks,
+        "{confirmed} of {checks} consent checks answered: {out}"
+    );
+    if peer_checks {
+        let answered = counter(out, "tessera_ice_requests_answered_total");
+        assert!(answered >= 3, "{answered} peer checks answered: {out}");
+    }
+}
+
 /// Chromium, Node.js and playwright-core (what the browser scenarios need), or a failure that
 /// says what to install.
 fn require_chromium() {
@@ -142,6 +175,7 @@ fn chromium_30s() {
     require_chromium();
     let out = scenario(&[], "whip_whep.mjs", &[]);
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    assert_consent(&out, true);
 }
 
 /// The same through cross-shard fan-out: two shards and no relay slack put the WHEP player on
@@ -159,11 +193,7 @@ fn chromium_relayed() {
         ],
     );
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
-    let relayed: u64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("tessera_rtp_relayed_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
+    let relayed = counter(&out, "tessera_rtp_relayed_total");
     assert!(relayed > 1000, "the player's packets crossed shards: {out}");
 }
 
@@ -202,6 +232,7 @@ fn aiortc() {
         &[("PYTHON", python.display().to_string())],
     );
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    assert_consent(&out, true);
 }
 
 #[test]
@@ -229,4 +260,5 @@ fn webrtcbin() {
         &[("PYTHON", "/usr/bin/python3".into())],
     );
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    assert_consent(&out, false);
 }

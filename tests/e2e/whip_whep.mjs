@@ -121,12 +121,12 @@ try {
   if (after.length !== 0) throw new Error(`streams left after DELETE: ${JSON.stringify(after)}`);
   ok = true;
   const counters = await (await fetch(`${base}/metrics`)).text();
-  console.log(`server counters:\n${counters.split('\n').filter((l) => /^tessera_(dataplane|rtp|datagrams)/.test(l) && !/ 0$/.test(l)).join('\n')}`);
+  console.log(`server counters:\n${counters.split('\n').filter((l) => /^tessera_(dataplane|rtp|datagrams|ice)/.test(l) && !/ 0$/.test(l)).join('\n')}`);
   console.log('PASS');
 } catch (e) {
   console.error(`FAIL: ${e.stack || e}`);
   const metrics = await (await fetch(`${base}/metrics`)).text();
-  console.error(metrics.split('\n').filter((l) => /^tessera_(dataplane|rtp|datagrams|transports|session)/.test(l) && !/ 0$/.test(l)).join('\n'));
+  console.error(metrics.split('\n').filter((l) => /^tessera_(dataplane|rtp|datagrams|transports|session|ice)/.test(l) && !/ 0$/.test(l)).join('\n'));
 } finally {
   await browser.close();
   cleanup();

@@ -99,7 +99,7 @@ class Rest:
         """The non-zero data-plane counters, for failure reports."""
         _, _, text = http("GET", self.base + "/metrics")
         keep = ("tessera_dataplane", "tessera_rtp", "tessera_datagrams", "tessera_transports",
-                "tessera_session")
+                "tessera_session", "tessera_ice")
         return "\n".join(
             line for line in text.splitlines()
             if line.startswith(keep) and not line.endswith(" 0")

@@ -109,6 +109,14 @@ pub struct NodeMetrics {
     pub relayed: Counter,
     /// Sources relayed into a shard from another one.
     pub relays: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Binding requests on a connected transport's selected pair, answered by the shard.
+    pub ice_answered: Counter,
+    /// Binding indications (keep-alives) received on connected transports.
+    pub ice_keepalives: Counter,
+    /// Consent checks sent (RFC 7675).
+    pub consent_checks: Counter,
+    /// Consent checks the peer answered authentically.
+    pub consent_confirmed: Counter,
 }
 
 impl Default for NodeMetrics {
@@ -123,6 +131,10 @@ impl Default for NodeMetrics {
             panics: Counter::default(),
             relayed: Counter::default(),
             relays: Gauge::default(),
+            ice_answered: Counter::default(),
+            ice_keepalives: Counter::default(),
+            consent_checks: Counter::default(),
+            consent_confirmed: Counter::default(),
         }
     }
 }
@@ -174,6 +186,26 @@ impl NodeMetrics {
             "tessera_relays",
             "Sources a shard gets relayed from another shard for its subscribers",
             self.relays.clone(),
+        );
+        registry.register(
+            "tessera_ice_requests_answered",
+            "ICE binding requests on connected transports' selected pairs, answered by the shards",
+            self.ice_answered.clone(),
+        );
+        registry.register(
+            "tessera_ice_keepalives",
+            "ICE binding indications (keep-alives) received on connected transports",
+            self.ice_keepalives.clone(),
+        );
+        registry.register(
+            "tessera_ice_consent_checks",
+            "Consent checks (RFC 7675 binding requests) sent to connected peers",
+            self.consent_checks.clone(),
+        );
+        registry.register(
+            "tessera_ice_consent_confirmed",
+            "Consent checks the peer answered with a valid response",
+            self.consent_confirmed.clone(),
         );
     }
 

@@ -20,7 +20,7 @@ use tessera_sfu::{
 };
 use tessera_webrtc::demux::{self, Class};
 use tessera_webrtc::negotiate::{self, PubMid, SubMid};
-use tessera_webrtc::{DatagramSink, Transport, TransportEvent};
+use tessera_webrtc::{DatagramSink, Handled, Transport, TransportEvent};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::metrics::{DropReason, NodeMetrics};
@@ -1012,6 +1012,9 @@ impl ShardWorker {
                         self.router.on_sink_keyframe_request(now, s);
                     }
                 }
+                TransportEvent::ConsentCheckSent => {
+                    self.metrics.consent_checks.inc();
+                }
                 TransportEvent::Failed(reason) => {
                     let id = self.peers[key].t.id.clone();
                     self.remove_peer(
@@ -1218,14 +1221,25 @@ impl Worker for ShardWorker {
             || -> Result<(), DropReason> {
                 match class {
                     Class::Stun | Class::Dtls => {
-                        self.peers[key]
+                        let handled = self.peers[key]
                             .t
-                            .handle_stun_dtls(now, from, data)
+                            .handle_stun_dtls(now, from, data, &mut Sink(tx))
                             .map_err(|_| DropReason::StunDtlsRejected)?;
                         if new_addr {
                             self.by_addr.insert(from, key);
                         }
-                        self.poll_peer(now, key, tx);
+                        match handled {
+                            Handled::Str0m => self.poll_peer(now, key, tx),
+                            Handled::Answered => {
+                                self.metrics.ice_answered.inc();
+                            }
+                            Handled::ConsentConfirmed => {
+                                self.metrics.consent_confirmed.inc();
+                            }
+                            Handled::KeepAlive => {
+                                self.metrics.ice_keepalives.inc();
+                            }
+                        }
                         Ok(())
                     }
                     Class::Rtp | Class::Rtcp => {

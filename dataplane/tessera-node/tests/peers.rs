@@ -1,6 +1,6 @@
 //! The shard worker against in-process str0m client peers (see `support`): SSRC rewriting, NACK
 //! retransmission, PLI forwarding and coalescing, simulcast layers, NACKs to publishers, the
-//! inactivity and connect timeouts, and forged binding requests. Everything runs on a simulated
+//! inactivity and connect timeouts, ICE consent once connected, and forged binding requests. Everything runs on a simulated
 //! clock; each test is bounded by simulated time and takes well under a second of wall time.
 
 mod support;
@@ -829,6 +829,93 @@ fn a_transport_that_goes_silent_is_removed_after_the_inactivity_timeout() {
         vec![MediaEvent::TransportReady {
             transport_id: "sub2".into()
         }]
+    );
+    assert!(h.client_errors.is_empty(), "{:?}", h.client_errors);
+}
+
+/// Once connected, the worker answers the peers' binding requests and sends its own consent
+/// checks itself (not through str0m's ICE agent). For 40 s the consent checks are lost, so the
+/// str0m clients, which fail a pair whose checks go unanswered for about 20 s (or that the
+/// other side stopped checking for 15 s), stay connected on the worker's answers alone; for
+/// the next 30 s they get the checks and answer each one. Every binding request the worker
+/// sends after connecting is a consent check.
+#[test]
+fn connected_transports_answer_ice_and_check_consent_themselves() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let mut h = Harness::new();
+    let p = h.add_client("pub", Backend::Ours);
+    let s = h.add_client("sub", Backend::AwsLcRs);
+    let mut publ = Publisher::new(&mut h, p, true, &[]);
+    let neg = h.subscribe(s, &publ.all_tracks());
+    h.connect_all();
+    publ.start(&h);
+    h.run_for(ms(200), |h| publ.drive(h));
+    let m = h.metrics.clone();
+    let events_before: Vec<usize> = h.clients.iter().map(|c| c.events.len()).collect();
+    let requests_down = Rc::new(Cell::new(0u64));
+    let lose_checks = Rc::new(Cell::new(true));
+    let (seen, lose) = (requests_down.clone(), lose_checks.clone());
+    h.filter = Box::new(move |d: &Datagram<'_>| {
+        let request = d.data.len() >= 20 && d.data[..2] == [0, 1];
+        if d.dir == Dir::Down && request {
+            seen.set(seen.get() + 1);
+            return !lose.get();
+        }
+        true
+    });
+    let mut run = |h: &mut Harness, secs: u64| {
+        let end = h.now + Duration::from_secs(secs);
+        while h.now < end {
+            publ.drive(h);
+            h.tick(ms(10));
+        }
+        for (c, &from) in h.clients.iter().zip(&events_before) {
+            let changes: Vec<&Event> = c.events[from..]
+                .iter()
+                .filter(|e| matches!(e, Event::IceConnectionStateChange(_)))
+                .collect();
+            assert!(changes.is_empty(), "{}: ICE changed: {changes:?}", c.id);
+        }
+    };
+    let answered = m.ice_answered.get();
+    run(&mut h, 40);
+    // str0m checks about every 3 s once connected: some 15 requests per client.
+    let answered = m.ice_answered.get() - answered;
+    assert!(
+        (20..=40).contains(&answered),
+        "{answered} requests answered"
+    );
+    assert_eq!(m.consent_confirmed.get(), 0, "the checks were lost");
+
+    lose_checks.set(false);
+    let (checks, confirmed) = (m.consent_checks.get(), m.consent_confirmed.get());
+    run(&mut h, 30);
+    // One consent check every 4 to 6 s per transport.
+    let checks = m.consent_checks.get() - checks;
+    assert!((9..=16).contains(&checks), "{checks} consent checks");
+    let confirmed = m.consent_confirmed.get() - confirmed;
+    assert!(confirmed + 2 >= checks, "{confirmed} of {checks} confirmed");
+    assert_eq!(
+        requests_down.get(),
+        m.consent_checks.get(),
+        "str0m sent no check of its own"
+    );
+
+    assert_eq!(m.drops(tessera_node::DropReason::StunDtlsRejected), 0);
+    assert_eq!(m.transports.get(), 2);
+    let video = |h: &Harness| {
+        h.clients[s]
+            .rtp()
+            .filter(|p| ssrc_of(p) == neg.ssrc(neg.mids[1]))
+            .count()
+    };
+    let before = video(&h);
+    h.run_for(ms(500), |h| publ.drive(h));
+    let after = video(&h);
+    assert!(
+        after > before + 5,
+        "video still arrives ({before} -> {after})"
     );
     assert!(h.client_errors.is_empty(), "{:?}", h.client_errors);
 }

@@ -33,6 +33,7 @@ use tessera_rtp::srtp::{SrtpContext, SrtpProfile, split_keying_material};
 use tessera_schema::sdp::{AnswerMedia, AnswerTransport, Offer, write_answer};
 
 use crate::demux::{Class, classify};
+use crate::stun;
 
 /// Lifecycle of a transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub enum TransportState {
 pub enum TransportEvent {
     /// Media may flow.
     Connected,
+    /// A consent check (binding request) went to the peer (RFC 7675).
+    ConsentCheckSent,
     /// The transport died; the reason is OWT's wording where one exists.
     Failed(String),
 }
@@ -60,6 +63,25 @@ pub enum TransportEvent {
 pub const INACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A transport that does not connect within this long is failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a connected transport sends the peer a consent check (RFC 7675 §5.1: every 5 s,
+/// randomized by ±20%).
+pub const CONSENT_INTERVAL: Duration = Duration::from_secs(5);
+/// PRIORITY in our consent checks: a peer-reflexive candidate (type preference 110, local
+/// preference 65535, component 1; RFC 8445 §5.1.2.1).
+const CONSENT_PRIORITY: u32 = (110 << 24) | (65535 << 8) | 255;
+
+/// How [`Transport::handle_stun_dtls`] used a datagram it accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Handed to str0m (ICE before and outside the selected pair, DTLS).
+    Str0m,
+    /// A binding request on the selected pair, answered here.
+    Answered,
+    /// The authentic answer to our latest consent check.
+    ConsentConfirmed,
+    /// A binding indication (a keep-alive: no integrity, so no proof of life either).
+    KeepAlive,
+}
 
 /// Why a datagram was not accepted (named drop reasons, counted by the worker).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +133,14 @@ pub struct Transport {
     created: Instant,
     last_rx: Instant,
     next_rtc: Option<Instant>,
+    /// HMAC key of our ICE password (the peer's requests, our responses).
+    local_key: stun::Key,
+    /// HMAC key of the peer's ICE password (our consent checks, its responses).
+    remote_key: stun::Key,
+    /// The address whose nomination (USE-CANDIDATE) str0m has seen; later requests from it
+    /// that repeat USE-CANDIDATE are answered here.
+    nominated_from: Option<SocketAddr>,
+    consent: Consent,
     /// Our SSRC for RTCP feedback we originate.
     pub local_ssrc: u32,
     /// Our CNAME.
@@ -128,11 +158,27 @@ impl std::fmt::Debug for Transport {
     }
 }
 
+/// Our side of RFC 7675 consent freshness once connected.
+#[derive(Debug)]
+struct Consent {
+    /// When the next check goes out.
+    next: Option<Instant>,
+    /// The transaction id of the latest check (only its answer counts).
+    pending: Option<[u8; 12]>,
+    /// ICE-CONTROLLED tie-breaker.
+    tiebreaker: u64,
+}
+
 fn random_string(n: usize) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     (0..n)
         .map(|_| A[rand::random_range(0..A.len())] as char)
         .collect()
+}
+
+/// [`CONSENT_INTERVAL`] randomized to 0.8–1.2 times (RFC 7675 §5.1).
+fn consent_interval() -> Duration {
+    CONSENT_INTERVAL.mul_f64(rand::random_range(0.8..1.2))
 }
 
 fn profile_of(p: tessera_dtls::SrtpProtectionProfile) -> SrtpProfile {
@@ -157,6 +203,7 @@ impl Transport {
     ) -> Result<Transport, String> {
         let ufrag = random_string(16);
         let pwd = random_string(24);
+        let local_key = stun::Key::new(&pwd);
         let config = RtcConfig::new()
             .set_crypto_provider(Arc::new(tessera_dtls::crypto_provider()))
             .set_dtls_cert(tessera_dtls::shared_dtls_cert())
@@ -231,6 +278,14 @@ impl Transport {
             created: now,
             last_rx: now,
             next_rtc: Some(now),
+            local_key,
+            remote_key: stun::Key::new(&offer.ice_pwd),
+            nominated_from: None,
+            consent: Consent {
+                next: None,
+                pending: None,
+                tiebreaker: rand::random(),
+            },
             local_ssrc: rand::random::<u32>() | 1,
             cname: random_string(16),
             answer_setup: if offer.setup == "passive" {
@@ -309,13 +364,28 @@ impl Transport {
         Ok(())
     }
 
-    /// A STUN or DTLS datagram from the peer.
+    /// A STUN or DTLS datagram from the peer. Once connected, STUN on the selected pair is
+    /// handled here ([`Handled`]); everything else goes to str0m, after which
+    /// [`Transport::poll`] must run.
     pub fn handle_stun_dtls(
         &mut self,
         now: Instant,
         from: SocketAddr,
         data: &[u8],
-    ) -> Result<(), Drop> {
+        tx: &mut dyn DatagramSink,
+    ) -> Result<Handled, Drop> {
+        let msg = if classify(data) == Class::Stun {
+            stun::parse(data)
+        } else {
+            None
+        };
+        if let Some(m) = &msg
+            && self.state == TransportState::Connected
+            && self.remote == Some(from)
+            && let Some(h) = self.handle_connected_stun(now, from, m, data, tx)
+        {
+            return Ok(h);
+        }
         let recv =
             Receive::new(Protocol::Udp, from, self.local, data).map_err(|_| Drop::Rejected)?;
         let input = Input::Receive(now, recv);
@@ -327,9 +397,91 @@ impl Transport {
             tracing::debug!(target: "tessera::ice", transport = %self.id, %from, error = %e, "STUN/DTLS input refused");
             return Err(Drop::Rejected);
         }
+        if msg.is_some_and(|m| m.kind == stun::BINDING_REQUEST && m.use_candidate) {
+            self.nominated_from = Some(from);
+        }
         self.last_rx = now;
         self.next_rtc = Some(now);
-        Ok(())
+        Ok(Handled::Str0m)
+    }
+
+    /// STUN on the selected pair of a connected transport, without str0m: what ICE needs from
+    /// then on is consent (RFC 7675), and str0m's ICE agent allocates for every message it
+    /// checks, answers or sends. `None`: not one of ours, str0m decides.
+    fn handle_connected_stun(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        m: &stun::Message<'_>,
+        data: &[u8],
+        tx: &mut dyn DatagramSink,
+    ) -> Option<Handled> {
+        match m.kind {
+            stun::BINDING_REQUEST => {
+                // The peer must be the controlling agent (a role conflict is str0m's), name us
+                // first, and a nomination str0m has not seen yet goes to str0m.
+                let ours = m.controlling
+                    && !m.controlled
+                    && !m.unknown_required
+                    && (!m.use_candidate || self.nominated_from == Some(from))
+                    && m.username_is(&self.ufrag, &self.remote_ufrag)
+                    && m.authentic(data, &self.local_key);
+                if !ours {
+                    return None;
+                }
+                let key = &self.local_key;
+                tx.push_with(from, &mut |buf: &mut [u8]| {
+                    stun::write_binding_success(buf, &m.transaction, from, key)
+                });
+                self.last_rx = now;
+                Some(Handled::Answered)
+            }
+            stun::BINDING_SUCCESS => {
+                if self.consent.pending != Some(m.transaction)
+                    || !m.authentic(data, &self.remote_key)
+                {
+                    return None;
+                }
+                self.consent.pending = None;
+                self.last_rx = now;
+                Some(Handled::ConsentConfirmed)
+            }
+            stun::BINDING_INDICATION => Some(Handled::KeepAlive),
+            _ => None,
+        }
+    }
+
+    /// Sends a consent check when one is due (connected transports only).
+    fn send_consent_check(
+        &mut self,
+        now: Instant,
+        tx: &mut dyn DatagramSink,
+        events: &mut Vec<TransportEvent>,
+    ) {
+        let Some(to) = self.remote else {
+            return;
+        };
+        let due = *self
+            .consent
+            .next
+            .get_or_insert_with(|| now + consent_interval());
+        if due > now {
+            return;
+        }
+        let request = stun::Request {
+            transaction: rand::random(),
+            remote_ufrag: &self.remote_ufrag,
+            local_ufrag: &self.ufrag,
+            priority: CONSENT_PRIORITY,
+            tiebreaker: self.consent.tiebreaker,
+        };
+        let key = &self.remote_key;
+        tx.push_with(to, &mut |buf: &mut [u8]| {
+            stun::write_binding_request(buf, &request, key)
+        });
+        self.consent.pending = Some(request.transaction);
+        self.consent.next = Some(now + consent_interval());
+        events.push(TransportEvent::ConsentCheckSent);
     }
 
     /// Drives str0m: sends what ICE and DTLS have to send, notices connection changes and
@@ -371,7 +523,11 @@ impl Transport {
                 }
                 Ok(Output::Event(_)) => {}
                 Ok(Output::Timeout(t)) => {
-                    self.next_rtc = Some(t.max(now));
+                    // Once connected, str0m's timers are not driven: its ICE agent would send
+                    // its own checks (consent is ours now, see `handle_connected_stun`), and
+                    // DTLS 1.2 needs no timer after the handshake (a lost last flight is resent
+                    // when the peer repeats its own).
+                    self.next_rtc = (self.state != TransportState::Connected).then(|| t.max(now));
                     break;
                 }
                 Err(e) => {
@@ -379,6 +535,9 @@ impl Transport {
                     return;
                 }
             }
+        }
+        if self.state == TransportState::Connected {
+            self.send_consent_check(now, tx, events);
         }
         if self.state == TransportState::Connecting
             && now.saturating_duration_since(self.created) > CONNECT_TIMEOUT
@@ -448,7 +607,8 @@ impl Transport {
         let guard = if self.state == TransportState::Connecting {
             self.created + CONNECT_TIMEOUT
         } else {
-            self.last_rx + INACTIVITY_TIMEOUT
+            let inactive = self.last_rx + INACTIVITY_TIMEOUT;
+            self.consent.next.map_or(inactive, |c| c.min(inactive))
         };
         Some(self.next_rtc.map_or(guard, |t| t.min(guard)))
     }
