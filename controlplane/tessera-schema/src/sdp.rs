@@ -364,6 +364,18 @@ impl Offer {
             .ok_or(SdpError::Missing("a=ice-pwd"))?
             .trim()
             .to_string();
+        // RFC 8839 §5.4: ufrag 4–256 characters, password 22–256 (they go into every STUN
+        // message the shard writes for this peer).
+        if !(4..=256).contains(&ice_ufrag.len()) {
+            return Err(SdpError::Missing(
+                "a valid a=ice-ufrag (4 to 256 characters)",
+            ));
+        }
+        if !(22..=256).contains(&ice_pwd.len()) {
+            return Err(SdpError::Missing(
+                "a valid a=ice-pwd (22 to 256 characters)",
+            ));
+        }
         let fp = first_in(&raw, "fingerprint").ok_or(SdpError::Missing("a=fingerprint"))?;
         let (hash, value) = fp
             .trim()

@@ -98,6 +98,27 @@ fn bad_offers_are_named_errors() {
         Offer::parse("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"),
         Err(SdpError::Missing("a=ice-ufrag"))
     );
+    // ICE credentials outside RFC 8839's lengths.
+    let short_ufrag = chrome().replace("a=ice-ufrag:abcd", "a=ice-ufrag:abc");
+    assert_eq!(
+        Offer::parse(&short_ufrag),
+        Err(SdpError::Missing(
+            "a valid a=ice-ufrag (4 to 256 characters)"
+        ))
+    );
+    let long_ufrag = chrome().replace(
+        "a=ice-ufrag:abcd",
+        &format!("a=ice-ufrag:{}", "u".repeat(257)),
+    );
+    assert!(Offer::parse(&long_ufrag).is_err());
+    let pwd = Offer::parse(&chrome()).unwrap().ice_pwd;
+    let short_pwd = chrome().replace(&pwd, &pwd[..21]);
+    assert_eq!(
+        Offer::parse(&short_pwd),
+        Err(SdpError::Missing(
+            "a valid a=ice-pwd (22 to 256 characters)"
+        ))
+    );
 }
 
 proptest::proptest! {

@@ -110,7 +110,7 @@ pub struct NodeMetrics {
     /// Sources relayed into a shard from another one.
     pub relays: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Binding requests on a connected transport's selected pair, answered by the shard.
-    pub ice_answered: Counter,
+    pub ice_requests_answered: Counter,
     /// Binding indications (keep-alives) received on connected transports.
     pub ice_keepalives: Counter,
     /// Consent checks sent (RFC 7675).
@@ -131,7 +131,7 @@ impl Default for NodeMetrics {
             panics: Counter::default(),
             relayed: Counter::default(),
             relays: Gauge::default(),
-            ice_answered: Counter::default(),
+            ice_requests_answered: Counter::default(),
             ice_keepalives: Counter::default(),
             consent_checks: Counter::default(),
             consent_confirmed: Counter::default(),
@@ -190,7 +190,7 @@ impl NodeMetrics {
         registry.register(
             "tessera_ice_requests_answered",
             "ICE binding requests on connected transports' selected pairs, answered by the shards",
-            self.ice_answered.clone(),
+            self.ice_requests_answered.clone(),
         );
         registry.register(
             "tessera_ice_keepalives",

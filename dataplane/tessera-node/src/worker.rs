@@ -1231,7 +1231,7 @@ impl Worker for ShardWorker {
                         match handled {
                             Handled::Str0m => self.poll_peer(now, key, tx),
                             Handled::Answered => {
-                                self.metrics.ice_answered.inc();
+                                self.metrics.ice_requests_answered.inc();
                             }
                             Handled::ConsentConfirmed => {
                                 self.metrics.consent_confirmed.inc();

@@ -777,6 +777,11 @@ fn a_transport_that_goes_silent_is_removed_after_the_inactivity_timeout() {
     let mut publ = Publisher::new(&mut h, p, true, &[]);
     h.subscribe(s, &publ.all_tracks());
     h.connect_all();
+    // The worker's consent checks are lost: a peer that never answered one is judged by
+    // inactivity alone (consent expiry is the next test's).
+    h.filter = Box::new(|d: &Datagram<'_>| {
+        !(d.client < 2 && d.dir == Dir::Down && d.data.starts_with(&[0, 1]))
+    });
     publ.start(&h);
     h.run_for(ms(500), |h| publ.drive(h));
     assert_eq!(h.metrics.transports.get(), 2);
@@ -786,7 +791,16 @@ fn a_transport_that_goes_silent_is_removed_after_the_inactivity_timeout() {
     let silent = h.clients[s].last_up.expect("the subscriber talked");
     let tick = ms(10);
     let mut failed_at = None;
+    // Someone spoofing the vanished peer's address sends STUN that str0m takes without judging
+    // (a binding response to no request of ours, with a made-up MESSAGE-INTEGRITY): it must
+    // not keep the transport alive.
+    let from = h.clients[s].addr;
+    let mut spoofed = 0;
     while h.now < silent + Duration::from_secs(40) && failed_at.is_none() {
+        if h.now >= silent + Duration::from_secs(spoofed * 5) {
+            h.inject(from, forged_binding_response());
+            spoofed += 1;
+        }
         publ.drive(&mut h);
         h.tick(tick);
         for e in h.take_media_events() {
@@ -834,15 +848,22 @@ fn a_transport_that_goes_silent_is_removed_after_the_inactivity_timeout() {
 }
 
 /// Once connected, the worker answers the peers' binding requests and sends its own consent
-/// checks itself (not through str0m's ICE agent). For 40 s the consent checks are lost, so the
-/// str0m clients, which fail a pair whose checks go unanswered for about 20 s (or that the
-/// other side stopped checking for 15 s), stay connected on the worker's answers alone; for
-/// the next 30 s they get the checks and answer each one. Every binding request the worker
-/// sends after connecting is a consent check.
+/// checks itself (not through str0m's ICE agent).
+/// 1. For 40 s the consent checks are lost, so the str0m clients, which fail a pair whose checks
+///    go unanswered for about 20 s (or that the other side stopped checking for 15 s), stay
+///    connected on the worker's answers alone.
+/// 2. For the next 30 s they get the checks and answer every one. Every binding request the
+///    worker sent after connecting is a consent check.
+/// 3. A forged binding request from a client's own address (right USERNAME, wrong
+///    MESSAGE-INTEGRITY) is dropped and not answered.
+/// 4. The clients' answers to the consent checks are lost: media, RTCP and the clients' own
+///    checks keep flowing, yet both transports fail when consent expires, 30 s after the
+///    last answer (RFC 7675).
 #[test]
 fn connected_transports_answer_ice_and_check_consent_themselves() {
     use std::cell::Cell;
     use std::rc::Rc;
+    use tessera_node::DropReason;
     let mut h = Harness::new();
     let p = h.add_client("pub", Backend::Ours);
     let s = h.add_client("sub", Backend::AwsLcRs);
@@ -854,22 +875,31 @@ fn connected_transports_answer_ice_and_check_consent_themselves() {
     let m = h.metrics.clone();
     let events_before: Vec<usize> = h.clients.iter().map(|c| c.events.len()).collect();
     let requests_down = Rc::new(Cell::new(0u64));
+    let answers_down = Rc::new(Cell::new(0u64));
     let lose_checks = Rc::new(Cell::new(true));
-    let (seen, lose) = (requests_down.clone(), lose_checks.clone());
+    let lose_answers = Rc::new(Cell::new(false));
+    let (seen, answers, lose_c, lose_a) = (
+        requests_down.clone(),
+        answers_down.clone(),
+        lose_checks.clone(),
+        lose_answers.clone(),
+    );
     h.filter = Box::new(move |d: &Datagram<'_>| {
-        let request = d.data.len() >= 20 && d.data[..2] == [0, 1];
-        if d.dir == Dir::Down && request {
-            seen.set(seen.get() + 1);
-            return !lose.get();
+        let kind = (d.data.len() >= 20).then(|| [d.data[0], d.data[1]]);
+        match (d.dir, kind) {
+            (Dir::Down, Some([0, 1])) => {
+                seen.set(seen.get() + 1);
+                !lose_c.get()
+            }
+            (Dir::Down, Some([1, 1])) => {
+                answers.set(answers.get() + 1);
+                true
+            }
+            (Dir::Up, Some([1, 1])) => !lose_a.get(),
+            _ => true,
         }
-        true
     });
-    let mut run = |h: &mut Harness, secs: u64| {
-        let end = h.now + Duration::from_secs(secs);
-        while h.now < end {
-            publ.drive(h);
-            h.tick(ms(10));
-        }
+    let no_ice_change = |h: &Harness| {
         for (c, &from) in h.clients.iter().zip(&events_before) {
             let changes: Vec<&Event> = c.events[from..]
                 .iter()
@@ -878,45 +908,101 @@ fn connected_transports_answer_ice_and_check_consent_themselves() {
             assert!(changes.is_empty(), "{}: ICE changed: {changes:?}", c.id);
         }
     };
-    let answered = m.ice_answered.get();
-    run(&mut h, 40);
+    let run = |h: &mut Harness, publ: &mut Publisher, secs: u64| {
+        let end = h.now + Duration::from_secs(secs);
+        while h.now < end {
+            publ.drive(h);
+            h.tick(ms(10));
+        }
+    };
+
+    // 1.
+    let answered = m.ice_requests_answered.get();
+    run(&mut h, &mut publ, 40);
+    no_ice_change(&h);
     // str0m checks about every 3 s once connected: some 15 requests per client.
-    let answered = m.ice_answered.get() - answered;
+    let answered = m.ice_requests_answered.get() - answered;
     assert!(
         (20..=40).contains(&answered),
         "{answered} requests answered"
     );
     assert_eq!(m.consent_confirmed.get(), 0, "the checks were lost");
 
+    // 2.
     lose_checks.set(false);
     let (checks, confirmed) = (m.consent_checks.get(), m.consent_confirmed.get());
-    run(&mut h, 30);
-    // One consent check every 4 to 6 s per transport.
+    run(&mut h, &mut publ, 30);
+    no_ice_change(&h);
+    // One consent check every 4 to 6 s per transport, each answered in the same step.
     let checks = m.consent_checks.get() - checks;
     assert!((9..=16).contains(&checks), "{checks} consent checks");
-    let confirmed = m.consent_confirmed.get() - confirmed;
-    assert!(confirmed + 2 >= checks, "{confirmed} of {checks} confirmed");
+    assert_eq!(m.consent_confirmed.get() - confirmed, checks);
     assert_eq!(
         requests_down.get(),
         m.consent_checks.get(),
         "str0m sent no check of its own"
     );
-
-    assert_eq!(m.drops(tessera_node::DropReason::StunDtlsRejected), 0);
+    assert_eq!(m.drops(DropReason::StunDtlsRejected), 0);
     assert_eq!(m.transports.get(), 2);
-    let video = |h: &Harness| {
-        h.clients[s]
-            .rtp()
-            .filter(|p| ssrc_of(p) == neg.ssrc(neg.mids[1]))
-            .count()
+
+    // 3.
+    let ufrag = |sdp: &str| {
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .expect("a ufrag")
+            .to_string()
     };
-    let before = video(&h);
-    h.run_for(ms(500), |h| publ.drive(h));
-    let after = video(&h);
-    assert!(
-        after > before + 5,
-        "video still arrives ({before} -> {after})"
+    let server_ufrag = ufrag(&neg.answer.sdp);
+    let client_ufrag = h.clients[s].rtc.direct_api().local_ice_credentials().ufrag;
+    let (down, answered) = (answers_down.get(), m.ice_requests_answered.get());
+    let from = h.clients[s].addr;
+    h.inject(
+        from,
+        forged_binding_request(&format!("{server_ufrag}:{client_ufrag}")),
     );
+    h.step();
+    assert_eq!(m.drops(DropReason::StunDtlsRejected), 1);
+    assert_eq!(m.ice_requests_answered.get(), answered);
+    assert_eq!(answers_down.get(), down, "it was not answered");
+
+    // 4.
+    lose_answers.set(true);
+    let (lost_from, answered) = (h.now, m.ice_requests_answered.get());
+    h.take_media_events();
+    let mut failed = Vec::new();
+    while failed.len() < 2 && h.now < lost_from + Duration::from_secs(40) {
+        publ.drive(&mut h);
+        h.tick(ms(10));
+        for e in h.take_media_events() {
+            failed.push((h.now - lost_from, e));
+        }
+    }
+    assert!(
+        m.ice_requests_answered.get() >= answered + 10,
+        "the clients' own checks were still answered"
+    );
+    let earliest = tessera_webrtc::transport::CONSENT_TIMEOUT
+        - tessera_webrtc::transport::CONSENT_INTERVAL.mul_f64(1.2);
+    let latest = tessera_webrtc::transport::CONSENT_TIMEOUT + ms(20);
+    let mut ids = Vec::new();
+    for (at, e) in failed {
+        let MediaEvent::TransportFailed {
+            transport_id,
+            reason,
+        } = e
+        else {
+            panic!("unexpected {e:?}");
+        };
+        assert_eq!(reason, "Consent expired", "{transport_id}");
+        assert!(
+            at >= earliest && at <= latest,
+            "{transport_id} failed {at:?} after its answers stopped"
+        );
+        ids.push(transport_id);
+    }
+    ids.sort();
+    assert_eq!(ids, ["pub", "sub"]);
+    assert_eq!(m.transports.get(), 0);
     assert!(h.client_errors.is_empty(), "{:?}", h.client_errors);
 }
 
@@ -944,6 +1030,22 @@ fn a_transport_that_never_connects_fails_after_the_connect_timeout() {
     let limit = tessera_webrtc::transport::CONNECT_TIMEOUT;
     assert!(at > limit && at <= limit + tick, "failed after {at:?}");
     assert_eq!(h.metrics.transports.get(), 0);
+}
+
+/// A STUN binding success response with a made-up transaction id and MESSAGE-INTEGRITY.
+fn forged_binding_response() -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&0x0101u16.to_be_bytes());
+    m.extend_from_slice(&36u16.to_be_bytes());
+    m.extend_from_slice(&0x2112_a442u32.to_be_bytes());
+    m.extend_from_slice(&[9; 12]);
+    m.extend_from_slice(&[
+        0x00, 0x20, 0x00, 0x08, 0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43,
+    ]);
+    m.extend_from_slice(&0x0008u16.to_be_bytes());
+    m.extend_from_slice(&20u16.to_be_bytes());
+    m.extend_from_slice(&[0x5a; 20]);
+    m
 }
 
 /// A STUN binding request naming `user`, with a MESSAGE-INTEGRITY that is not a valid HMAC.

@@ -5,6 +5,7 @@
 //! Only short-term credentials (ICE): MESSAGE-INTEGRITY is HMAC-SHA1 keyed with the ICE
 //! password (RFC 8489 §9.1.1, §14.5), FINGERPRINT is CRC-32 XOR `0x5354554e` (§14.7).
 //! [`parse`] reads a message without judging it; [`Message::authentic`] checks both.
+//! Nothing here allocates (`tests/no_alloc.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -83,7 +84,7 @@ pub struct Message<'a> {
     pub unknown_required: bool,
     integrity: Option<usize>,
     fingerprint: Option<usize>,
-    len: usize,
+    raw: &'a [u8],
 }
 
 /// Reads a STUN message (RFC 8489 §5, §14): the header, then attributes up to
@@ -115,7 +116,7 @@ pub fn parse(b: &[u8]) -> Option<Message<'_>> {
         unknown_required: false,
         integrity: None,
         fingerprint: None,
-        len: b.len(),
+        raw: b,
     };
     let mut p = HEADER;
     while p < b.len() {
@@ -147,9 +148,10 @@ pub fn parse(b: &[u8]) -> Option<Message<'_>> {
                     m.integrity = Some(p);
                 }
                 ATTR_PRIORITY => m.priority = Some(u32::from_be_bytes(v.try_into().ok()?)),
-                ATTR_USE_CANDIDATE => m.use_candidate = true,
-                ATTR_ICE_CONTROLLING => m.controlling = true,
-                ATTR_ICE_CONTROLLED => m.controlled = true,
+                ATTR_USE_CANDIDATE if l == 0 => m.use_candidate = true,
+                ATTR_ICE_CONTROLLING if l == 8 => m.controlling = true,
+                ATTR_ICE_CONTROLLED if l == 8 => m.controlled = true,
+                ATTR_USE_CANDIDATE | ATTR_ICE_CONTROLLING | ATTR_ICE_CONTROLLED => return None,
                 ATTR_XOR_MAPPED_ADDRESS => m.mapped = read_xor_address(v, &transaction),
                 t if t < 0x8000 => m.unknown_required = true,
                 _ => {}
@@ -162,22 +164,20 @@ pub fn parse(b: &[u8]) -> Option<Message<'_>> {
 
 impl Message<'_> {
     /// Whether MESSAGE-INTEGRITY is present and made with `key`, and FINGERPRINT, which ICE
-    /// requires (RFC 8445 §7.1.1), is present and right. `b` is the datagram `self` was
-    /// parsed from.
-    pub fn authentic(&self, b: &[u8], key: &Key) -> bool {
+    /// requires (RFC 8445 §7.1.1), is present and right.
+    pub fn authentic(&self, key: &Key) -> bool {
         let (Some(mi), Some(fp)) = (self.integrity, self.fingerprint) else {
             return false;
         };
-        if b.len() != self.len {
-            return false;
-        }
+        let b = self.raw;
         // The length field counts up to the end of the attribute being computed (§14.5, §14.7).
         let crc = crc32(&patched_header(b, fp + 8), &b[HEADER..fp]) ^ FINGERPRINT_XOR;
         if crc.to_be_bytes() != b[fp + 4..fp + 8] {
             return false;
         }
         let tag = key.sign(&patched_header(b, mi + 4 + MI_LEN), &b[HEADER..mi]);
-        constant_time_eq(tag.as_ref(), &b[mi + 4..mi + 4 + MI_LEN])
+        aws_lc_rs::constant_time::verify_slices_are_equal(tag.as_ref(), &b[mi + 4..mi + 4 + MI_LEN])
+            .is_ok()
     }
 
     /// Whether USERNAME is `"{first}:{second}"`.
@@ -198,10 +198,6 @@ fn patched_header(b: &[u8], end: usize) -> [u8; HEADER] {
     let len = (end - HEADER) as u16;
     h[2..4].copy_from_slice(&len.to_be_bytes());
     h
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn read_xor_address(v: &[u8], transaction: &[u8; 12]) -> Option<SocketAddr> {
@@ -239,13 +235,14 @@ impl<'a> Writer<'a> {
     /// Appends one attribute; `value` writes its `len` bytes (padding is zeroed here).
     fn attr(&mut self, t: u16, len: usize, value: impl FnOnce(&mut [u8])) -> Option<()> {
         let padded = len.div_ceil(4) * 4;
+        let len16 = u16::try_from(len).ok()?;
         let a = self.buf.get_mut(self.at..self.at + 4 + padded)?;
         a[0..2].copy_from_slice(&t.to_be_bytes());
-        a[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        a[2..4].copy_from_slice(&len16.to_be_bytes());
         value(&mut a[4..4 + len]);
         a[4 + len..].fill(0);
         self.at += 4 + padded;
-        let total = (self.at - HEADER) as u16;
+        let total = u16::try_from(self.at - HEADER).ok()?;
         self.buf[2..4].copy_from_slice(&total.to_be_bytes());
         Some(())
     }
@@ -431,8 +428,8 @@ mod tests {
         assert!(m.controlled && !m.controlling && !m.use_candidate);
         // SOFTWARE (0x8022) is comprehension-optional.
         assert!(!m.unknown_required);
-        assert!(m.authentic(&b, &Key::new(PASSWORD)));
-        assert!(!m.authentic(&b, &Key::new("VOkJxbRl1RmTxUk/WvJxBT")));
+        assert!(m.authentic(&Key::new(PASSWORD)));
+        assert!(!m.authentic(&Key::new("VOkJxbRl1RmTxUk/WvJxBT")));
     }
 
     #[test]
@@ -451,7 +448,7 @@ mod tests {
                 m.mapped,
                 Some(SocketAddr::new(ip.parse().expect("ip"), 32853))
             );
-            assert!(m.authentic(&b, &key));
+            assert!(m.authentic(&key));
         }
     }
 
@@ -464,7 +461,7 @@ mod tests {
                 let mut c = b.clone();
                 c[i] ^= 1 << bit;
                 if let Some(m) = parse(&c) {
-                    assert!(!m.authentic(&c, &key), "byte {i} bit {bit}");
+                    assert!(!m.authentic(&key), "byte {i} bit {bit}");
                 }
             }
         }
@@ -478,7 +475,7 @@ mod tests {
         let mut no_fp = b[..b.len() - 8].to_vec();
         no_fp[3] -= 8;
         let m = parse(&no_fp).expect("parses");
-        assert!(!m.authentic(&no_fp, &key));
+        assert!(!m.authentic(&key));
         // An attribute after FINGERPRINT is malformed.
         let mut after = b.clone();
         after.extend_from_slice(&[0x80, 0x22, 0, 0]);
@@ -504,7 +501,7 @@ mod tests {
         assert_eq!(m.kind, BINDING_SUCCESS);
         assert_eq!(m.transaction, TRANSACTION);
         assert_eq!(m.mapped, Some(mapped));
-        assert!(m.authentic(b, &key));
+        assert!(m.authentic(&key));
         let v6: SocketAddr = "[2001:db8:1234:5678:11:2233:4455:6677]:32853"
             .parse()
             .expect("addr");
@@ -515,7 +512,7 @@ mod tests {
         );
         let m = parse(&buf[..n]).expect("parses");
         assert_eq!(m.mapped, Some(v6));
-        assert!(m.authentic(&buf[..n], &key));
+        assert!(m.authentic(&key));
         assert_eq!(
             write_binding_success(&mut buf[..60], &TRANSACTION, v6, &key),
             0
@@ -548,8 +545,8 @@ mod tests {
         assert!(m.username_is("evtj", "h6vY"));
         assert_eq!(m.priority, Some(0x6e0001ff));
         assert!(m.controlled);
-        assert!(m.authentic(b, &key));
-        assert!(!m.authentic(b, &Key::new("other")));
+        assert!(m.authentic(&key));
+        assert!(!m.authentic(&Key::new("other")));
         assert_eq!(write_binding_request(&mut buf[..40], &r, &key), 0);
     }
 
@@ -562,14 +559,26 @@ mod tests {
         #[test]
         fn never_panics(b in proptest::collection::vec(any::<u8>(), 0..200)) {
             if let Some(m) = parse(&b) {
-                let _ = m.authentic(&b, &Key::new(PASSWORD));
+                let _ = m.authentic(&Key::new(PASSWORD));
             }
         }
 
         #[test]
         fn a_stun_header_with_random_attributes_never_panics(
             kind in any::<u16>(),
-            attrs in proptest::collection::vec((any::<u16>(), proptest::collection::vec(any::<u8>(), 0..24)), 0..6),
+            attrs in proptest::collection::vec((
+                prop_oneof![
+                    Just(ATTR_USERNAME), Just(ATTR_MESSAGE_INTEGRITY), Just(ATTR_XOR_MAPPED_ADDRESS),
+                    Just(ATTR_PRIORITY), Just(ATTR_USE_CANDIDATE), Just(ATTR_FINGERPRINT),
+                    Just(ATTR_ICE_CONTROLLED), Just(ATTR_ICE_CONTROLLING), any::<u16>(),
+                ],
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..24),
+                    proptest::collection::vec(any::<u8>(), 20..=20),
+                    proptest::collection::vec(any::<u8>(), 4..=4),
+                    proptest::collection::vec(any::<u8>(), 8..=8),
+                ],
+            ), 0..6),
         ) {
             let mut b = Vec::new();
             b.extend_from_slice(&(kind & 0x3fff).to_be_bytes());
@@ -587,7 +596,7 @@ mod tests {
             let len = (b.len() - 20) as u16;
             b[2..4].copy_from_slice(&len.to_be_bytes());
             if let Some(m) = parse(&b) {
-                prop_assert!(!m.authentic(&b, &Key::new(PASSWORD)));
+                prop_assert!(!m.authentic(&Key::new(PASSWORD)));
             }
         }
     }

@@ -1,7 +1,9 @@
 //! One peer connection ("transport" in OWT's words), sans-IO.
 //!
-//! str0m runs ICE (full agent, controlled) and DTLS only, through its direct API: no str0m
-//! media state exists, so str0m never sends or expects RTP/RTCP. Every RTP and RTCP packet
+//! str0m runs ICE (full agent, controlled) until the transport is connected, and DTLS, through
+//! its direct API: no str0m media state exists, so str0m never sends or expects RTP/RTCP. Once
+//! connected, STUN on the selected pair (the peer's checks, our RFC 7675 consent checks) is
+//! handled here with [`crate::stun`], without str0m. Every RTP and RTCP packet
 //! goes through this module's SRTP contexts, keyed from the DTLS-SRTP export that
 //! `tessera-dtls` taps. SDP answers are written by `tessera_schema::sdp`.
 
@@ -66,18 +68,27 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a connected transport sends the peer a consent check (RFC 7675 §5.1: every 5 s,
 /// randomized by ±20%).
 pub const CONSENT_INTERVAL: Duration = Duration::from_secs(5);
+/// Consent expires this long after the peer last answered one of our consent checks, and the
+/// transport fails (RFC 7675 §5.1). Enforced once the peer has answered one: a peer that never
+/// answers is judged by [`INACTIVITY_TIMEOUT`] alone.
+pub const CONSENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// PRIORITY in our consent checks: a peer-reflexive candidate (type preference 110, local
 /// preference 65535, component 1; RFC 8445 §5.1.2.1).
 const CONSENT_PRIORITY: u32 = (110 << 24) | (65535 << 8) | 255;
+/// Answers to this many of our latest consent checks count (each is sent once, and an answer
+/// may come late: RFC 7675 §5.1). Six checks span the consent timeout.
+const CONSENT_OUTSTANDING: usize = 6;
 
 /// How [`Transport::handle_stun_dtls`] used a datagram it accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handled {
-    /// Handed to str0m (ICE before and outside the selected pair, DTLS).
+    /// Handed to str0m: DTLS, STUN before the transport is connected or from another
+    /// address, and on the selected pair what is not ours to decide (a role conflict, a first
+    /// nomination from an address, answers to str0m's own checks).
     Str0m,
     /// A binding request on the selected pair, answered here.
     Answered,
-    /// The authentic answer to our latest consent check.
+    /// The authentic answer to one of our latest consent checks.
     ConsentConfirmed,
     /// A binding indication (a keep-alive: no integrity, so no proof of life either).
     KeepAlive,
@@ -94,7 +105,8 @@ pub enum Drop {
     SrtpReplay,
     /// Malformed SRTP/SRTCP.
     SrtpMalformed,
-    /// str0m refused a STUN/DTLS datagram.
+    /// A STUN/DTLS datagram refused: by str0m, or on a connected transport's selected pair a
+    /// binding request or an answer to our consent check that fails MESSAGE-INTEGRITY.
     Rejected,
 }
 
@@ -137,10 +149,12 @@ pub struct Transport {
     local_key: stun::Key,
     /// HMAC key of the peer's ICE password (our consent checks, its responses).
     remote_key: stun::Key,
-    /// The address whose nomination (USE-CANDIDATE) str0m has seen; later requests from it
-    /// that repeat USE-CANDIDATE are answered here.
+    /// The address whose authentic nomination (USE-CANDIDATE) str0m has seen; later requests
+    /// from it that repeat USE-CANDIDATE are answered here.
     nominated_from: Option<SocketAddr>,
     consent: Consent,
+    /// `close` is draining str0m: no consent check goes out.
+    closing: bool,
     /// Our SSRC for RTCP feedback we originate.
     pub local_ssrc: u32,
     /// Our CNAME.
@@ -163,9 +177,14 @@ impl std::fmt::Debug for Transport {
 struct Consent {
     /// When the next check goes out.
     next: Option<Instant>,
-    /// The transaction id of the latest check (only its answer counts).
-    pending: Option<[u8; 12]>,
-    /// ICE-CONTROLLED tie-breaker.
+    /// The transaction ids of the latest checks (a ring; answers to any of them count).
+    pending: [Option<[u8; 12]>; CONSENT_OUTSTANDING],
+    /// Where the next id goes in `pending`.
+    slot: usize,
+    /// When consent expires; `None` until the peer first answers.
+    expires: Option<Instant>,
+    /// ICE-CONTROLLED tie-breaker. Ours, not str0m's (str0m does not expose its own); it only
+    /// matters in a role conflict, and a peer that claims to be controlled is left to str0m.
     tiebreaker: u64,
 }
 
@@ -283,9 +302,12 @@ impl Transport {
             nominated_from: None,
             consent: Consent {
                 next: None,
-                pending: None,
+                pending: [None; CONSENT_OUTSTANDING],
+                slot: 0,
+                expires: None,
                 tiebreaker: rand::random(),
             },
+            closing: false,
             local_ssrc: rand::random::<u32>() | 1,
             cname: random_string(16),
             answer_setup: if offer.setup == "passive" {
@@ -382,9 +404,9 @@ impl Transport {
         if let Some(m) = &msg
             && self.state == TransportState::Connected
             && self.remote == Some(from)
-            && let Some(h) = self.handle_connected_stun(now, from, m, data, tx)
+            && let Some(h) = self.handle_connected_stun(now, from, m, tx)
         {
-            return Ok(h);
+            return h;
         }
         let recv =
             Receive::new(Protocol::Udp, from, self.local, data).map_err(|_| Drop::Rejected)?;
@@ -397,10 +419,20 @@ impl Transport {
             tracing::debug!(target: "tessera::ice", transport = %self.id, %from, error = %e, "STUN/DTLS input refused");
             return Err(Drop::Rejected);
         }
-        if msg.is_some_and(|m| m.kind == stun::BINDING_REQUEST && m.use_candidate) {
+        if let Some(m) = msg
+            && m.kind == stun::BINDING_REQUEST
+            && m.use_candidate
+            && m.username_is(&self.ufrag, &self.remote_ufrag)
+            && m.authentic(&self.local_key)
+        {
             self.nominated_from = Some(from);
         }
-        self.last_rx = now;
+        // str0m accepts what comes from the nominated address without judging it, and drops
+        // forged STUN quietly: once connected, only what is authenticated here or by SRTP
+        // counts as a sign of life.
+        if self.state != TransportState::Connected {
+            self.last_rx = now;
+        }
         self.next_rtc = Some(now);
         Ok(Handled::Str0m)
     }
@@ -413,19 +445,23 @@ impl Transport {
         now: Instant,
         from: SocketAddr,
         m: &stun::Message<'_>,
-        data: &[u8],
         tx: &mut dyn DatagramSink,
-    ) -> Option<Handled> {
+    ) -> Option<Result<Handled, Drop>> {
         match m.kind {
             stun::BINDING_REQUEST => {
-                // The peer must be the controlling agent (a role conflict is str0m's), name us
-                // first, and a nomination str0m has not seen yet goes to str0m.
+                if !m.username_is(&self.ufrag, &self.remote_ufrag) {
+                    return None;
+                }
+                if !m.authentic(&self.local_key) {
+                    return Some(Err(Drop::Rejected));
+                }
+                // The peer must be the controlling agent (a role conflict is str0m's), and a
+                // nomination str0m has not seen from this address goes to str0m.
                 let ours = m.controlling
                     && !m.controlled
                     && !m.unknown_required
-                    && (!m.use_candidate || self.nominated_from == Some(from))
-                    && m.username_is(&self.ufrag, &self.remote_ufrag)
-                    && m.authentic(data, &self.local_key);
+                    && m.priority.is_some()
+                    && (!m.use_candidate || self.nominated_from == Some(from));
                 if !ours {
                     return None;
                 }
@@ -434,19 +470,23 @@ impl Transport {
                     stun::write_binding_success(buf, &m.transaction, from, key)
                 });
                 self.last_rx = now;
-                Some(Handled::Answered)
+                Some(Ok(Handled::Answered))
             }
             stun::BINDING_SUCCESS => {
-                if self.consent.pending != Some(m.transaction)
-                    || !m.authentic(data, &self.remote_key)
-                {
-                    return None;
+                let slot = self
+                    .consent
+                    .pending
+                    .iter()
+                    .position(|p| *p == Some(m.transaction))?;
+                if !m.authentic(&self.remote_key) {
+                    return Some(Err(Drop::Rejected));
                 }
-                self.consent.pending = None;
+                self.consent.pending[slot] = None;
+                self.consent.expires = Some(now + CONSENT_TIMEOUT);
                 self.last_rx = now;
-                Some(Handled::ConsentConfirmed)
+                Some(Ok(Handled::ConsentConfirmed))
             }
-            stun::BINDING_INDICATION => Some(Handled::KeepAlive),
+            stun::BINDING_INDICATION => Some(Ok(Handled::KeepAlive)),
             _ => None,
         }
     }
@@ -476,12 +516,18 @@ impl Transport {
             tiebreaker: self.consent.tiebreaker,
         };
         let key = &self.remote_key;
+        let mut written = 0;
         tx.push_with(to, &mut |buf: &mut [u8]| {
-            stun::write_binding_request(buf, &request, key)
+            written = stun::write_binding_request(buf, &request, key);
+            written
         });
-        self.consent.pending = Some(request.transaction);
         self.consent.next = Some(now + consent_interval());
-        events.push(TransportEvent::ConsentCheckSent);
+        if written > 0 {
+            let c = &mut self.consent;
+            c.pending[c.slot] = Some(request.transaction);
+            c.slot = (c.slot + 1) % CONSENT_OUTSTANDING;
+            events.push(TransportEvent::ConsentCheckSent);
+        }
     }
 
     /// Drives str0m: sends what ICE and DTLS have to send, notices connection changes and
@@ -524,9 +570,12 @@ impl Transport {
                 Ok(Output::Event(_)) => {}
                 Ok(Output::Timeout(t)) => {
                     // Once connected, str0m's timers are not driven: its ICE agent would send
-                    // its own checks (consent is ours now, see `handle_connected_stun`), and
-                    // DTLS 1.2 needs no timer after the handshake (a lost last flight is resent
-                    // when the peer repeats its own).
+                    // its own checks on every pair (consent is ours now, see
+                    // `handle_connected_stun`). It still runs them whenever a datagram reaches
+                    // it (STUN from another address, DTLS), and it sends what is due then.
+                    // DTLS needs no timer after the handshake because `tessera-dtls` speaks
+                    // DTLS 1.2 only: a lost last flight is resent when the peer repeats its own,
+                    // which reaches str0m. (DTLS 1.3 would need timers until its ACK.)
                     self.next_rtc = (self.state != TransportState::Connected).then(|| t.max(now));
                     break;
                 }
@@ -537,7 +586,13 @@ impl Transport {
             }
         }
         if self.state == TransportState::Connected {
-            self.send_consent_check(now, tx, events);
+            if self.consent.expires.is_some_and(|e| now >= e) {
+                self.fail("Consent expired".into(), events);
+                return;
+            }
+            if !self.closing {
+                self.send_consent_check(now, tx, events);
+            }
         }
         if self.state == TransportState::Connecting
             && now.saturating_duration_since(self.created) > CONNECT_TIMEOUT
@@ -593,6 +648,7 @@ impl Transport {
             return;
         }
         let _ = self.rtc.close();
+        self.closing = true;
         let mut ev = Vec::new();
         self.next_rtc = Some(now);
         self.poll(now, tx, &mut ev);
@@ -608,7 +664,10 @@ impl Transport {
             self.created + CONNECT_TIMEOUT
         } else {
             let inactive = self.last_rx + INACTIVITY_TIMEOUT;
-            self.consent.next.map_or(inactive, |c| c.min(inactive))
+            [self.consent.next, self.consent.expires]
+                .into_iter()
+                .flatten()
+                .fold(inactive, Instant::min)
         };
         Some(self.next_rtc.map_or(guard, |t| t.min(guard)))
     }
