@@ -8,9 +8,10 @@
 //!   types, kept RTCP feedback and header extensions).
 //! * [`stun`]: the STUN a connected transport answers and sends itself (ICE consent), with no
 //!   allocation and without str0m.
-//! * [`transport::Transport`]: str0m for ICE (full agent, controlled) and DTLS (OpenSSL via
-//!   `tessera-dtls`) through its direct API, our own SDP answers, and SRTP contexts keyed from
-//!   the DTLS-SRTP export for every RTP/RTCP packet — str0m never sees media.
+//! * [`transport::Transport`]: str0m for ICE until connected (full agent, controlled) and
+//!   DTLS (OpenSSL via `tessera-dtls`) through its direct API, [`stun`] for ICE consent after,
+//!   our own SDP answers, and SRTP contexts keyed from the DTLS-SRTP export for every RTP/RTCP
+//!   packet — str0m never sees media.
 //!
 //! Inputs: datagrams (`handle_stun_dtls`, `unprotect`), offers, `now`. Outputs: datagrams into a
 //! [`transport::DatagramSink`], [`transport::TransportEvent`]s, the next deadline.
