@@ -77,6 +77,8 @@ pub enum Command {
     },
     /// Source shard: a target's subscribers need a key frame of the layer sent as `ssrc`.
     RelayKeyframe { relay: RelayId, ssrc: u32 },
+    /// Source shard: the layers (a bit per layer) the target's subscribers of the relay need.
+    RelayLayers { relay: RelayId, layers: u8 },
     /// Source shard: the target has no subscribers of the relay left.
     RelayStop(RelayId),
     /// Target shard: the relayed source is gone.
@@ -188,6 +190,8 @@ struct RelayIn {
     track_id: String,
     format: TrackFormat,
     rids: Vec<String>,
+    /// The layers last asked of the source shard (all, until the subscribers say otherwise).
+    layers: u8,
 }
 
 /// Cross-shard fan-out state of one shard.
@@ -205,6 +209,8 @@ struct Relays {
     pool: RelayPool,
     /// Control messages to other shards, sent at the end of the wake-up.
     control: Vec<(usize, Command)>,
+    /// Relayed sources whose wanted layers may have changed (scratch).
+    wanted_changed: Vec<SourceKey>,
     /// Every shard's handle (set by the node once all run).
     shards: Arc<OnceLock<Vec<ShardHandle<Command>>>>,
 }
@@ -905,6 +911,7 @@ impl ShardWorker {
                     track_id: need.track_id,
                     format,
                     rids,
+                    layers: tessera_sfu::ALL_LAYERS,
                 },
             );
             self.metrics.relays.inc();
@@ -925,6 +932,27 @@ impl ShardWorker {
             self.reap_relay(src);
         }
         r
+    }
+
+    /// Tells source shards which layers of a relayed simulcast source this shard's subscribers
+    /// need, when that changed, so that the others are not relayed.
+    fn ask_relayed_layers(&mut self) {
+        let mut changed = std::mem::take(&mut self.relays.wanted_changed);
+        self.router.take_wanted_changed(&mut changed);
+        for source in changed.drain(..) {
+            let Some(relay) = self.relays.inbound_of_source(source) else {
+                continue;
+            };
+            let layers = self.router.wanted_layers(source);
+            let r = self.relays.inbound.get_mut(&relay).expect("found above");
+            if r.layers != layers {
+                r.layers = layers;
+                self.relays
+                    .control
+                    .push((r.from, Command::RelayLayers { relay, layers }));
+            }
+        }
+        self.relays.wanted_changed = changed;
     }
 
     /// Sends the wake-up's relayed packets and relay control messages to their shards.
@@ -1425,6 +1453,11 @@ impl Worker for ShardWorker {
                     self.router.request_keyframe(now, source, layer);
                 }
             }
+            Command::RelayLayers { relay, layers } => {
+                if let Some(&(source, _)) = self.relays.out.get(&relay) {
+                    self.router.set_relay_layers(source, relay, layers);
+                }
+            }
             Command::RelayStop(relay) => {
                 if let Some((source, _)) = self.relays.out.remove(&relay) {
                     self.router.remove_relay(source, relay);
@@ -1553,6 +1586,7 @@ impl Worker for ShardWorker {
     }
 
     fn end_of_wakeup(&mut self, _now: Instant, tx: &mut SendBatch) {
+        self.ask_relayed_layers();
         self.flush_relays();
         self.recompute_deadline();
         let (sent, _) = tx.counters();
@@ -1779,6 +1813,87 @@ mod tests {
             assert_eq!(target, to.index, "{cmd:?}");
             to.handle_command(Instant::now(), cmd, tx);
         }
+    }
+
+    /// A two-layer (rids `h`, `l`) VP8 simulcast publisher's offer.
+    fn simulcast_offer(ufrag: &str, port: u16) -> String {
+        offer(ufrag, port)
+            .replace(
+                "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+                "m=video 9 UDP/TLS/RTP/SAVPF 96",
+            )
+            .replace(
+                "a=rtpmap:111 opus/48000/2\r\n",
+                "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\n\
+                 a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+                 a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n\
+                 a=rid:h send\r\na=rid:l send\r\na=simulcast:send h;l\r\n",
+            )
+    }
+
+    #[test]
+    fn a_shard_relaying_simulcast_asks_only_for_the_layers_its_subscribers_receive() {
+        let (mut a, mut b) = (worker_at(0), worker_at(1));
+        let mut tx = SendBatch::detached();
+        let mut req = request("pub", simulcast_offer("pubV", 40001));
+        let media_in = tessera_schema::room::default_media_in();
+        req.publish = vec![tessera_schema::control::PublishSpec {
+            stream_id: "pub".into(),
+            tracks: vec![tessera_schema::control::PublishTrackSpec {
+                mid: "0".into(),
+                kind: TrackKind::Video,
+                source: None,
+            }],
+            accept_audio: media_in.audio,
+            accept_video: media_in.video,
+        }];
+        let track = offer_cmd(&mut a, req, Vec::new(), &mut tx)
+            .unwrap()
+            .published[0]
+            .track_id
+            .clone();
+        let video_sub = |id: &str, port: u16, from: String| {
+            let mut req = subscribe(id, port, &from);
+            req.sdp = simulcast_offer(id, port)
+                .replace("a=sendonly", "a=recvonly")
+                .replace(
+                    "a=rid:h send\r\na=rid:l send\r\na=simulcast:send h;l\r\n",
+                    "",
+                );
+            req.subscribe[0].tracks[0].kind = TrackKind::Video;
+            req
+        };
+        // A subscriber fixed to layer `l` (index 1): shard 1 asks for that layer only.
+        let n7 = need(&mut a, &track, 7);
+        offer_cmd(
+            &mut b,
+            video_sub("sub1", 40002, format!("{track}:l")),
+            vec![n7],
+            &mut tx,
+        )
+        .unwrap();
+        b.ask_relayed_layers();
+        deliver(&mut b, &mut a, &mut tx);
+        let source = a.relays.out[&7].0;
+        assert_eq!(a.router.relay_layers(source, 7), Some(0b10));
+        // Nothing changed: nothing asked again.
+        b.ask_relayed_layers();
+        assert!(sent(&mut b).is_empty());
+        // A subscriber that follows its estimate needs every layer.
+        let n8 = need(&mut a, &track, 8);
+        offer_cmd(
+            &mut b,
+            video_sub("sub2", 40003, track.clone()),
+            vec![n8],
+            &mut tx,
+        )
+        .unwrap();
+        b.ask_relayed_layers();
+        deliver(&mut b, &mut a, &mut tx);
+        assert_eq!(
+            a.router.relay_layers(source, 7),
+            Some(tessera_sfu::ALL_LAYERS)
+        );
     }
 
     #[test]

@@ -178,9 +178,12 @@ struct Source {
     spec: SourceSpec,
     layers: Vec<Layer>,
     sinks: Vec<SinkKey>,
-    /// Other shards this source's packets go to.
-    relays: Vec<RelayId>,
+    /// Other shards this source's packets go to, with the layers each wants (a bit per layer).
+    relays: Vec<(RelayId, u8)>,
     muted: bool,
+    /// A relayed source whose sinks changed in a way that may change
+    /// [`Router::wanted_layers`] (listed in `Router::wanted_changed`).
+    wanted_dirty: bool,
 }
 
 #[derive(Debug)]
@@ -208,7 +211,12 @@ pub struct Router {
     next_layers: Instant,
     nack_scratch: Vec<u16>,
     stats: RouterStats,
+    /// Relayed sources whose wanted layers may have changed.
+    wanted_changed: Vec<SourceKey>,
 }
+
+/// Every layer ([`Router::wanted_layers`], [`Router::set_relay_layers`]).
+pub const ALL_LAYERS: u8 = u8::MAX;
 
 fn ntp_of(now: Instant, epoch: Instant, epoch_ntp: u64) -> u64 {
     let d = now.saturating_duration_since(epoch);
@@ -228,6 +236,7 @@ impl Router {
             next_layers: now + LAYER_INTERVAL,
             nack_scratch: Vec::with_capacity(crate::recv::NACK_CAPACITY),
             stats: RouterStats::default(),
+            wanted_changed: Vec::new(),
         }
     }
 
@@ -265,6 +274,7 @@ impl Router {
             sinks: Vec::new(),
             relays: Vec::new(),
             muted: false,
+            wanted_dirty: false,
         })
     }
 
@@ -304,13 +314,13 @@ impl Router {
         self.sources.get(source).map_or(0, |s| s.layers.len() as u8)
     }
 
-    /// Starts handing `source`'s packets to [`Out::relay`] as `relay`; false if the source
-    /// does not exist.
+    /// Starts handing `source`'s packets to [`Out::relay`] as `relay`, every layer until
+    /// [`Router::set_relay_layers`] says otherwise; false if the source does not exist.
     pub fn add_relay(&mut self, source: SourceKey, relay: RelayId) -> bool {
         match self.sources.get_mut(source) {
             Some(s) => {
-                if !s.relays.contains(&relay) {
-                    s.relays.push(relay);
+                if !s.relays.iter().any(|(r, _)| *r == relay) {
+                    s.relays.push((relay, ALL_LAYERS));
                 }
                 true
             }
@@ -318,10 +328,75 @@ impl Router {
         }
     }
 
+    /// The layers (a bit per layer) `relay` hands on from now on.
+    pub fn set_relay_layers(&mut self, source: SourceKey, relay: RelayId, layers: u8) {
+        if let Some(s) = self.sources.get_mut(source)
+            && let Some(r) = s.relays.iter_mut().find(|(r, _)| *r == relay)
+        {
+            r.1 = layers;
+        }
+    }
+
+    /// The layers `relay` hands on; `None` if there is no such relay.
+    pub fn relay_layers(&self, source: SourceKey, relay: RelayId) -> Option<u8> {
+        let s = self.sources.get(source)?;
+        s.relays.iter().find(|(r, _)| *r == relay).map(|(_, l)| *l)
+    }
+
     /// Stops a relay.
     pub fn remove_relay(&mut self, source: SourceKey, relay: RelayId) {
         if let Some(s) = self.sources.get_mut(source) {
-            s.relays.retain(|r| *r != relay);
+            s.relays.retain(|(r, _)| *r != relay);
+        }
+    }
+
+    /// The layers (a bit per layer) the sinks of a relayed `source` need: every layer when
+    /// one of them follows its bandwidth estimate (choosing needs every layer's live bitrate),
+    /// otherwise each unpaused sink's fixed layer and the layer it still receives while it
+    /// switches.
+    pub fn wanted_layers(&self, source: SourceKey) -> u8 {
+        let Some(src) = self.sources.get(source) else {
+            return 0;
+        };
+        if src.layers.len() < 2 {
+            return ALL_LAYERS;
+        }
+        let mut wanted = 0u8;
+        for sink in src.sinks.iter().filter_map(|k| self.sinks.get(*k)) {
+            if sink.paused {
+                continue;
+            }
+            if sink.spec.layer == LayerChoice::Auto {
+                return ALL_LAYERS;
+            }
+            wanted |= 1 << sink.target;
+            if let Some(l) = sink.rw.layer() {
+                wanted |= 1 << l;
+            }
+        }
+        wanted
+    }
+
+    /// Moves out the relayed sources (with more than one layer) whose
+    /// [`Router::wanted_layers`] may have changed since the last call.
+    pub fn take_wanted_changed(&mut self, into: &mut Vec<SourceKey>) {
+        for key in self.wanted_changed.drain(..) {
+            if let Some(s) = self.sources.get_mut(key)
+                && std::mem::take(&mut s.wanted_dirty)
+            {
+                into.push(key);
+            }
+        }
+    }
+
+    fn wanted_may_change(&mut self, source: SourceKey) {
+        if let Some(s) = self.sources.get_mut(source)
+            && s.spec.relayed
+            && s.layers.len() > 1
+            && !s.wanted_dirty
+        {
+            s.wanted_dirty = true;
+            self.wanted_changed.push(source);
         }
     }
 
@@ -380,6 +455,7 @@ impl Router {
         if self.sources[source].spec.kind == Kind::Video {
             self.request_keyframe(now, source, target);
         }
+        self.wanted_may_change(source);
         Some(key)
     }
 
@@ -389,6 +465,7 @@ impl Router {
             && let Some(src) = self.sources.get_mut(s.source)
         {
             src.sinks.retain(|k| *k != key);
+            self.wanted_may_change(s.source);
         }
     }
 
@@ -396,6 +473,8 @@ impl Router {
     pub fn set_sink_paused(&mut self, key: SinkKey, paused: bool) {
         if let Some(s) = self.sinks.get_mut(key) {
             s.paused = paused;
+            let source = s.source;
+            self.wanted_may_change(source);
         }
     }
 
@@ -415,15 +494,16 @@ impl Router {
             return;
         };
         s.spec.layer = choice;
+        let src = s.source;
         if let LayerChoice::Fixed(l) = choice {
             let layers = self.sources[s.source].layers.len() as u8;
             let l = l.min(layers - 1);
             if s.target != l {
                 s.target = l;
-                let src = s.source;
                 self.request_keyframe(now, src, l);
             }
         }
+        self.wanted_may_change(src);
     }
 
     /// A subscriber transport's receive-side bandwidth estimate (REMB), in bit/s.
@@ -469,6 +549,7 @@ impl Router {
             sinks,
             stats,
             epoch,
+            wanted_changed,
             ..
         } = self;
         let Some(src) = sources.get_mut(source) else {
@@ -516,8 +597,10 @@ impl Router {
         if src.muted {
             return;
         }
-        for &r in &src.relays {
-            out.relay(r, layer, packet);
+        for &(r, wanted) in &src.relays {
+            if wanted & (1 << layer) != 0 {
+                out.relay(r, layer, packet);
+            }
         }
         let kind = src.spec.kind;
         let codec = src.spec.codec;
@@ -554,6 +637,15 @@ impl Router {
                 }
                 continue;
             };
+            if current != Some(layer)
+                && src.spec.relayed
+                && src.layers.len() > 1
+                && !src.wanted_dirty
+            {
+                // A switch finished: the layer it left may no longer be wanted.
+                src.wanted_dirty = true;
+                wanted_changed.push(source);
+            }
             let n = write_forwarded(
                 &src.spec,
                 &mut sink.rw,

@@ -595,3 +595,115 @@ fn a_relayed_source_asks_its_publisher_key_for_key_frames() {
     r.remove_sink(sink);
     assert_eq!(r.sink_count(src), 0);
 }
+
+#[test]
+fn a_relay_hands_on_only_the_layers_asked_for() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(3));
+    assert!(r.add_relay(src, 7));
+    let mut out = Recorder::default();
+    let send = |r: &mut Router, out: &mut Recorder, seq: u16| {
+        for layer in 0..3u8 {
+            let p = packet(0xa0 + layer as u32, seq, 0, &vp8(false), &[]);
+            feed(r, t0, src, layer, &p, out);
+        }
+    };
+    send(&mut r, &mut out, 1);
+    let layers = |out: &Recorder| out.relayed.iter().map(|p| p.1).collect::<Vec<_>>();
+    assert_eq!(layers(&out), [0, 1, 2], "every layer until told otherwise");
+    out.relayed.clear();
+    r.set_relay_layers(src, 7, 0b100);
+    send(&mut r, &mut out, 2);
+    assert_eq!(layers(&out), [2]);
+    out.relayed.clear();
+    r.set_relay_layers(src, 7, 0b011);
+    r.set_relay_layers(src, 8, 0b111); // no such relay: nothing changes
+    send(&mut r, &mut out, 3);
+    assert_eq!(layers(&out), [0, 1]);
+}
+
+#[test]
+fn a_relayed_source_wants_the_layers_its_sinks_receive() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let mut spec = video_spec(3);
+    spec.publisher = 1 << 40;
+    spec.relayed = true;
+    let src = r.add_source(spec);
+    let mut changed = Vec::new();
+    r.take_wanted_changed(&mut changed);
+    assert!(changed.is_empty(), "no sinks yet, nothing changed");
+
+    let fixed = |l: u8| SinkSpec {
+        layer: LayerChoice::Fixed(l),
+        ..sink_spec(1, 1111, 96)
+    };
+    let a = r.add_sink(t0, src, fixed(2), 0).unwrap();
+    let b = r.add_sink(t0, src, fixed(0), 0).unwrap();
+    r.take_wanted_changed(&mut changed);
+    assert_eq!(changed, [src], "listed once for both additions");
+    assert_eq!(r.wanted_layers(src), 0b101);
+    changed.clear();
+
+    // A paused sink needs nothing; a sink following its estimate needs every layer.
+    r.set_sink_paused(b, true);
+    r.take_wanted_changed(&mut changed);
+    assert_eq!(changed, [src]);
+    assert_eq!(r.wanted_layers(src), 0b100);
+    changed.clear();
+    r.set_sink_layer(t0, a, LayerChoice::Auto);
+    r.take_wanted_changed(&mut changed);
+    assert_eq!(changed, [src]);
+    assert_eq!(r.wanted_layers(src), ALL_LAYERS);
+    changed.clear();
+
+    // A sink switching layers wants both until the switch is done, then the new one only.
+    r.set_sink_layer(t0, a, LayerChoice::Fixed(2));
+    r.set_sink_paused(b, false);
+    let mut out = Recorder::default();
+    feed(
+        &mut r,
+        t0,
+        src,
+        2,
+        &packet(0xa2, 1, 0, &vp8(true), &[]),
+        &mut out,
+    );
+    assert_eq!(r.sink_layers(a), Some((Some(2), 2)));
+    r.set_sink_layer(t0, a, LayerChoice::Fixed(1));
+    r.take_wanted_changed(&mut changed);
+    assert_eq!(changed, [src]);
+    assert_eq!(r.wanted_layers(src), 0b111, "b on 0, a leaving 2 for 1");
+    changed.clear();
+    feed(
+        &mut r,
+        t0,
+        src,
+        1,
+        &packet(0xa1, 1, 0, &vp8(true), &[]),
+        &mut out,
+    );
+    assert_eq!(r.sink_layers(a), Some((Some(1), 1)));
+    r.take_wanted_changed(&mut changed);
+    assert_eq!(changed, [src], "the finished switch is a change");
+    assert_eq!(r.wanted_layers(src), 0b011);
+    changed.clear();
+
+    r.remove_sink(b);
+    r.take_wanted_changed(&mut changed);
+    assert_eq!(changed, [src]);
+    assert_eq!(r.wanted_layers(src), 0b010);
+
+    // Sources that are not relayed, or have one layer, are never listed.
+    let own = r.add_source(video_spec(3));
+    let mut one = video_spec(1);
+    one.relayed = true;
+    let single = r.add_source(one);
+    changed.clear();
+    r.add_sink(t0, own, fixed(1), 0).unwrap();
+    r.add_sink(t0, single, fixed(0), 0).unwrap();
+    r.take_wanted_changed(&mut changed);
+    assert!(changed.is_empty(), "{changed:?}");
+    assert_eq!(r.wanted_layers(single), ALL_LAYERS);
+}
