@@ -279,24 +279,25 @@ pub fn write_binding_success(
         mask[..4].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
         mask[4..].copy_from_slice(transaction);
         let port = mapped.port() ^ (MAGIC_COOKIE >> 16) as u16;
-        match mapped.ip() {
-            IpAddr::V4(ip) => w.attr(ATTR_XOR_MAPPED_ADDRESS, 8, |v| {
-                v[0] = 0;
-                v[1] = 0x01;
-                v[2..4].copy_from_slice(&port.to_be_bytes());
-                for (i, o) in ip.octets().iter().enumerate() {
-                    v[4 + i] = o ^ mask[i];
-                }
-            })?,
-            IpAddr::V6(ip) => w.attr(ATTR_XOR_MAPPED_ADDRESS, 20, |v| {
-                v[0] = 0;
-                v[1] = 0x02;
-                v[2..4].copy_from_slice(&port.to_be_bytes());
-                for (i, o) in ip.octets().iter().enumerate() {
-                    v[4 + i] = o ^ mask[i];
-                }
-            })?,
-        }
+        let mut addr = [0u8; 16];
+        let (family, n) = match mapped.ip() {
+            IpAddr::V4(ip) => {
+                addr[..4].copy_from_slice(&ip.octets());
+                (0x01, 4)
+            }
+            IpAddr::V6(ip) => {
+                addr = ip.octets();
+                (0x02, 16)
+            }
+        };
+        w.attr(ATTR_XOR_MAPPED_ADDRESS, 4 + n, |v| {
+            v[0] = 0;
+            v[1] = family;
+            v[2..4].copy_from_slice(&port.to_be_bytes());
+            for i in 0..n {
+                v[4 + i] = addr[i] ^ mask[i];
+            }
+        })?;
         w.finish(key)
     };
     write().unwrap_or(0)
