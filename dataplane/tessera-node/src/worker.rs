@@ -79,6 +79,13 @@ pub enum Command {
     RelayKeyframe { relay: RelayId, ssrc: u32 },
     /// Source shard: the layers (a bit per layer) the target's subscribers of the relay need.
     RelayLayers { relay: RelayId, layers: u8 },
+    /// Target shard: a relayed simulcast source's layer bitrates (bit/s) and live layers, as
+    /// the source shard measures them.
+    RelayRates {
+        relay: RelayId,
+        rates: [u64; tessera_sfu::MAX_LAYERS],
+        live: u8,
+    },
     /// Source shard: the target has no subscribers of the relay left.
     RelayStop(RelayId),
     /// Target shard: the relayed source is gone.
@@ -452,6 +459,18 @@ impl Out for OutCtx<'_> {
         b.packets
             .push((relay, layer, b.bytes.len() as u32, packet.len() as u32));
         b.bytes.extend_from_slice(packet);
+    }
+    fn relay_layer_rates(
+        &mut self,
+        relay: RelayId,
+        rates: [u64; tessera_sfu::MAX_LAYERS],
+        live: u8,
+    ) {
+        if let Some(&(_, to)) = self.relays.out.get(&relay) {
+            self.relays
+                .control
+                .push((to, Command::RelayRates { relay, rates, live }));
+        }
     }
 }
 
@@ -1453,6 +1472,11 @@ impl Worker for ShardWorker {
                     self.router.request_keyframe(now, source, layer);
                 }
             }
+            Command::RelayRates { relay, rates, live } => {
+                if let Some(r) = self.relays.inbound.get(&relay) {
+                    self.router.set_relayed_rates(now, r.source, rates, live);
+                }
+            }
             Command::RelayLayers { relay, layers } => {
                 if let Some(&(source, _)) = self.relays.out.get(&relay) {
                     self.router.set_relay_layers(source, relay, layers);
@@ -1894,6 +1918,20 @@ mod tests {
             a.router.relay_layers(source, 7),
             Some(tessera_sfu::ALL_LAYERS)
         );
+        // ... until the source shard reports the layers' rates, which it does every layer
+        // interval: then the auto subscriber's layer (the lowest, to start) and the fixed one.
+        a.handle_timeout(Instant::now() + Duration::from_secs(1), &mut tx);
+        let reports = sent(&mut a);
+        assert!(
+            matches!(reports[..], [(1, Command::RelayRates { relay: 7, .. })]),
+            "{reports:?}"
+        );
+        for (_, cmd) in reports {
+            b.handle_command(Instant::now(), cmd, &mut tx);
+        }
+        b.ask_relayed_layers();
+        deliver(&mut b, &mut a, &mut tx);
+        assert_eq!(a.router.relay_layers(source, 7), Some(0b11));
     }
 
     #[test]

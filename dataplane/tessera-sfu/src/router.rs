@@ -124,6 +124,10 @@ pub trait Out {
     /// shard forwards it to its own subscribers of that source. Called after the source's own
     /// bookkeeping and only for unmuted media packets.
     fn relay(&mut self, _relay: RelayId, _layer: u8, _packet: &[u8]) {}
+    /// Every [`LAYER_INTERVAL`], for each relay of a simulcast source: each layer's measured
+    /// bitrate (bit/s) and which layers are live (a bit per layer). The target shard chooses
+    /// layers for its subscribers from these, so the relay need not carry every layer.
+    fn relay_layer_rates(&mut self, _relay: RelayId, _rates: [u64; MAX_LAYERS], _live: u8) {}
 }
 
 /// Sender-report values of one output SSRC.
@@ -184,6 +188,9 @@ struct Source {
     /// A relayed source whose sinks changed in a way that may change
     /// [`Router::wanted_layers`] (listed in `Router::wanted_changed`).
     wanted_dirty: bool,
+    /// A relayed source: the layers' bitrates and liveness as the source shard last reported
+    /// them, and when.
+    relayed_rates: Option<(Instant, [u64; MAX_LAYERS], u8)>,
 }
 
 #[derive(Debug)]
@@ -275,6 +282,7 @@ impl Router {
             relays: Vec::new(),
             muted: false,
             wanted_dirty: false,
+            relayed_rates: None,
         })
     }
 
@@ -350,10 +358,10 @@ impl Router {
         }
     }
 
-    /// The layers (a bit per layer) the sinks of a relayed `source` need: every layer when
-    /// one of them follows its bandwidth estimate (choosing needs every layer's live bitrate),
-    /// otherwise each unpaused sink's fixed layer and the layer it still receives while it
-    /// switches.
+    /// The layers (a bit per layer) the sinks of a relayed `source` need: each unpaused sink's
+    /// target layer and the layer it still receives while it switches; every layer while one
+    /// of them follows its bandwidth estimate and the source shard has not reported the
+    /// layers' bitrates yet ([`Router::set_relayed_rates`]), since choosing needs them.
     pub fn wanted_layers(&self, source: SourceKey) -> u8 {
         let Some(src) = self.sources.get(source) else {
             return 0;
@@ -366,7 +374,7 @@ impl Router {
             if sink.paused {
                 continue;
             }
-            if sink.spec.layer == LayerChoice::Auto {
+            if sink.spec.layer == LayerChoice::Auto && src.relayed_rates.is_none() {
                 return ALL_LAYERS;
             }
             wanted |= 1 << sink.target;
@@ -375,6 +383,25 @@ impl Router {
             }
         }
         wanted
+    }
+
+    /// A relayed source's layers as its own shard measures them ([`Out::relay_layer_rates`]):
+    /// bitrates (bit/s) and live layers (a bit per layer).
+    pub fn set_relayed_rates(
+        &mut self,
+        now: Instant,
+        source: SourceKey,
+        rates: [u64; MAX_LAYERS],
+        live: u8,
+    ) {
+        let Some(s) = self.sources.get_mut(source) else {
+            return;
+        };
+        let first = s.relayed_rates.is_none();
+        s.relayed_rates = Some((now, rates, live));
+        if first {
+            self.wanted_may_change(source);
+        }
     }
 
     /// Moves out the relayed sources (with more than one layer) whose
@@ -805,6 +832,29 @@ impl Router {
         if now >= self.next_layers {
             self.next_layers = now + LAYER_INTERVAL;
             self.choose_layers(now);
+            self.report_layer_rates(now, out);
+        }
+    }
+
+    /// Hands every relay of a simulcast source its layers' bitrates and liveness.
+    fn report_layer_rates(&self, now: Instant, out: &mut dyn Out) {
+        for (_, src) in self.sources.iter() {
+            if src.relays.is_empty() || src.layers.len() < 2 {
+                continue;
+            }
+            let mut rates = [0u64; MAX_LAYERS];
+            let mut live = 0u8;
+            for (i, l) in src.layers.iter().enumerate() {
+                rates[i] = l.bitrate;
+                if l.last_packet
+                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT)
+                {
+                    live |= 1 << i;
+                }
+            }
+            for &(relay, _) in &src.relays {
+                out.relay_layer_rates(relay, rates, live);
+            }
         }
     }
 
@@ -872,17 +922,25 @@ impl Router {
                 .get(&s.spec.transport)
                 .copied()
                 .unwrap_or(u64::MAX);
-            let live = |l: &Layer| {
-                l.last_packet
-                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT)
+            // A relayed source's layers as its own shard measured them (the relay may not
+            // carry them all), while that report is recent; otherwise as measured here.
+            let reported = src
+                .relayed_rates
+                .filter(|(at, _, _)| now.saturating_duration_since(*at) < LAYER_TIMEOUT);
+            let live = |i: usize, l: &Layer| match reported {
+                Some((_, _, live)) => live & (1 << i) != 0,
+                None => l
+                    .last_packet
+                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT),
             };
+            let rate = |i: usize, l: &Layer| reported.map_or(l.bitrate, |(_, rates, _)| rates[i]);
             // Layers ordered by measured bitrate, lowest first.
             let mut order: Vec<(u8, u64)> = src
                 .layers
                 .iter()
                 .enumerate()
-                .filter(|(_, l)| live(l))
-                .map(|(i, l)| (i as u8, l.bitrate))
+                .filter(|(i, l)| live(*i, l))
+                .map(|(i, l)| (i as u8, rate(i, l)))
                 .collect();
             order.sort_by_key(|(_, b)| *b);
             let Some(&(lowest, _)) = order.first() else {
@@ -907,6 +965,7 @@ impl Router {
         }
         for (src, layer) in requests {
             self.request_keyframe(now, src, layer);
+            self.wanted_may_change(src);
         }
     }
 

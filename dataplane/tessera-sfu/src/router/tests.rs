@@ -14,6 +14,7 @@ struct Recorder {
     rrs: Vec<(TransportKey, ReportBlock)>,
     srs: Vec<(TransportKey, SenderReport)>,
     relayed: Vec<(RelayId, u8, Vec<u8>)>,
+    rates: Vec<(RelayId, [u64; MAX_LAYERS], u8)>,
 }
 
 impl Out for Recorder {
@@ -38,6 +39,9 @@ impl Out for Recorder {
     }
     fn relay(&mut self, relay: RelayId, layer: u8, packet: &[u8]) {
         self.relayed.push((relay, layer, packet.to_vec()));
+    }
+    fn relay_layer_rates(&mut self, relay: RelayId, rates: [u64; MAX_LAYERS], live: u8) {
+        self.rates.push((relay, rates, live));
     }
 }
 
@@ -706,4 +710,108 @@ fn a_relayed_source_wants_the_layers_its_sinks_receive() {
     r.take_wanted_changed(&mut changed);
     assert!(changed.is_empty(), "{changed:?}");
     assert_eq!(r.wanted_layers(single), ALL_LAYERS);
+}
+
+#[test]
+fn a_relayed_source_chooses_layers_from_the_reported_rates_and_wants_only_those() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let mut spec = video_spec(3);
+    spec.publisher = 1 << 40;
+    spec.relayed = true;
+    let src = r.add_source(spec);
+    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 0).unwrap();
+    r.set_estimate(1, 1_000_000);
+    let mut changed = Vec::new();
+    r.take_wanted_changed(&mut changed);
+    assert_eq!(
+        r.wanted_layers(src),
+        ALL_LAYERS,
+        "no rates yet: every layer"
+    );
+    changed.clear();
+
+    r.set_relayed_rates(t0, src, [100_000, 500_000, 2_000_000, 0], 0b111);
+    r.take_wanted_changed(&mut changed);
+    assert_eq!(changed, [src], "the first report narrows what is wanted");
+    assert_eq!(
+        r.wanted_layers(src),
+        0b001,
+        "the auto sink starts on layer 0"
+    );
+    changed.clear();
+
+    // The next layer choice uses the reported rates: 500 kbit/s fits 1 Mbit/s with headroom.
+    let mut out = Recorder::default();
+    let t1 = t0 + LAYER_INTERVAL;
+    r.set_relayed_rates(t1, src, [100_000, 500_000, 2_000_000, 0], 0b111);
+    r.poll(t1, &mut out);
+    assert_eq!(r.sink_layers(sink), Some((None, 1)));
+    r.take_wanted_changed(&mut changed);
+    assert_eq!(changed, [src]);
+    assert_eq!(r.wanted_layers(src), 0b010);
+    changed.clear();
+
+    // A layer reported dead is not chosen; a stale report is not used.
+    r.set_estimate(1, 10_000_000);
+    let t2 = t1 + LAYER_INTERVAL;
+    r.set_relayed_rates(t2, src, [100_000, 500_000, 2_000_000, 0], 0b011);
+    r.poll(t2, &mut out);
+    assert_eq!(r.sink_layers(sink), Some((None, 1)), "layer 2 is not live");
+    let t3 = t2 + LAYER_TIMEOUT + LAYER_INTERVAL;
+    r.poll(t3, &mut out);
+    assert_eq!(
+        r.sink_layers(sink),
+        Some((None, 1)),
+        "nothing live here, no report: no change"
+    );
+}
+
+#[test]
+fn a_source_reports_its_layer_rates_to_its_relays() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let single = r.add_source(video_spec(1));
+    assert!(r.add_relay(src, 7));
+    assert!(r.add_relay(single, 8));
+    let mut out = Recorder::default();
+    let mut t = t0;
+    for i in 0..80u16 {
+        t += Duration::from_millis(33);
+        let big = vec![0u8; 1000];
+        feed(&mut r, t, src, 1, &packet(0xb1, i, 0, &big, &[]), &mut out);
+        if i < 5 {
+            feed(
+                &mut r,
+                t,
+                src,
+                0,
+                &packet(0xb0, i, 0, &vp8(false), &[]),
+                &mut out,
+            );
+        }
+        feed(
+            &mut r,
+            t,
+            single,
+            0,
+            &packet(0xc0, i, 0, &vp8(false), &[]),
+            &mut out,
+        );
+        r.poll(t, &mut out);
+    }
+    let last = out.rates.last().copied().expect("reports");
+    assert!(
+        out.rates.iter().all(|(relay, _, _)| *relay == 7),
+        "one-layer sources report nothing"
+    );
+    let (_, rates, live) = last;
+    assert_eq!(live, 0b10, "layer 0 stopped long before the last report");
+    assert!(rates[1] > 200_000, "{rates:?}");
+    let reports = out.rates.len();
+    assert!(
+        (4..=6).contains(&reports),
+        "one per layer interval: {reports}"
+    );
 }
