@@ -79,6 +79,15 @@ fn video_spec(layers: u8) -> SourceSpec {
     }
 }
 
+/// What the adopting shard gives a relayed source: its "publisher" is a relay key.
+fn relayed_video_spec(layers: u8) -> SourceSpec {
+    SourceSpec {
+        publisher: 1 << 40,
+        relayed: true,
+        ..video_spec(layers)
+    }
+}
+
 fn sink_spec(transport: TransportKey, ssrc: u32, pt: u8) -> SinkSpec {
     SinkSpec {
         transport,
@@ -561,10 +570,7 @@ fn a_relayed_source_asks_its_publisher_key_for_key_frames() {
     // What the adopting shard does: the relayed source's "publisher" is a relay key.
     let t0 = Instant::now();
     let mut r = Router::new(t0);
-    let mut spec = video_spec(1);
-    spec.publisher = 1 << 40;
-    spec.relayed = true;
-    let src = r.add_source(spec);
+    let src = r.add_source(relayed_video_spec(1));
     let sink = r.add_sink(t0, src, sink_spec(1, 1111, 100), 0).unwrap();
     assert_eq!(r.sink_source(sink), Some(src));
     assert_eq!(r.sink_count(src), 1);
@@ -631,10 +637,7 @@ fn a_relay_hands_on_only_the_layers_asked_for() {
 fn a_relayed_source_wants_the_layers_its_sinks_receive() {
     let t0 = Instant::now();
     let mut r = Router::new(t0);
-    let mut spec = video_spec(3);
-    spec.publisher = 1 << 40;
-    spec.relayed = true;
-    let src = r.add_source(spec);
+    let src = r.add_source(relayed_video_spec(3));
     let mut changed = Vec::new();
     r.take_wanted_changed(&mut changed);
     assert!(changed.is_empty(), "no sinks yet, nothing changed");
@@ -716,10 +719,7 @@ fn a_relayed_source_wants_the_layers_its_sinks_receive() {
 fn a_relayed_source_chooses_layers_from_the_reported_rates_and_wants_only_those() {
     let t0 = Instant::now();
     let mut r = Router::new(t0);
-    let mut spec = video_spec(3);
-    spec.publisher = 1 << 40;
-    spec.relayed = true;
-    let src = r.add_source(spec);
+    let src = r.add_source(relayed_video_spec(3));
     let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 0).unwrap();
     r.set_estimate(1, 1_000_000);
     let mut changed = Vec::new();
