@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_eq!(&data[4..8], &[0x21, 0x12, 0xa4, 0x42], "magic cookie");
-    assert_eq!(u16::from_be_bytes([data[2], data[3]]) as usize + 20, data.len());
+    assert_eq!(
+        u16::from_be_bytes([data[2], data[3]]) as usize + 20,
+        data.len()
+    );
     if let Some(u) = m.username {
         let body = data[20..].as_ptr_range();
         assert!(u.as_ptr() >= body.start && u.as_ptr() as usize + u.len() <= body.end as usize);
@@ -26,6 +29,9 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = [0u8; 128];
     let n = write_binding_success(&mut buf, &m.transaction, mapped, &key);
     let r = parse(&buf[..n]).expect("our response parses");
-    assert_eq!((r.kind, r.transaction, r.mapped), (BINDING_SUCCESS, m.transaction, Some(mapped)));
+    assert_eq!(
+        (r.kind, r.transaction, r.mapped),
+        (BINDING_SUCCESS, m.transaction, Some(mapped))
+    );
     assert!(r.authentic(&key));
 });
