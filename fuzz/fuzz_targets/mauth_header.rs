@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use tessera_auth::mauth::MauthHeader;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(h) = MauthHeader::parse(s) {
         let m = h.string_to_sign();
         assert!(m.starts_with(&h.timestamp));
