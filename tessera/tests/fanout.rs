@@ -2,7 +2,8 @@
 //! publisher lands on one shard, and of its WHEP subscribers the first goes to the other
 //! shard (the source is relayed there) and the second stays with the source. Both receive
 //! media from real str0m peers on loopback; unpublishing ends the relay. The second test runs
-//! the shards on the glommio loop, so both shard loops carry real peers and relays.
+//! the shards on the glommio loop, so both shard loops carry real peers and relays. The third
+//! relays a two-layer simulcast publication and checks that only the layer in use crosses.
 
 mod common;
 
@@ -312,5 +313,66 @@ async fn one_subscription_takes_sources_from_two_shards() {
     assert!(relayed > 0.0, "one of the two sources was relayed");
     drop(peer);
     drop(publishers);
+    server.shutdown().await;
+}
+
+/// A simulcast publication (two layers, `h` with large frames and `l` with small ones, plus
+/// audio) relayed to the other shard: its subscriber there follows its bandwidth estimate
+/// (none: the best live layer, `h`), and once the source shard has reported the layers' rates
+/// the relay carries that layer only, so about two thirds of the packets the publisher sends
+/// cross shards instead of all of them. The subscriber receives video throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_simulcast_stream_carries_only_the_layer_in_use() {
+    let (_dir, server, rest, room) = two_shards(Some(0), ShardRuntime::Uring).await;
+    let offer = PeerOffer::with_simulcast(true, &[MediaKind::Audio, MediaKind::Video], &["h", "l"]);
+    let pub_token = token(&rest, &room, "presenter").await;
+    let (answer, location) =
+        post_sdp(&rest, &format!("/whip/{room}"), &pub_token, &offer.sdp).await;
+    let publisher = offer.start(&answer).unwrap();
+    assert!(
+        publisher.wait_connected(Duration::from_secs(10)),
+        "publisher connects"
+    );
+    let stream = location.rsplit('/').next().unwrap().to_string();
+    wait_listed(&rest, &room, &stream).await;
+    let (relayed, _, _) = play(&rest, &room, &stream).await;
+    wait_until("the relayed subscriber receives audio and video", || {
+        gets_media(&relayed)
+    })
+    .await;
+
+    // Relayed packets per packet received from the publisher, over one-second windows: 1.0
+    // while both layers cross, 2/3 once only `h` (and audio) does.
+    let counts = |m: &str| {
+        (
+            metric(m, "tessera_rtp_received_total"),
+            metric(m, "tessera_rtp_relayed_total"),
+        )
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut ratios = Vec::new();
+    loop {
+        let (in0, out0) = counts(&metrics(&rest).await);
+        let video0 = relayed.received_of("video");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (in1, out1) = counts(&metrics(&rest).await);
+        assert!(
+            relayed.received_of("video") > video0 + 10,
+            "the relayed subscriber keeps receiving video"
+        );
+        let ratio = (out1 - out0) / (in1 - in0).max(1.0);
+        ratios.push(ratio);
+        if ratio < 0.75 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "every layer still crosses shards: relayed/received per second {ratios:?}"
+        );
+    }
+    eprintln!("relayed/received per second: {ratios:?}");
+    assert!(ratios.last().unwrap() > &0.5, "{ratios:?}");
+    drop(relayed);
+    drop(publisher);
     server.shutdown().await;
 }

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -26,6 +28,8 @@ pub struct PeerOffer {
     /// The offered m-lines: `(mid, "audio" | "video")`.
     pub mids: Vec<(String, &'static str)>,
     sending: bool,
+    /// Simulcast layers sent on the video m-line (empty: no simulcast).
+    rids: Vec<String>,
 }
 
 /// A running peer.
@@ -44,6 +48,13 @@ pub struct Peer {
 impl PeerOffer {
     /// An offer with one m-line per kind, sending (`send == true`) or receiving only.
     pub fn new(send: bool, kinds: &[MediaKind]) -> PeerOffer {
+        PeerOffer::with_simulcast(send, kinds, &[])
+    }
+
+    /// Like [`PeerOffer::new`]; a sending peer's video m-line offers these simulcast layers
+    /// (rids, highest first), and every frame is sent on each, the first layer with the
+    /// largest frames.
+    pub fn with_simulcast(send: bool, kinds: &[MediaKind], rids: &[&str]) -> PeerOffer {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
         let mut rtc = Rtc::builder().set_ice_lite(false).build(Instant::now());
         rtc.add_local_candidate(
@@ -58,7 +69,14 @@ impl PeerOffer {
         };
         let mut mids = Vec::new();
         for k in kinds {
-            let mid = api.add_media(*k, dir, Some("stream".into()), None, None);
+            let simulcast = (send && *k == MediaKind::Video && !rids.is_empty()).then(|| {
+                let mut s = Simulcast::new();
+                for r in rids {
+                    s.add_send_layer(SimulcastLayer::new(r));
+                }
+                s
+            });
+            let mid = api.add_media(*k, dir, Some("stream".into()), None, simulcast);
             mids.push((
                 mid.to_string(),
                 if *k == MediaKind::Audio {
@@ -76,6 +94,7 @@ impl PeerOffer {
             sdp: offer.to_sdp_string(),
             mids,
             sending: send,
+            rids: rids.iter().map(|r| r.to_string()).collect(),
         }
     }
 
@@ -105,8 +124,25 @@ impl PeerOffer {
             .map(|(m, k)| (Mid::from(m.as_str()), *k))
             .collect();
         let (mut rtc, socket, sending) = (self.rtc, self.socket, self.sending);
+        let rids: Vec<Option<Rid>> = if self.rids.is_empty() {
+            vec![None]
+        } else {
+            self.rids
+                .iter()
+                .map(|r| Some(Rid::from(r.as_str())))
+                .collect()
+        };
         let thread = std::thread::spawn(move || {
-            run(&mut rtc, &socket, sending, &mids, &at, &f, &(r, rk), &s)
+            run(
+                &mut rtc,
+                &socket,
+                (sending, &rids),
+                &mids,
+                &at,
+                &f,
+                &(r, rk),
+                &s,
+            )
         });
         Ok(Peer {
             connected_at,
@@ -123,7 +159,7 @@ impl PeerOffer {
 fn run(
     rtc: &mut Rtc,
     socket: &UdpSocket,
-    sending: bool,
+    (sending, rids): (bool, &[Option<Rid>]),
     mids: &[(Mid, &'static str)],
     connected_at: &OnceLock<Instant>,
     failed: &AtomicBool,
@@ -164,11 +200,20 @@ fn run(
         if sending && connected_at.get().is_some() && now >= next_media {
             next_media = now + Duration::from_millis(33);
             frame += 1;
-            for (mid, kind) in mids {
-                let Some(writer) = rtc.writer(*mid) else {
+            let layers = mids.iter().flat_map(|(mid, kind)| {
+                let rids = if *kind == "video" { rids } else { &[None][..] };
+                rids.iter()
+                    .enumerate()
+                    .map(move |(i, rid)| (*mid, *kind, i, *rid))
+            });
+            for (mid, kind, layer, rid) in layers.collect::<Vec<_>>() {
+                let Some(mut writer) = rtc.writer(mid) else {
                     continue;
                 };
-                let want = if *kind == "audio" {
+                if let Some(rid) = rid {
+                    writer = writer.rid(rid);
+                }
+                let want = if kind == "audio" {
                     Codec::Opus
                 } else {
                     Codec::Vp8
@@ -180,11 +225,12 @@ fn run(
                 else {
                     continue;
                 };
-                let (clock, freq, data) = if *kind == "audio" {
+                let (clock, freq, data) = if kind == "audio" {
                     (48_000, Frequency::FORTY_EIGHT_KHZ, vec![0xfc; 60])
                 } else {
                     // VP8: bit 0 of the first byte clear = key frame (every 30th frame).
-                    let mut d = vec![0x5a; 1000];
+                    // Lower simulcast layers send smaller frames.
+                    let mut d = vec![0x5a; 1000 >> (2 * layer)];
                     d[0] = if frame % 30 == 1 { 0x00 } else { 0x01 };
                     (90_000, Frequency::NINETY_KHZ, d)
                 };
