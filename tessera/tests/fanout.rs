@@ -83,6 +83,20 @@ async fn play(rest: &Rest, room: &str, stream: &str) -> (Peer, String, String) {
     (peer, location, t)
 }
 
+/// A WHIP publisher of `offer`: (peer, resource location, its token, stream id). Waits
+/// until it is connected (not until the room lists it: see [`wait_listed`]).
+async fn publish(rest: &Rest, room: &str, offer: PeerOffer) -> (Peer, String, String, String) {
+    let t = token(rest, room, "presenter").await;
+    let (answer, location) = post_sdp(rest, &format!("/whip/{room}"), &t, &offer.sdp).await;
+    let peer = offer.start(&answer).unwrap();
+    assert!(
+        peer.wait_connected(Duration::from_secs(10)),
+        "publisher connects"
+    );
+    let stream = location.rsplit('/').next().unwrap().to_string();
+    (peer, location, t, stream)
+}
+
 /// Ends a WHIP/WHEP session.
 async fn delete(rest: &Rest, location: &str, token: &str) {
     let r = rest
@@ -171,15 +185,7 @@ async fn a_stream_fans_out_across_shards() {
 
     // The publisher (shard 0: both are empty, the first is least loaded).
     let offer = PeerOffer::new(true, &[MediaKind::Audio, MediaKind::Video]);
-    let pub_token = token(&rest, &room, "presenter").await;
-    let (answer, location) =
-        post_sdp(&rest, &format!("/whip/{room}"), &pub_token, &offer.sdp).await;
-    let publisher = offer.start(&answer).unwrap();
-    assert!(
-        publisher.wait_connected(Duration::from_secs(10)),
-        "publisher connects"
-    );
-    let stream = location.rsplit('/').next().unwrap().to_string();
+    let (publisher, location, pub_token, stream) = publish(&rest, &room, offer).await;
     wait_listed(&rest, &room, &stream).await;
 
     // With no slack, the first subscriber goes to the idle shard and the source is relayed
@@ -244,15 +250,9 @@ async fn one_subscription_takes_sources_from_two_shards() {
     let mut streams = Vec::new();
     for _ in 0..2 {
         let offer = PeerOffer::new(true, &[MediaKind::Audio, MediaKind::Video]);
-        let t = token(&rest, &room, "presenter").await;
-        let (answer, location) = post_sdp(&rest, &format!("/whip/{room}"), &t, &offer.sdp).await;
-        let p = offer.start(&answer).unwrap();
-        assert!(
-            p.wait_connected(Duration::from_secs(10)),
-            "publisher connects"
-        );
+        let (p, _, _, stream) = publish(&rest, &room, offer).await;
         publishers.push(p);
-        streams.push(location.rsplit('/').next().unwrap().to_string());
+        streams.push(stream);
     }
     for s in &streams {
         wait_listed(&rest, &room, s).await;
@@ -325,15 +325,7 @@ async fn one_subscription_takes_sources_from_two_shards() {
 async fn a_relayed_simulcast_stream_carries_only_the_layer_in_use() {
     let (_dir, server, rest, room) = two_shards(Some(0), ShardRuntime::Uring).await;
     let offer = PeerOffer::with_simulcast(true, &[MediaKind::Audio, MediaKind::Video], &["h", "l"]);
-    let pub_token = token(&rest, &room, "presenter").await;
-    let (answer, location) =
-        post_sdp(&rest, &format!("/whip/{room}"), &pub_token, &offer.sdp).await;
-    let publisher = offer.start(&answer).unwrap();
-    assert!(
-        publisher.wait_connected(Duration::from_secs(10)),
-        "publisher connects"
-    );
-    let stream = location.rsplit('/').next().unwrap().to_string();
+    let (publisher, _, _, stream) = publish(&rest, &room, offer).await;
     wait_listed(&rest, &room, &stream).await;
     let (relayed, _, _) = play(&rest, &room, &stream).await;
     wait_until("the relayed subscriber receives audio and video", || {
