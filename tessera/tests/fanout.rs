@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Rest, test_config};
+use common::{Rest, metric, test_config};
 use reqwest::Method;
 use serde_json::json;
 use str0m::media::MediaKind;
@@ -46,16 +46,6 @@ async fn post_sdp(rest: &Rest, path: &str, token: &str, sdp: &str) -> (String, S
         .unwrap_or_default()
         .to_string();
     (r.text, location)
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (k, v) = l.split_once(' ')?;
-            (k == name).then(|| v.trim().parse().ok()).flatten()
-        })
-        .unwrap_or(0.0)
 }
 
 async fn metrics(rest: &Rest) -> String {

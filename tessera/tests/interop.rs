@@ -15,6 +15,8 @@
 //! same way. The tests run one at a time (a lock): two real media stacks at once would compete for
 //! the machine's cores and make the timing checks meaningless.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -121,18 +123,9 @@ fn scenario(runner_args: &[&str], scenario: &str, env: &[(&str, String)]) -> Str
     }
 }
 
-/// A counter from the server's `/metrics` lines a scenario printed (0 when absent: the
-/// scenarios print only non-zero counters).
+/// A counter from the server's `/metrics` lines a scenario printed.
 fn counter(out: &str, name: &str) -> u64 {
-    out.lines()
-        .find_map(|l| {
-            l.split_once("] ")
-                .map_or(l, |(_, rest)| rest)
-                .strip_prefix(name)
-        })
-        .and_then(|v| v.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    common::metric(out, name) as u64
 }
 
 /// Once connected, the shards answer the peer's ICE checks and send their own consent checks

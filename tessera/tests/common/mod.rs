@@ -172,3 +172,15 @@ pub fn rand_u64() -> u64 {
     );
     h.finish()
 }
+
+/// The value of the unlabelled metric `name` in Prometheus text (`/metrics`, or the lines of
+/// it a scenario printed); 0 when absent (the scenarios print only non-zero counters).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == name).then(|| v.trim().parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
