@@ -166,11 +166,19 @@ fn run_tessera(s: &Scale<'_>, pool: &Pool, k: usize) -> Res<Row> {
             let pubs: Vec<bool> = (0..lg).map(|i| i == 0).collect();
             pool.wait_ready(&subs, &pubs, "Tessera")?;
         } else {
-            // One publisher per load generator, each with its own N subscribers.
-            for c in &pool.clients[..k] {
-                let stream = publish(s, &t, c)?;
-                for _ in 0..s.n {
-                    let p = s.rt.block_on(t.whep(&stream))?;
+            // One publisher per load generator, each with its own N subscribers. Every stream is
+            // published first (least-loaded placement puts one on each shard) and the
+            // subscribers join the K streams in turn, so the shards' loads never differ by more
+            // than one transport and every subscriber stays on its stream's shard (relay slack
+            // 8). Joining stream by stream would push later subscribers of the first streams to
+            // other shards and relay them.
+            let streams = pool.clients[..k]
+                .iter()
+                .map(|c| publish(s, &t, c))
+                .collect::<Res<Vec<_>>>()?;
+            for _ in 0..s.n {
+                for (c, stream) in pool.clients[..k].iter().zip(&streams) {
+                    let p = s.rt.block_on(t.whep(stream))?;
                     c.send(Cmd::AddSubscriber(Endpoint::Rtc(Box::new(p))));
                 }
             }
