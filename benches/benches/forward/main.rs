@@ -15,7 +15,9 @@
 //! build), `FORWARD_NETNS=0` (stay in the current network namespace), `FORWARD_SCALE` (e.g.
 //! `1,2,4,8`: the per-core scaling table instead, see `scale.rs`; N is the first of
 //! `FORWARD_N`), `FORWARD_FANOUT=1` (with `FORWARD_SCALE`: one stream's N subscribers spread
-//! over the K shards).
+//! over the K shards), `FORWARD_JANUS_LIB` (Janus's plugin folders, default Debian's),
+//! `FORWARD_JANUS_IFACE` (with `FORWARD_NETNS=0`: a non-loopback interface for Janus's
+//! candidate instead of the namespace's veth `jb0`, see `servers::janus_iface`).
 //!
 //! Layout: the servers (and the raw loop) are pinned to CPU 0; the load generator (publisher
 //! and all subscribers, one thread) to CPU 1. CPU-seconds are read from /proc (schedstat, ns)

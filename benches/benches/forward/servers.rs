@@ -353,7 +353,51 @@ pub struct Janus {
     txn: u64,
 }
 
+/// Debian's Janus plugin folders; `FORWARD_JANUS_LIB` points elsewhere (a copied Janus).
 const JANUS_LIB: &str = "/usr/lib/x86_64-linux-gnu/janus";
+
+/// The interface Janus gathers its host candidate on: `FORWARD_JANUS_IFACE`, default the
+/// namespace's veth `jb0`. On a machine where the bench cannot make a veth (no iproute2 or no
+/// veth in the kernel; `FORWARD_NETNS=0`), name a non-loopback interface instead: traffic to
+/// one of the machine's own addresses still only crosses `lo`.
+pub fn janus_iface() -> String {
+    std::env::var("FORWARD_JANUS_IFACE").unwrap_or_else(|_| "jb0".into())
+}
+
+/// The address Janus's subscribers bind: 127.0.0.2 on the veth, otherwise the first IPv4
+/// address of [`janus_iface`].
+fn janus_addr() -> Res<std::net::IpAddr> {
+    let iface = janus_iface();
+    if iface == "jb0" {
+        return Ok([127, 0, 0, 2].into());
+    }
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, freed below; entries are read while it is alive.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(format!("getifaddrs: {}", std::io::Error::last_os_error()));
+    }
+    let mut found = None;
+    let mut p = list;
+    while !p.is_null() && found.is_none() {
+        // SAFETY: `p` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*p };
+        // SAFETY: ifa_name is a NUL-terminated string for every entry.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if name.to_bytes() == iface.as_bytes()
+            && !ifa.ifa_addr.is_null()
+            // SAFETY: ifa_addr is non-null and starts with the family.
+            && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET
+        {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            found = Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).into());
+        }
+        p = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found.ok_or_else(|| format!("no IPv4 address on {iface} (FORWARD_JANUS_IFACE)"))
+}
 
 fn janus_config(
     dir: &Path,
@@ -367,13 +411,15 @@ fn janus_config(
     } else {
         String::new()
     };
+    let lib = std::env::var("FORWARD_JANUS_LIB").unwrap_or_else(|_| JANUS_LIB.into());
+    let iface = janus_iface();
     let main = format!(
         r#"general: {{
 	configs_folder = "{dir}"
-	plugins_folder = "{JANUS_LIB}/plugins"
-	transports_folder = "{JANUS_LIB}/transports"
-	events_folder = "{JANUS_LIB}/events"
-	loggers_folder = "{JANUS_LIB}/loggers"
+	plugins_folder = "{lib}/plugins"
+	transports_folder = "{lib}/transports"
+	events_folder = "{lib}/events"
+	loggers_folder = "{lib}/loggers"
 	debug_level = 3
 	session_timeout = 0
 {loops}}}
@@ -384,7 +430,7 @@ media: {{
 }}
 nat: {{
 	nice_debug = false
-	ice_enforce_list = "jb0"
+	ice_enforce_list = "{iface}"
 	ignore_mdns = true
 }}
 plugins: {{
@@ -551,8 +597,9 @@ impl Janus {
         };
         // libnice (0.1.21) does not answer connectivity checks from 127.0.0.1 (measured: our
         // binding requests went unanswered and ICE failed), so Janus's subscribers sit on the
-        // veth's 127.0.0.2 like Janus itself; the traffic still only crosses `lo`.
-        let mut p = rtc_peer_on([127, 0, 0, 2].into());
+        // veth's 127.0.0.2 like Janus itself (or on the address of `FORWARD_JANUS_IFACE`); the
+        // traffic still only crosses `lo`.
+        let mut p = rtc_peer_on(janus_addr()?);
         let offer_text = offer;
         let offer =
             SdpOffer::from_sdp_string(&offer_text).map_err(|e| format!("Janus offer: {e}"))?;
