@@ -81,6 +81,25 @@ impl ReceiveStats {
         self.last_sr = Some(((ntp >> 16) as u32, now));
     }
 
+    /// Packets received.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Cumulative packets lost: expected (from the lowest to the highest sequence number seen)
+    /// minus received; negative with duplicates.
+    pub fn lost(&self) -> i64 {
+        match (self.base, self.seq.highest()) {
+            (Some(b), Some(h)) => (h - b + 1) as i64 - self.received as i64,
+            _ => 0,
+        }
+    }
+
+    /// Interarrival jitter (RFC 3550 §6.4.1), in RTP timestamp units.
+    pub fn jitter(&self) -> f64 {
+        self.jitter
+    }
+
     /// Highest extended sequence number seen.
     pub fn highest(&self) -> Option<u64> {
         self.seq.highest()

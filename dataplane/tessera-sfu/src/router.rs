@@ -160,6 +160,36 @@ pub struct RouterStats {
     pub keyframe_requests: u64,
 }
 
+/// One layer's receive counters ([`Router::source_counters`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerCounters {
+    /// SSRC, once a packet arrived.
+    pub ssrc: Option<u32>,
+    /// RTP packets received.
+    pub packets: u64,
+    /// Payload bytes received.
+    pub octets: u64,
+    /// Cumulative packets lost (expected minus received).
+    pub lost: i64,
+    /// Interarrival jitter, in RTP timestamp units.
+    pub jitter: f64,
+    /// Bitrate over the last full second, bits per second.
+    pub bitrate: u64,
+}
+
+/// A sink's send counters ([`Router::sink_counters`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SinkCounters {
+    /// RTP packets forwarded (retransmissions not included).
+    pub packets: u64,
+    /// Payload bytes forwarded.
+    pub octets: u64,
+    /// The layer being forwarded, `None` before the first packet.
+    pub layer: Option<u8>,
+    /// Paused.
+    pub paused: bool,
+}
+
 #[derive(Debug)]
 struct Layer {
     ssrc: Option<u32>,
@@ -169,6 +199,8 @@ struct Layer {
     last_packet: Option<Instant>,
     kf_sent: Option<Instant>,
     kf_pending: bool,
+    /// Payload bytes received since the layer began ([`Router::source_counters`]).
+    octets: u64,
     /// Bitrate meter: bytes in the current window and the last window's rate.
     bytes: u64,
     window_start: Option<Instant>,
@@ -200,8 +232,9 @@ struct Sink {
     rw: Rewriter,
     target: u8,
     paused: bool,
-    packets: u32,
-    octets: u32,
+    /// RTP packets and payload bytes sent (the SR's counters are their low 32 bits).
+    packets: u64,
+    octets: u64,
     last_sr: Option<Instant>,
     /// Last sent packet: (output RTP ts, wall clock).
     last_sent: Option<(u32, Instant)>,
@@ -252,6 +285,36 @@ impl Router {
         self.stats
     }
 
+    /// A source's receive counters per layer, and whether it is muted; `None` if it does not
+    /// exist.
+    pub fn source_counters(&self, key: SourceKey) -> Option<(bool, Vec<LayerCounters>)> {
+        let s = self.sources.get(key)?;
+        let layers = s
+            .layers
+            .iter()
+            .map(|l| LayerCounters {
+                ssrc: l.ssrc,
+                packets: l.stats.received(),
+                octets: l.octets,
+                lost: l.stats.lost(),
+                jitter: l.stats.jitter(),
+                bitrate: l.bitrate,
+            })
+            .collect();
+        Some((s.muted, layers))
+    }
+
+    /// A sink's send counters; `None` if it does not exist.
+    pub fn sink_counters(&self, key: SinkKey) -> Option<SinkCounters> {
+        let s = self.sinks.get(key)?;
+        Some(SinkCounters {
+            packets: s.packets,
+            octets: s.octets,
+            layer: s.rw.layer(),
+            paused: s.paused,
+        })
+    }
+
     /// Adds a source.
     pub fn add_source(&mut self, spec: SourceSpec) -> SourceKey {
         let n = (spec.layers as usize).clamp(1, MAX_LAYERS);
@@ -269,6 +332,7 @@ impl Router {
                 last_packet: None,
                 kf_sent: None,
                 kf_pending: false,
+                octets: 0,
                 bytes: 0,
                 window_start: None,
                 bitrate: 0,
@@ -593,6 +657,7 @@ impl Router {
             .on_packet(now, *epoch, hdr.sequence_number(), hdr.timestamp());
         l.last_packet = Some(now);
         let packet = hdr.packet();
+        l.octets += hdr.payload().len() as u64;
         l.bytes += packet.len() as u64;
         match l.window_start {
             Some(w) if now.saturating_duration_since(w) >= Duration::from_secs(1) => {
@@ -684,8 +749,8 @@ impl Router {
                 *epoch,
                 out,
             );
-            sink.packets = sink.packets.wrapping_add(1);
-            sink.octets = sink.octets.wrapping_add(payload.len() as u32);
+            sink.packets += 1;
+            sink.octets += payload.len() as u64;
             sink.last_sent = Some((m.ts, now));
             stats.packets_out += n;
         }
@@ -896,8 +961,8 @@ impl Router {
                     ssrc: s.spec.ssrc,
                     ntp,
                     rtp,
-                    packets: s.packets,
-                    octets: s.octets,
+                    packets: s.packets as u32,
+                    octets: s.octets as u32,
                 },
             );
             s.last_sr = Some(now);

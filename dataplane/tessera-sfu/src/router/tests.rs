@@ -815,3 +815,49 @@ fn a_source_reports_its_layer_rates_to_its_relays() {
         "one per layer interval: {reports}"
     );
 }
+
+#[test]
+fn counters_report_each_layers_receipts_and_each_sinks_sends() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
+    let paused = r.add_sink(t0, src, sink_spec(2, 2222, 96), 1).unwrap();
+    r.set_sink_paused(paused, true);
+    let mut out = Recorder::default();
+    let mut t = t0;
+    // Layer 0: 30 frames of one packet, sequence number 10 never arrives. Layer 1: 5 packets.
+    for frame in 0..30u32 {
+        t += Duration::from_millis(50);
+        if frame != 10 {
+            let p = packet(60, frame as u16, frame * 3000, &vp8(frame == 0), &[]);
+            feed(&mut r, t, src, 0, &p, &mut out);
+        }
+        if frame < 5 {
+            let p = packet(61, 900 + frame as u16, frame * 3000, &[0x10, 1, 2], &[]);
+            feed(&mut r, t, src, 1, &p, &mut out);
+        }
+    }
+    let (muted, layers) = r.source_counters(src).unwrap();
+    assert!(!muted);
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[0].ssrc, Some(60));
+    assert_eq!(layers[0].packets, 29);
+    assert_eq!(layers[0].octets, 29 * 4);
+    assert_eq!(layers[0].lost, 1, "one gap");
+    assert!(layers[0].bitrate > 0, "a full second passed");
+    assert_eq!(layers[1].ssrc, Some(61));
+    assert_eq!(layers[1].packets, 5);
+    assert_eq!(layers[1].octets, 15);
+    assert_eq!(layers[1].lost, 0);
+    let c = r.sink_counters(sink).unwrap();
+    assert_eq!((c.layer, c.paused), (Some(0), false));
+    assert_eq!(c.packets, 29, "layer 0 from its key frame on");
+    assert_eq!(c.octets, 29 * 4);
+    let p = r.sink_counters(paused).unwrap();
+    assert_eq!((p.packets, p.octets, p.layer, p.paused), (0, 0, None, true));
+    r.set_source_muted(src, true);
+    assert!(r.source_counters(src).unwrap().0);
+    r.remove_sink(sink);
+    assert!(r.sink_counters(sink).is_none());
+}
