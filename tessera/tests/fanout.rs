@@ -3,7 +3,8 @@
 //! shard (the source is relayed there) and the second stays with the source. Both receive
 //! media from real str0m peers on loopback; unpublishing ends the relay. The second test runs
 //! the shards on the glommio loop, so both shard loops carry real peers and relays. The third
-//! relays a two-layer simulcast publication and checks that only the layer in use crosses.
+//! relays a two-layer simulcast publication and checks that only the layer in use crosses. The
+//! fourth reads a stream's media counters over REST.
 
 mod common;
 
@@ -356,5 +357,124 @@ async fn a_relayed_simulcast_stream_carries_only_the_layer_in_use() {
     assert!(ratios.last().unwrap() > &0.5, "{ratios:?}");
     drop(relayed);
     drop(publisher);
+    server.shutdown().await;
+}
+
+/// The stream's tracks in a `GET /streams/{id}/stats` part, by kind.
+fn track<'a>(part: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    part["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} track in {part}"))
+}
+
+/// `GET /v1/rooms/{room}/streams/{id}/stats` (a Tessera extension) reports the publication's
+/// receive counters and each subscription's send counters, one subscriber relayed from the
+/// other shard; the counters grow, agree with what the peers saw, and follow a mute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_stats_count_what_the_publication_receives_and_each_subscription_sends() {
+    let (_dir, server, rest, room) = two_shards(Some(0), ShardRuntime::Uring).await;
+    let offer = PeerOffer::new(true, &[MediaKind::Audio, MediaKind::Video]);
+    let (publisher, _, _, stream) = publish(&rest, &room, offer).await;
+    wait_listed(&rest, &room, &stream).await;
+    let (relayed, _, _) = play(&rest, &room, &stream).await;
+    let (local, _, _) = play(&rest, &room, &stream).await;
+    wait_until("both subscribers receive audio and video", || {
+        gets_media(&relayed) && gets_media(&local)
+    })
+    .await;
+    let path = format!("/v1/rooms/{room}/streams/{stream}/stats");
+    let stats = || async {
+        let r = rest.get(&path).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    };
+
+    let seen = [relayed.received_of("video"), local.received_of("video")];
+    let first = stats().await;
+    assert_eq!(first["id"], stream.as_str());
+    assert_eq!(first["transport"]["state"], "connected", "{first}");
+    assert!(first["transport"]["remoteAddress"].is_string(), "{first}");
+    for kind in ["audio", "video"] {
+        let t = track(&first, kind);
+        assert_eq!(t["direction"], "publish");
+        assert_eq!(t["active"], true);
+        assert!(t["packets"].as_u64().unwrap() > 20, "{t}");
+        assert!(t["bytes"].as_u64().unwrap() > t["packets"].as_u64().unwrap());
+        let layers = t["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 1, "{t}");
+        assert_eq!(layers[0]["packets"], t["packets"]);
+        assert!(layers[0]["ssrc"].is_u64(), "{t}");
+        assert_eq!(layers[0]["lost"], 0, "nothing is lost on loopback: {t}");
+        assert!(layers[0]["bitrate"].as_u64().unwrap() > 0, "{t}");
+    }
+    let subs = first["subscriptions"].as_array().unwrap();
+    assert_eq!(subs.len(), 2, "{first}");
+    let mut sent_video = Vec::new();
+    for s in subs {
+        assert_eq!(s["transport"]["state"], "connected", "{s}");
+        assert!(s["participant"].is_string());
+        for kind in ["audio", "video"] {
+            let t = track(s, kind);
+            assert_eq!(t["direction"], "subscribe");
+            assert_eq!(t["active"], true);
+            assert_eq!(t["layer"], 0);
+            assert_eq!(
+                t["trackId"],
+                track(&first, kind)["trackId"],
+                "a subscription names its source track"
+            );
+            assert!(t["packets"].as_u64().unwrap() > 20, "{t}");
+        }
+        sent_video.push(track(s, "video")["packets"].as_u64().unwrap());
+    }
+    // What the server says it sent covers what the peers had received before the query, and
+    // no subscription was sent more than the publication received.
+    sent_video.sort_unstable();
+    let mut seen = seen;
+    seen.sort_unstable();
+    let received_video = track(&first, "video")["packets"].as_u64().unwrap();
+    for (sent, seen) in sent_video.iter().zip(seen) {
+        assert!(*sent >= seen, "sent {sent} < received {seen}");
+        assert!(
+            *sent <= received_video,
+            "sent {sent} > ingress {received_video}"
+        );
+    }
+
+    // The counters grow.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = stats().await;
+    assert!(
+        track(&later, "video")["packets"].as_u64() > track(&first, "video")["packets"].as_u64(),
+        "{later}"
+    );
+
+    // A muted track is reported inactive; v1.1 answers the same way.
+    let r = rest
+        .patch(
+            &format!("/v1/rooms/{room}/streams/{stream}"),
+            json!([{"op": "replace", "path": "/media/video/status", "value": "inactive"}]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = rest
+        .get(&format!("/v1.1/rooms/{room}/streams/{stream}/stats"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let muted = r.json();
+    assert_eq!(track(&muted, "video")["active"], false, "{muted}");
+    assert_eq!(track(&muted, "audio")["active"], true, "{muted}");
+
+    // An unknown stream is the documented 404; the stats path takes GET only.
+    let r = rest
+        .get(&format!("/v1/rooms/{room}/streams/nosuchstream/stats"))
+        .await;
+    assert_eq!(r.error(), (404, 1004));
+    let r = rest.delete(&path).await;
+    assert_eq!(r.status, 404);
+    drop((publisher, relayed, local));
     server.shutdown().await;
 }

@@ -43,6 +43,10 @@ pub(crate) fn router(state: AppState) -> Router {
             .route(
                 &format!("{v}/rooms/{{room}}/{{resource}}/{{id}}"),
                 any(runtime_item),
+            )
+            .route(
+                &format!("{v}/rooms/{{room}}/streams/{{id}}/stats"),
+                get(stream_stats),
             );
     }
     r.merge(crate::whip::routes())
@@ -418,7 +422,13 @@ async fn runtime_collection(
     Path((room, resource)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    runtime(st, auth, method, uri, room, resource, None, body).await
+    let r = Target {
+        room,
+        resource,
+        id: None,
+        stats: false,
+    };
+    runtime(st, auth, method, uri, r, body).await
 }
 
 async fn runtime_item(
@@ -429,20 +439,53 @@ async fn runtime_item(
     Path((room, resource, id)): Path<(String, String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    runtime(st, auth, method, uri, room, resource, Some(id), body).await
+    let r = Target {
+        room,
+        resource,
+        id: Some(id),
+        stats: false,
+    };
+    runtime(st, auth, method, uri, r, body).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `GET /rooms/{room}/streams/{id}/stats`: a Tessera extension, not in OWT.
+async fn stream_stats(
+    State(st): State<AppState>,
+    auth: Authenticated,
+    uri: Uri,
+    Path((room, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let r = Target {
+        room,
+        resource: "streams".into(),
+        id: Some(id),
+        stats: true,
+    };
+    runtime(st, auth, Method::GET, uri, r, Value::Null).await
+}
+
+/// What a runtime request names.
+struct Target {
+    room: String,
+    resource: String,
+    id: Option<String>,
+    stats: bool,
+}
+
 async fn runtime(
     st: AppState,
     auth: Authenticated,
     method: Method,
     uri: Uri,
-    room: String,
-    resource: String,
-    id: Option<String>,
+    target: Target,
     body: Value,
 ) -> Result<Response, ApiError> {
+    let Target {
+        room,
+        resource,
+        id,
+        stats,
+    } = target;
     let Some(resource) = Resource::from_segment(&resource) else {
         return Err(ApiError::not_found());
     };
@@ -473,6 +516,7 @@ async fn runtime(
         id,
         method,
         body,
+        stats,
     };
     match st.inner.runtime.handle(&room, req).await? {
         RuntimeReply::Json(v) => Ok(json(v)),

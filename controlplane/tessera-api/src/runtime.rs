@@ -80,6 +80,8 @@ pub struct RuntimeRequest {
     pub method: Method,
     /// Parsed body (`Null` when empty).
     pub body: Value,
+    /// `GET /streams/{id}/stats` (a Tessera extension): the stream's media counters.
+    pub stats: bool,
 }
 
 /// What a runtime request answers.

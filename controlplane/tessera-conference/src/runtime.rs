@@ -10,7 +10,7 @@ use tessera_api::runtime::{
 };
 use tessera_schema::control::{
     MediaError, OfferRequest, PublishSpec, PublishTrackSpec, SubscribeSpec, SubscribeTrackSpec,
-    TrackKind,
+    TrackKind, TransportStats,
 };
 use tessera_schema::room::Room;
 use tessera_schema::sdp::{Direction, Kind, Offer};
@@ -414,6 +414,48 @@ impl Conference {
         }
     }
 
+    /// `GET /streams/{id}/stats`: the publication's m-lines on its transport, and each
+    /// subscription to it with its m-lines. A transport the data plane no longer knows (it is
+    /// closing) is reported with `state: "closed"` and no tracks.
+    async fn stream_stats(&self, stream: &Stream, subs: &[Subscription]) -> Value {
+        let part = |t: Result<TransportStats, MediaError>, transport: &str, session: &str| {
+            let (state, remote, tracks) = match t {
+                Ok(t) => (
+                    t.state,
+                    t.remote_address,
+                    t.tracks
+                        .into_iter()
+                        .filter(|k| k.session_id == session)
+                        .collect(),
+                ),
+                Err(_) => ("closed".to_string(), None, Vec::new()),
+            };
+            json!({
+                "transport": {"id": transport, "state": state, "remoteAddress": remote},
+                "tracks": tracks,
+            })
+        };
+        let mut v = part(
+            self.media.transport_stats(&stream.transport).await,
+            &stream.transport,
+            &stream.id,
+        );
+        v["id"] = json!(stream.id);
+        let mut out = Vec::with_capacity(subs.len());
+        for sub in subs {
+            let mut s = part(
+                self.media.transport_stats(&sub.transport).await,
+                &sub.transport,
+                &sub.id,
+            );
+            s["id"] = json!(sub.id);
+            s["participant"] = json!(sub.owner);
+            out.push(s);
+        }
+        v["subscriptions"] = Value::Array(out);
+        v
+    }
+
     async fn streams(&self, room: &Room, req: &RuntimeRequest) -> Result<RuntimeReply, ApiError> {
         let v1_1 = req.version == tessera_api::runtime::ApiVersion::V1_1;
         let Some(state) = self.existing_room(room.id) else {
@@ -437,6 +479,16 @@ impl Conference {
             .filter(|s| s.ready)
             .cloned()
             .ok_or_else(ApiError::stream_not_found)?;
+        if req.stats {
+            let subs: Vec<_> = st
+                .subscriptions
+                .iter()
+                .filter(|s| s.stream == stream.id)
+                .cloned()
+                .collect();
+            drop(st);
+            return Ok(RuntimeReply::Json(self.stream_stats(&stream, &subs).await));
+        }
         match req.method {
             Method::GET => Ok(RuntimeReply::Json(stream.rest_info(v1_1))),
             Method::DELETE => {

@@ -191,6 +191,79 @@ pub enum MediaEvent {
     },
 }
 
+/// A transport's state and the counters of its m-lines ([`MediaControl::transport_stats`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransportStats {
+    /// Transport.
+    pub transport_id: String,
+    /// `connecting`, `connected`, `failed` or `closed`.
+    pub state: String,
+    /// The peer's address on the selected candidate pair, once connected.
+    pub remote_address: Option<String>,
+    /// Published and subscribed m-lines, in m-line order.
+    pub tracks: Vec<TrackStats>,
+}
+
+/// Which way an m-line carries media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackDirection {
+    /// The peer publishes: media comes in.
+    Publish,
+    /// The peer subscribes: media goes out.
+    Subscribe,
+}
+
+/// Counters of one m-line of a transport.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackStats {
+    /// mid.
+    pub mid: String,
+    /// Publication or subscription.
+    pub session_id: String,
+    /// Kind.
+    pub kind: TrackKind,
+    /// Publish or subscribe.
+    pub direction: TrackDirection,
+    /// The published track (`<transportId>-<mid>`) or, for a subscription, its source track;
+    /// `None` for a subscription whose source has ended.
+    pub track_id: Option<String>,
+    /// RTP packets received (publish, every layer) or sent (subscribe, retransmissions not
+    /// included).
+    pub packets: u64,
+    /// RTP payload bytes received or sent (headers not included).
+    pub bytes: u64,
+    /// Publish: not muted. Subscribe: not paused and attached to a live source.
+    pub active: bool,
+    /// Publish: one entry per simulcast layer (one without simulcast), in the offer's rid order.
+    pub layers: Vec<LayerStats>,
+    /// Subscribe: the simulcast layer being forwarded (0 without simulcast), `None` before the
+    /// first packet.
+    pub layer: Option<u8>,
+}
+
+/// Receive counters of one published layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerStats {
+    /// rid, for a simulcast layer.
+    pub rid: Option<String>,
+    /// SSRC, once a packet arrived.
+    pub ssrc: Option<u32>,
+    /// RTP packets received.
+    pub packets: u64,
+    /// RTP payload bytes received.
+    pub bytes: u64,
+    /// Packets lost (RFC 3550 cumulative: expected minus received; negative with duplicates).
+    pub lost: i64,
+    /// Interarrival jitter, in milliseconds.
+    pub jitter_ms: f64,
+    /// Bitrate over the last full second, in bits per second.
+    pub bitrate: u64,
+}
+
 /// The WebRTC data plane as the control plane sees it. Implemented in-process by the node in
 /// standalone mode (over channels to the shards), and later over the bus.
 #[async_trait::async_trait]
@@ -213,6 +286,8 @@ pub trait MediaControl: Send + Sync + std::fmt::Debug + 'static {
         kind: Option<TrackKind>,
         active: bool,
     ) -> Result<(), MediaError>;
+    /// The transport's state and the counters of its m-lines.
+    async fn transport_stats(&self, transport_id: &str) -> Result<TransportStats, MediaError>;
     /// Subscribes to data-plane events.
     fn events(&self) -> tokio::sync::broadcast::Receiver<MediaEvent>;
 }

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use tessera_rt::{Runtime, ShardSpec};
 use tessera_schema::control::{
-    MediaControl, MediaError, MediaEvent, OfferAnswer, OfferRequest, TrackKind,
+    MediaControl, MediaError, MediaEvent, OfferAnswer, OfferRequest, TrackKind, TransportStats,
 };
 use tokio::sync::{broadcast, oneshot};
 
@@ -490,6 +490,14 @@ impl MediaControl for MediaNode {
         let r = self.call(shard, |tx| Command::Close(t, tx)).await;
         self.forget_transport(transport_id);
         r
+    }
+
+    async fn transport_stats(&self, transport_id: &str) -> Result<TransportStats, MediaError> {
+        let shard = self
+            .shard_of(transport_id)
+            .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        let t = transport_id.to_string();
+        self.call(shard, |tx| Command::Stats(t, tx)).await
     }
 
     async fn set_track_active(&self, track_id: &str, active: bool) -> Result<(), MediaError> {

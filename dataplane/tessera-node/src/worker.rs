@@ -11,7 +11,8 @@ use tessera_rt::{SendBatch, ShardHandle, Worker};
 use tessera_rtp::rtcp::{self, RtcpCompound, RtcpPacket};
 use tessera_rtp::rtp::RtpHeader;
 use tessera_schema::control::{
-    MediaError, MediaEvent, OfferAnswer, OfferRequest, PublishedTrack, TrackFormat, TrackKind,
+    LayerStats, MediaError, MediaEvent, OfferAnswer, OfferRequest, PublishedTrack, TrackDirection,
+    TrackFormat, TrackKind, TrackStats, TransportStats,
 };
 use tessera_schema::sdp::{AcceptedMedia, AnswerMedia, Offer};
 use tessera_sfu::{
@@ -20,7 +21,7 @@ use tessera_sfu::{
 };
 use tessera_webrtc::demux::{self, Class};
 use tessera_webrtc::negotiate::{self, PubMid, SubMid};
-use tessera_webrtc::{DatagramSink, Handled, Transport, TransportEvent};
+use tessera_webrtc::{DatagramSink, Handled, Transport, TransportEvent, TransportState};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::metrics::{DropReason, NodeMetrics};
@@ -39,6 +40,8 @@ pub enum Command {
     EndSession(String, String, oneshot::Sender<Result<(), MediaError>>),
     /// Close a transport.
     Close(String, oneshot::Sender<Result<(), MediaError>>),
+    /// A transport's state and per-m-line counters.
+    Stats(String, oneshot::Sender<Result<TransportStats, MediaError>>),
     /// Mute/unmute a published track.
     TrackActive(String, bool, oneshot::Sender<Result<(), MediaError>>),
     /// Pause/resume a subscription (one kind or all).
@@ -245,6 +248,8 @@ struct Pub {
 #[derive(Debug)]
 struct Sub {
     session: String,
+    /// The source track.
+    from: String,
     m: SubMid,
     sink: SinkKey,
     answer: AcceptedMedia,
@@ -797,6 +802,7 @@ impl ShardWorker {
                 let idx = peer.subs.len();
                 peer.subs.push(Some(Sub {
                     session: spec.subscription_id.clone(),
+                    from: track.from.clone(),
                     m: sm,
                     sink,
                     answer: answer.clone(),
@@ -1220,6 +1226,84 @@ impl ShardWorker {
         self.next_deadline = Some(d);
     }
 
+    /// What [`Command::Stats`] answers for the transport at `key`.
+    fn transport_stats(&self, key: usize) -> TransportStats {
+        let peer = &self.peers[key];
+        let state = match peer.t.state() {
+            TransportState::Connecting => "connecting",
+            TransportState::Connected => "connected",
+            TransportState::Failed => "failed",
+            TransportState::Closed => "closed",
+        };
+        let mut tracks = Vec::new();
+        for (mid, used) in &peer.mids {
+            match used {
+                MidUse::Pub(i) => {
+                    let Some(p) = peer.pubs[*i].as_ref() else {
+                        continue;
+                    };
+                    let (muted, counters) = self
+                        .router
+                        .source_counters(p.source)
+                        .unwrap_or((false, Vec::new()));
+                    let rate = f64::from(p.m.clock_rate.max(1));
+                    let layers: Vec<LayerStats> = counters
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| LayerStats {
+                            rid: p.m.rids.get(i).cloned(),
+                            ssrc: c.ssrc,
+                            packets: c.packets,
+                            bytes: c.octets,
+                            lost: c.lost,
+                            jitter_ms: c.jitter * 1000.0 / rate,
+                            bitrate: c.bitrate,
+                        })
+                        .collect();
+                    tracks.push(TrackStats {
+                        mid: mid.clone(),
+                        session_id: p.session.clone(),
+                        kind: p.m.kind,
+                        direction: TrackDirection::Publish,
+                        track_id: Some(p.track_id.clone()),
+                        packets: layers.iter().map(|l| l.packets).sum(),
+                        bytes: layers.iter().map(|l| l.bytes).sum(),
+                        active: !muted,
+                        layers,
+                        layer: None,
+                    });
+                }
+                MidUse::Sub(i) => {
+                    let Some(sub) = peer.subs[*i].as_ref() else {
+                        continue;
+                    };
+                    let c = (sub.sink != DETACHED)
+                        .then(|| self.router.sink_counters(sub.sink))
+                        .flatten();
+                    tracks.push(TrackStats {
+                        mid: mid.clone(),
+                        session_id: sub.session.clone(),
+                        kind: sub.m.kind,
+                        direction: TrackDirection::Subscribe,
+                        track_id: c.is_some().then(|| sub.from.clone()),
+                        packets: c.map_or(0, |c| c.packets),
+                        bytes: c.map_or(0, |c| c.octets),
+                        active: c.is_some_and(|c| !c.paused),
+                        layers: Vec::new(),
+                        layer: c.and_then(|c| c.layer),
+                    });
+                }
+                MidUse::Rejected => {}
+            }
+        }
+        TransportStats {
+            transport_id: peer.t.id.clone(),
+            state: state.into(),
+            remote_address: peer.t.remote().map(|a| a.to_string()),
+            tracks,
+        }
+    }
+
     fn find_pub(&self, track_id: &str) -> Option<SourceKey> {
         let (peer, idx) = self.tracks.get(track_id)?;
         self.peers
@@ -1536,6 +1620,13 @@ impl Worker for ShardWorker {
                         );
                         Ok(())
                     }
+                    None => Err(MediaError::NoTransport(t)),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Stats(t, reply) => {
+                let r = match self.by_id.get(&t).copied() {
+                    Some(k) => Ok(self.transport_stats(k)),
                     None => Err(MediaError::NoTransport(t)),
                 };
                 let _ = reply.send(r);
