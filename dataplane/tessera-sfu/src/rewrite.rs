@@ -75,6 +75,15 @@ impl Rewriter {
         self.layer
     }
 
+    /// The stream will come from another source: the next packet that may switch (a key frame,
+    /// or any audio packet) continues the output's sequence numbers and timestamps, and
+    /// output sent so far no longer maps back to an input packet (the old source's packets
+    /// cannot be retransmitted from the new one's buffer).
+    pub fn new_source(&mut self) {
+        self.layer = None;
+        self.nseg = 0;
+    }
+
     /// Highest output sequence number and timestamp so far.
     pub fn last_out(&self) -> (u16, u32) {
         (self.max_out_seq, self.max_out_ts)

@@ -550,6 +550,48 @@ impl Router {
         Some(key)
     }
 
+    /// Feeds a sink from another source of the same kind, codec and clock rate, without
+    /// renegotiation: the subscriber keeps its SSRC, and its sequence numbers and timestamps
+    /// continue from the new source's next key frame (audio: next packet), which is requested
+    /// at once. `false` (nothing changed) if the sink or source does not exist or they do not
+    /// match.
+    pub fn move_sink(&mut self, now: Instant, key: SinkKey, to: SourceKey) -> bool {
+        let Some(sink) = self.sinks.get(key) else {
+            return false;
+        };
+        let from = sink.source;
+        if from == to {
+            return self.sources.contains(to);
+        }
+        let (Some(old), Some(new)) = (self.sources.get(from), self.sources.get(to)) else {
+            return false;
+        };
+        if old.spec.kind != new.spec.kind
+            || old.spec.codec != new.spec.codec
+            || old.spec.clock_rate != new.spec.clock_rate
+        {
+            return false;
+        }
+        let layers = new.layers.len() as u8;
+        self.sources[from].sinks.retain(|k| *k != key);
+        self.wanted_may_change(from);
+        let sink = &mut self.sinks[key];
+        sink.source = to;
+        sink.rw.new_source();
+        sink.last_sent = None;
+        sink.target = match sink.spec.layer {
+            LayerChoice::Fixed(l) => l.min(layers - 1),
+            LayerChoice::Auto => 0,
+        };
+        let target = sink.target;
+        self.sources[to].sinks.push(key);
+        if self.sources[to].spec.kind == Kind::Video {
+            self.request_keyframe(now, to, target);
+        }
+        self.wanted_may_change(to);
+        true
+    }
+
     /// Removes a sink.
     pub fn remove_sink(&mut self, key: SinkKey) {
         if let Some(s) = self.sinks.try_remove(key)

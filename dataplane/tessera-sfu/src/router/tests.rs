@@ -861,3 +861,116 @@ fn counters_report_each_layers_receipts_and_each_sinks_sends() {
     r.remove_sink(sink);
     assert!(r.sink_counters(sink).is_none());
 }
+
+#[test]
+fn a_sink_moved_to_another_source_continues_its_stream_from_a_key_frame() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let a = r.add_source(video_spec(1));
+    let b = r.add_source(SourceSpec {
+        publisher: PUB + 1,
+        ..video_spec(1)
+    });
+    let sink = r.add_sink(t0, a, sink_spec(1, 1111, 96), 300).unwrap();
+    let mut out = Recorder::default();
+    let mut t = t0;
+    for i in 0..5u16 {
+        t += Duration::from_millis(33);
+        let p = packet(55, 10 + i, 1000 + 3000 * i as u32, &vp8(i == 0), &[]);
+        feed(&mut r, t, a, 0, &p, &mut out);
+    }
+    assert_eq!(out.rtp.len(), 5);
+    let last = RtpHeader::parse(&out.rtp[4].1).unwrap();
+    let (last_seq, last_ts) = (last.sequence_number(), last.timestamp());
+    assert_eq!(last_seq, 304);
+    out.rtp.clear();
+    out.keyframes.clear();
+
+    assert!(r.move_sink(t, sink, b));
+    r.poll(t, &mut out);
+    // The old source no longer feeds the sink; the new one does from its key frame on.
+    t += Duration::from_millis(33);
+    feed(
+        &mut r,
+        t,
+        a,
+        0,
+        &packet(55, 15, 16000, &vp8(false), &[]),
+        &mut out,
+    );
+    feed(
+        &mut r,
+        t,
+        b,
+        0,
+        &packet(77, 13, 90_000, &vp8(false), &[]),
+        &mut out,
+    );
+    assert!(
+        out.rtp.is_empty(),
+        "nothing before the new source's key frame"
+    );
+    assert!(
+        out.keyframes.iter().any(|k| k.0 == PUB + 1),
+        "a key frame is asked of the new publisher: {:?}",
+        out.keyframes
+    );
+    t += Duration::from_millis(33);
+    feed(
+        &mut r,
+        t,
+        b,
+        0,
+        &packet(77, 14, 93_000, &vp8(true), &[]),
+        &mut out,
+    );
+    feed(
+        &mut r,
+        t,
+        b,
+        0,
+        &packet(77, 15, 93_000, &vp8(false), &[]),
+        &mut out,
+    );
+    let got: Vec<(u32, u16, u32)> = out
+        .rtp
+        .iter()
+        .map(|(_, p)| {
+            let h = RtpHeader::parse(p).unwrap();
+            (h.ssrc(), h.sequence_number(), h.timestamp())
+        })
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        (got[0].0, got[0].1),
+        (1111, 305),
+        "same SSRC, next sequence number"
+    );
+    assert_eq!((got[1].0, got[1].1), (1111, 306));
+    assert!(
+        got[0].2.wrapping_sub(last_ts) > 0 && got[0].2.wrapping_sub(last_ts) < 9000,
+        "the timestamp moves on by about the time that passed: {} -> {}",
+        last_ts,
+        got[0].2
+    );
+    // Output from before the switch is not retransmitted from the new source's buffer (303
+    // was the old source's 13; the new source's own 13 is buffered but is another packet).
+    out.rtp.clear();
+    r.on_sink_nack(t, sink, &[303, 306], &mut out);
+    let resent: Vec<u16> = out
+        .rtp
+        .iter()
+        .map(|(_, p)| RtpHeader::parse(p).unwrap().sequence_number())
+        .collect();
+    assert_eq!(resent, vec![306]);
+
+    // Only a source of the same kind and codec can feed it.
+    let audio = r.add_source(audio_spec());
+    assert!(!r.move_sink(t, sink, audio));
+    assert_eq!(r.sink_counters(sink).unwrap().layer, Some(0));
+    assert!(!r.move_sink(t, sink, 999));
+    assert!(
+        r.move_sink(t, sink, b),
+        "moving to its own source changes nothing"
+    );
+}
