@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Rest, test_config};
+use common::{Rest, metric, test_config};
 use serde_json::{Value, json};
 use tessera::server::Server;
 use tessera_auth::token::Token;
@@ -744,4 +744,298 @@ async fn a_login_sent_right_after_connecting_is_answered() {
         let ack = ack.expect("login answered");
         assert_eq!(ack[0], "ok", "{ack:?}");
     }
+}
+
+/// Publishes audio and video from a real peer through the portal; returns the stream id and
+/// the connected peer once the publication is ready.
+async fn publish_av(c: &mut SioClient) -> (String, tessera_testkit::peer::Peer) {
+    let offer = PeerOffer::new(
+        true,
+        &[
+            str0m::media::MediaKind::Audio,
+            str0m::media::MediaKind::Video,
+        ],
+    );
+    let tracks: Vec<Value> = offer
+        .mids
+        .iter()
+        .map(|(mid, kind)| json!({"type": kind, "mid": mid, "source": if *kind == "audio" { "mic" } else { "camera" }}))
+        .collect();
+    let ack = c
+        .request(
+            "publish",
+            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    let id = ack[1]["id"].as_str().unwrap().to_string();
+    let ack = c
+        .request(
+            "soac",
+            Some(json!({"id": id, "signaling": {"type": "offer", "sdp": offer.sdp}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok");
+    let (_, answer) = c
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "progress" && d["status"] == "soac"
+        })
+        .await
+        .unwrap();
+    let peer = offer
+        .start(answer["data"]["sdp"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        peer.wait_connected(Duration::from_secs(10)),
+        "publisher connects"
+    );
+    c.wait_for(Duration::from_secs(5), |e, d| {
+        e == "progress" && d["sessionId"] == id.as_str() && d["status"] == "ready"
+    })
+    .await
+    .unwrap();
+    (id, peer)
+}
+
+/// Subscribes to a stream's audio and video through the portal with a real peer; returns the
+/// subscription id and the connected peer.
+async fn subscribe_av(c: &mut SioClient, stream: &str) -> (String, tessera_testkit::peer::Peer) {
+    let sub = PeerOffer::new(
+        false,
+        &[
+            str0m::media::MediaKind::Audio,
+            str0m::media::MediaKind::Video,
+        ],
+    );
+    let tracks: Vec<Value> = sub
+        .mids
+        .iter()
+        .map(|(mid, kind)| json!({"type": kind, "mid": mid, "from": stream}))
+        .collect();
+    let ack = c
+        .request(
+            "subscribe",
+            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    let (sub_id, transport) = (
+        ack[1]["id"].as_str().unwrap().to_string(),
+        ack[1]["transportId"].as_str().unwrap().to_string(),
+    );
+    let ack = c
+        .request(
+            "soac",
+            Some(json!({"id": transport, "signaling": {"type": "offer", "sdp": sub.sdp}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok");
+    let (_, answer) = c
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "progress" && d["status"] == "soac"
+        })
+        .await
+        .unwrap();
+    let peer = sub.start(answer["data"]["sdp"].as_str().unwrap()).unwrap();
+    assert!(
+        peer.wait_connected(Duration::from_secs(10)),
+        "subscriber connects"
+    );
+    (sub_id, peer)
+}
+
+/// Waits (up to 10 s) until `peer` received 20 more audio and video packets than it had.
+fn wait_receiving(what: &str, peer: &tessera_testkit::peer::Peer) {
+    let (a, v) = (peer.received_of("audio"), peer.received_of("video"));
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while peer.received_of("audio") <= a + 20 || peer.received_of("video") <= v + 20 {
+        assert!(std::time::Instant::now() < end, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `subscription-control update` with another `from` switches the subscription's source in
+/// the data plane without renegotiation: when the first source is unpublished, the subscriber
+/// keeps receiving (from the second) and is not told its source is lost.
+#[tokio::test]
+async fn an_update_switches_a_subscriptions_source_without_renegotiation() {
+    let (_dir, server, rest, room) = setup().await;
+    let mut alice = client(&server).await;
+    login(
+        &mut alice,
+        &token(&rest, &room, "alice", "presenter").await,
+        "JavaScript",
+    )
+    .await;
+    let mut carol = client(&server).await;
+    login(
+        &mut carol,
+        &token(&rest, &room, "carol", "presenter").await,
+        "JavaScript",
+    )
+    .await;
+    let mut bob = client(&server).await;
+    login(
+        &mut bob,
+        &token(&rest, &room, "bob", "viewer").await,
+        "JavaScript",
+    )
+    .await;
+    let (first, alice_peer) = publish_av(&mut alice).await;
+    let (second, carol_peer) = publish_av(&mut carol).await;
+
+    // Bob subscribes to Alice's stream and receives it.
+    let (sub_id, peer) = subscribe_av(&mut bob, &first).await;
+    wait_receiving("Bob receives Alice's audio and video", &peer);
+
+    // A format the subscription cannot take, or a stream that does not exist, is refused.
+    let update = |data: Value| json!({"id": sub_id, "operation": "update", "data": data});
+    let ack = bob
+        .request(
+            "subscription-control",
+            Some(update(json!({"video": {"from": "nosuchstream"}}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(error_of(&ack), "Update subscription failed");
+
+    // Switch both kinds to Carol's stream.
+    let ack = bob
+        .request(
+            "subscription-control",
+            Some(update(
+                json!({"audio": {"from": second}, "video": {"from": second}}),
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    let stats = rest
+        .get(&format!("/v1/rooms/{room}/streams/{second}/stats"))
+        .await
+        .json();
+    let subs = stats["subscriptions"].as_array().unwrap();
+    assert_eq!(subs.len(), 1, "Carol's stream now feeds Bob: {stats}");
+    assert_eq!(subs[0]["id"], sub_id.as_str());
+    for t in subs[0]["tracks"].as_array().unwrap() {
+        assert!(
+            t["trackId"].as_str().unwrap().starts_with(&second),
+            "the data plane names the new source: {t}"
+        );
+    }
+
+    // Alice leaves: Bob's subscription is not ended, and he keeps receiving.
+    assert_eq!(
+        alice
+            .request("unpublish", Some(json!({"id": first})))
+            .await
+            .unwrap()[0],
+        "ok"
+    );
+    drop(alice_peer);
+    wait_receiving("Bob receives Carol's audio and video", &peer);
+    assert!(
+        bob.wait_for(Duration::from_millis(500), |e, d| {
+            e == "progress" && d["sessionId"] == sub_id.as_str() && d["status"] == "error"
+        })
+        .await
+        .is_err(),
+        "no 'Source stream loss' for a switched subscription"
+    );
+    drop((carol_peer, peer));
+    server.shutdown().await;
+}
+
+/// The same switch across shards: the new source lives on the other shard, so it is relayed
+/// to the subscriber's shard, and the relay ends when the subscription switches away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_switch_to_another_shard_relays_the_new_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), None);
+    config.webrtc.cores = 2;
+    let (_dir, server, rest, room) = common::server_with_room(dir, config, "switch").await;
+    let mut alice = client(&server).await;
+    login(
+        &mut alice,
+        &token(&rest, &room, "alice", "presenter").await,
+        "JavaScript",
+    )
+    .await;
+    let mut carol = client(&server).await;
+    login(
+        &mut carol,
+        &token(&rest, &room, "carol", "presenter").await,
+        "JavaScript",
+    )
+    .await;
+    let mut bob = client(&server).await;
+    login(
+        &mut bob,
+        &token(&rest, &room, "bob", "viewer").await,
+        "JavaScript",
+    )
+    .await;
+    // Least-loaded placement: Alice on one shard, Carol on the other; Bob joins Alice's.
+    let (first, alice_peer) = publish_av(&mut alice).await;
+    let (second, carol_peer) = publish_av(&mut carol).await;
+    let (sub_id, peer) = subscribe_av(&mut bob, &first).await;
+    wait_receiving("Bob receives Alice", &peer);
+    let metrics = || async {
+        reqwest::get(format!("{}/metrics", rest.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert_eq!(metric(&metrics().await, "tessera_relays"), 0.0);
+    let update = |from: &str| json!({"id": sub_id, "operation": "update", "data": {"audio": {"from": from}, "video": {"from": from}}});
+
+    let ack = bob
+        .request("subscription-control", Some(update(&second)))
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    assert_eq!(
+        metric(&metrics().await, "tessera_relays"),
+        2.0,
+        "Carol's audio and video are relayed to Bob's shard"
+    );
+    wait_receiving("Bob receives Carol over the relay", &peer);
+    assert!(metric(&metrics().await, "tessera_rtp_relayed_total") > 0.0);
+
+    // Back to Alice: the relay has no sink left and ends.
+    let ack = bob
+        .request("subscription-control", Some(update(&first)))
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    assert_eq!(metric(&metrics().await, "tessera_relays"), 0.0);
+    wait_receiving("Bob receives Alice again", &peer);
+
+    // And to Carol again; then Alice leaves and Bob plays on.
+    let ack = bob
+        .request("subscription-control", Some(update(&second)))
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    assert_eq!(
+        alice
+            .request("unpublish", Some(json!({"id": first})))
+            .await
+            .unwrap()[0],
+        "ok"
+    );
+    drop(alice_peer);
+    wait_receiving("Bob receives Carol after Alice left", &peer);
+    assert_eq!(
+        metric(&metrics().await, "tessera_session_panics_total"),
+        0.0
+    );
+    drop((carol_peer, peer));
+    server.shutdown().await;
 }

@@ -454,6 +454,7 @@ impl Conference {
                                 owner: pid.to_string(),
                                 transport: transport.to_string(),
                                 stream,
+                                video: spec.tracks.iter().any(|t| t.kind == TrackKind::Video),
                                 ready: false,
                             });
                         }
@@ -512,8 +513,8 @@ impl Conference {
         }
     }
 
-    /// `subscription-control` (spec §3.6): pause and play; updates that keep the source and ask for
-    /// its own parameters (no transcoding, no source switch yet).
+    /// `subscription-control` (spec §3.6): pause and play; updates that ask for the source's own
+    /// parameters (no transcoding) and may switch a kind's source to another stream.
     pub async fn subscription_control(
         &self,
         room: ObjectId,
@@ -548,24 +549,82 @@ impl Conference {
                     .map_err(|e| e.to_string())
             }
             "update" => {
-                // Without transcoding a subscription can only keep what it has: the same
-                // source, and parameters that describe that source. Switching the source
-                // without renegotiation is not implemented yet.
-                let source = st.stream(&sub.stream).ok_or("Update subscription failed")?;
-                for kind in ["audio", "video"] {
-                    let Some(u) = data.get(kind) else { continue };
-                    if let Some(from) = u.get("from")
-                        && from.as_str() != Some(sub.stream.as_str())
-                    {
-                        return Err("Update subscription failed".into());
-                    }
+                // Without transcoding, parameters must describe the (new) source itself. A
+                // `from` naming another stream switches that kind's source in the data plane,
+                // without renegotiation; the new source must have the same format.
+                const FAILED: &str = "Update subscription failed";
+                let current = st.stream(&sub.stream).ok_or(FAILED)?;
+                let mut switches: Vec<(TrackKind, String, String)> = Vec::new();
+                for kind in [TrackKind::Audio, TrackKind::Video] {
+                    let Some(u) = data.get(kind.as_str()) else {
+                        continue;
+                    };
+                    let from = match u.get("from") {
+                        None => None,
+                        Some(Value::String(f)) if *f != sub.stream => Some(f.as_str()),
+                        Some(Value::String(_)) => None,
+                        Some(_) => return Err(FAILED.into()),
+                    };
+                    let track = match from {
+                        None => current.tracks.iter().find(|t| t.kind == kind),
+                        Some(f) => {
+                            let allowed = if kind == TrackKind::Audio {
+                                p.permission.subscribe.audio
+                            } else {
+                                p.permission.subscribe.video
+                            };
+                            if !allowed {
+                                return Err("unauthorized".into());
+                            }
+                            let (stream, track) = resolve(&st, f, kind).ok_or(FAILED)?;
+                            if let Some(old) = current.tracks.iter().find(|t| t.kind == kind)
+                                && old.format != track.format
+                            {
+                                return Err(FAILED.into());
+                            }
+                            switches.push((kind, stream, track.id.clone()));
+                            Some(track)
+                        }
+                    };
                     if let Some(params) = u.get("parameters") {
-                        let track = source
-                            .tracks
-                            .iter()
-                            .find(|t| t.kind.as_str() == kind)
-                            .ok_or("Update subscription failed")?;
+                        let track = track.ok_or(FAILED)?;
                         check_parameters(params, track).map_err(|w| w.to_string())?;
+                    }
+                }
+                if switches.is_empty() {
+                    return Ok(());
+                }
+                let before: Vec<(TrackKind, String)> = current
+                    .tracks
+                    .iter()
+                    .map(|t| (t.kind, t.id.clone()))
+                    .collect();
+                drop(st);
+                for (i, (kind, _, track)) in switches.iter().enumerate() {
+                    if let Err(e) = self
+                        .media
+                        .switch_source(&sub.transport, sub_id, *kind, track)
+                        .await
+                    {
+                        tracing::info!(target: "tessera::conference", subscription = sub_id, error = %e, "source switch refused");
+                        // Put back what this update already switched.
+                        for (k, _, _) in &switches[..i] {
+                            if let Some((_, t)) = before.iter().find(|(bk, _)| bk == k) {
+                                let _ = self
+                                    .media
+                                    .switch_source(&sub.transport, sub_id, *k, t)
+                                    .await;
+                            }
+                        }
+                        return Err(FAILED.into());
+                    }
+                }
+                let mut st = state.lock().await;
+                if let Some(s) = st.subscriptions.iter_mut().find(|s| s.id == sub_id) {
+                    for (kind, stream, _) in switches {
+                        if kind == TrackKind::Video || !s.video {
+                            s.stream = stream;
+                        }
                     }
                 }
                 Ok(())

@@ -95,8 +95,11 @@ pub struct Subscription {
     pub owner: String,
     /// Transport it runs on.
     pub transport: String,
-    /// Source stream.
+    /// Source stream: its video's, or its audio's when it has no video (a subscription ends
+    /// with this stream).
     pub stream: String,
+    /// It carries video.
+    pub video: bool,
     /// The subscription reported `ready` to its owner.
     pub ready: bool,
 }

@@ -280,6 +280,7 @@ impl Conference {
         }
         let sub_id = session_id();
         let pid = participant_id();
+        let video = tracks.iter().any(|t| t.kind == TrackKind::Video);
         let req = OfferRequest {
             transport_id: sub_id.clone(),
             room_id: room.id.to_hex(),
@@ -304,6 +305,7 @@ impl Conference {
             owner: pid.clone(),
             transport: sub_id.clone(),
             stream: stream_id.to_string(),
+            video,
             ready: false,
         });
         st.transports.push(TransportInfo {

@@ -286,6 +286,16 @@ pub trait MediaControl: Send + Sync + std::fmt::Debug + 'static {
         kind: Option<TrackKind>,
         active: bool,
     ) -> Result<(), MediaError>;
+    /// Feeds a subscription's m-lines of `kind` from another published track (`track_id`,
+    /// `<transportId>-<mid>`) of the same codec, without renegotiation: the subscriber keeps
+    /// its SSRC and its stream continues from the new source's next key frame.
+    async fn switch_source(
+        &self,
+        transport_id: &str,
+        session_id: &str,
+        kind: TrackKind,
+        track_id: &str,
+    ) -> Result<(), MediaError>;
     /// The transport's state and the counters of its m-lines.
     async fn transport_stats(&self, transport_id: &str) -> Result<TransportStats, MediaError>;
     /// Subscribes to data-plane events.

@@ -492,6 +492,55 @@ impl MediaControl for MediaNode {
         r
     }
 
+    async fn switch_source(
+        &self,
+        transport_id: &str,
+        session_id: &str,
+        kind: TrackKind,
+        track_id: &str,
+    ) -> Result<(), MediaError> {
+        let (shard, from) = {
+            let p = self.placement.lock().expect("placement lock");
+            let shard = p
+                .transports
+                .get(transport_id)
+                .map(|t| t.shard)
+                .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+            let from = *p
+                .tracks
+                .get(track_id)
+                .ok_or_else(|| MediaError::NoSource(track_id.into()))?;
+            (shard, from)
+        };
+        // A source on another shard is relayed to the transport's shard (the target skips a
+        // relay it already has).
+        let mut needs = Vec::new();
+        if from != shard {
+            let t = track_id.to_string();
+            let spec = self.call(from, |tx| Command::RelayDescribe(t, tx)).await?;
+            needs.push(worker::RelayNeed {
+                track_id: track_id.to_string(),
+                from,
+                relay: self.next_relay.fetch_add(1, Ordering::Relaxed),
+                spec,
+            });
+        }
+        let (transport, session, track_id) = (
+            transport_id.to_string(),
+            session_id.to_string(),
+            track_id.to_string(),
+        );
+        self.call(shard, |reply| Command::SwitchSource {
+            transport,
+            session,
+            kind,
+            track_id,
+            needs,
+            reply,
+        })
+        .await
+    }
+
     async fn transport_stats(&self, transport_id: &str) -> Result<TransportStats, MediaError> {
         let shard = self
             .shard_of(transport_id)

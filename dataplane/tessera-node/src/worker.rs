@@ -40,6 +40,16 @@ pub enum Command {
     EndSession(String, String, oneshot::Sender<Result<(), MediaError>>),
     /// Close a transport.
     Close(String, oneshot::Sender<Result<(), MediaError>>),
+    /// Feed a subscription's m-lines of one kind from another published track, adopting the
+    /// relays it needs first (as `OfferWithRelays` does).
+    SwitchSource {
+        transport: String,
+        session: String,
+        kind: TrackKind,
+        track_id: String,
+        needs: Vec<RelayNeed>,
+        reply: oneshot::Sender<Result<(), MediaError>>,
+    },
     /// A transport's state and per-m-line counters.
     Stats(String, oneshot::Sender<Result<TransportStats, MediaError>>),
     /// Mute/unmute a published track.
@@ -905,6 +915,26 @@ impl ShardWorker {
         needs: Vec<RelayNeed>,
         tx: &mut SendBatch,
     ) -> Result<OfferAnswer, MediaError> {
+        self.adopt_relays(needs);
+        let relayed: Vec<SourceKey> = req
+            .subscribe
+            .iter()
+            .flat_map(|s| s.tracks.iter())
+            .filter_map(|t| {
+                let base = t.from.split(':').next().unwrap_or(&t.from);
+                let id = self.relays.by_track.get(base)?;
+                self.relays.inbound.get(id).map(|r| r.source)
+            })
+            .collect();
+        let r = self.on_offer(now, req, tx);
+        for src in relayed {
+            self.reap_relay(src);
+        }
+        r
+    }
+
+    /// Starts relaying the sources in `needs` this shard does not relay yet.
+    fn adopt_relays(&mut self, needs: Vec<RelayNeed>) {
         for need in needs {
             if self.relays.by_track.contains_key(&need.track_id) {
                 continue;
@@ -942,18 +972,71 @@ impl ShardWorker {
             self.metrics.relays.inc();
             tracing::debug!(target: "tessera::node", shard = self.index, from = need.from, relay = need.relay, "relaying a source from another shard");
         }
-        let relayed: Vec<SourceKey> = req
-            .subscribe
-            .iter()
-            .flat_map(|s| s.tracks.iter())
-            .filter_map(|t| {
-                let base = t.from.split(':').next().unwrap_or(&t.from);
-                let id = self.relays.by_track.get(base)?;
-                self.relays.inbound.get(id).map(|r| r.source)
-            })
-            .collect();
-        let r = self.on_offer(now, req, tx);
-        for src in relayed {
+    }
+
+    /// The source of a published track on this shard, or of one relayed here.
+    fn source_of_track(&self, track_id: &str) -> Option<SourceKey> {
+        match self.tracks.get(track_id) {
+            Some(&(peer, idx)) => self
+                .peers
+                .get(peer)?
+                .pubs
+                .get(idx)?
+                .as_ref()
+                .map(|p| p.source),
+            None => self
+                .relays
+                .by_track
+                .get(track_id)
+                .and_then(|id| self.relays.inbound.get(id))
+                .map(|r| r.source),
+        }
+    }
+
+    /// [`Command::SwitchSource`]: moves the session's sinks of `kind` to `track_id`'s source.
+    fn switch_source(
+        &mut self,
+        now: Instant,
+        transport: &str,
+        session: &str,
+        kind: TrackKind,
+        track_id: &str,
+        needs: Vec<RelayNeed>,
+    ) -> Result<(), MediaError> {
+        self.adopt_relays(needs);
+        let new = self.source_of_track(track_id);
+        let mut old = Vec::new();
+        let r = (|| {
+            let key = *self
+                .by_id
+                .get(transport)
+                .ok_or_else(|| MediaError::NoTransport(transport.into()))?;
+            let to = new.ok_or_else(|| MediaError::NoSource(track_id.into()))?;
+            let peer = &mut self.peers[key];
+            let mut moved = 0;
+            for sub in peer.subs.iter_mut().flatten() {
+                if sub.session != session || sub.m.kind != kind || sub.sink == DETACHED {
+                    continue;
+                }
+                let from = self.router.sink_source(sub.sink);
+                if !self.router.move_sink(now, sub.sink, to) {
+                    return Err(MediaError::NoCodec(kind.as_str().into()));
+                }
+                old.extend(from);
+                sub.from = track_id.to_string();
+                moved += 1;
+            }
+            if moved == 0 {
+                return Err(MediaError::NoSuchMid {
+                    mid: session.into(),
+                    kind: kind.as_str().into(),
+                });
+            }
+            Ok(())
+        })();
+        // Relays no sink uses any more end: the ones the sinks left, and one adopted for a
+        // switch that failed.
+        for src in old.into_iter().chain(new) {
             self.reap_relay(src);
         }
         r
@@ -1622,6 +1705,17 @@ impl Worker for ShardWorker {
                     }
                     None => Err(MediaError::NoTransport(t)),
                 };
+                let _ = reply.send(r);
+            }
+            Command::SwitchSource {
+                transport,
+                session,
+                kind,
+                track_id,
+                needs,
+                reply,
+            } => {
+                let r = self.switch_source(now, &transport, &session, kind, &track_id, needs);
                 let _ = reply.send(r);
             }
             Command::Stats(t, reply) => {
