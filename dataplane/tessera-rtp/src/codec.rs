@@ -367,6 +367,212 @@ pub fn is_h264_keyframe(payload: &[u8]) -> bool {
     }
 }
 
+// ---- Resolution ----------------------------------------------------------------------------
+
+/// The picture size a key frame's first packet announces: VP8's key-frame header (RFC 6386
+/// §9.1: start code, then 14-bit width and height) or H.264's sequence parameter set (ITU-T
+/// H.264 §7.3.2.1.1, cropping applied), single, in a STAP-A or starting an FU-A. `None` for
+/// other packets, malformed ones, VP9 and AV1 (not parsed).
+pub fn keyframe_resolution(codec: Codec, payload: &[u8]) -> Option<(u16, u16)> {
+    match codec {
+        Codec::Vp8 => vp8_resolution(payload),
+        Codec::H264 => h264_resolution(payload),
+        Codec::Vp9 | Codec::Av1 => None,
+    }
+}
+
+fn vp8_resolution(payload: &[u8]) -> Option<(u16, u16)> {
+    let d = Vp8Descriptor::parse(payload).ok()?;
+    if !d.start_of_partition || d.partition_id != 0 {
+        return None;
+    }
+    let f = payload.get(d.len..d.len + 10)?;
+    // Frame tag bit 0 = 0: key frame; then the start code 9d 01 2a.
+    if f[0] & 0x01 != 0 || f[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let w = u16::from_le_bytes([f[6], f[7]]) & 0x3fff;
+    let h = u16::from_le_bytes([f[8], f[9]]) & 0x3fff;
+    (w > 0 && h > 0).then_some((w, h))
+}
+
+fn h264_resolution(payload: &[u8]) -> Option<(u16, u16)> {
+    let &hdr = payload.first()?;
+    match hdr & 0x1F {
+        H264_SPS => sps_resolution(&payload[1..]),
+        H264_STAP_A => {
+            let mut at = 1;
+            while at + 2 < payload.len() {
+                let size = usize::from(u16::from_be_bytes([payload[at], payload[at + 1]]));
+                let nal = payload.get(at + 2..at + 2 + size)?;
+                if nal.first().is_some_and(|b| b & 0x1F == H264_SPS) {
+                    return sps_resolution(&nal[1..]);
+                }
+                at += 2 + size;
+            }
+            None
+        }
+        H264_FU_A => {
+            let fu = *payload.get(1)?;
+            // Only the SPS's first fragment: it usually holds the whole size.
+            (fu & 0x80 != 0 && fu & 0x1F == H264_SPS)
+                .then(|| sps_resolution(&payload[2..]))
+                .flatten()
+        }
+        _ => None,
+    }
+}
+
+/// Reads an RBSP bit by bit, dropping emulation-prevention bytes (00 00 03) as it goes.
+struct Bits<'a> {
+    data: &'a [u8],
+    byte: usize,
+    bit: u8,
+    zeros: u8,
+}
+
+impl Bits<'_> {
+    fn bit(&mut self) -> Option<u32> {
+        if self.bit == 0 {
+            // Entering a new byte: skip an emulation-prevention byte.
+            if self.zeros >= 2 && self.data.get(self.byte) == Some(&0x03) {
+                self.byte += 1;
+                self.zeros = 0;
+            }
+            let b = *self.data.get(self.byte)?;
+            self.zeros = if b == 0 { self.zeros + 1 } else { 0 };
+        }
+        let b = self.data[self.byte];
+        let v = (b >> (7 - self.bit)) & 1;
+        self.bit += 1;
+        if self.bit == 8 {
+            self.bit = 0;
+            self.byte += 1;
+        }
+        Some(u32::from(v))
+    }
+
+    fn bits(&mut self, n: u32) -> Option<u32> {
+        (0..n).try_fold(0, |acc, _| Some((acc << 1) | self.bit()?))
+    }
+
+    /// Exp-Golomb ue(v), at most 31 leading zeros.
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        Some(((1u64 << zeros) - 1 + u64::from(self.bits(zeros)?)).min(u64::from(u32::MAX)) as u32)
+    }
+
+    /// Exp-Golomb se(v).
+    fn se(&mut self) -> Option<i64> {
+        let k = i64::from(self.ue()?);
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
+    }
+}
+
+/// Width and height from an SPS's RBSP (after its NAL header byte).
+fn sps_resolution(sps: &[u8]) -> Option<(u16, u16)> {
+    let mut r = Bits {
+        data: sps,
+        byte: 0,
+        bit: 0,
+        zeros: 0,
+    };
+    let profile = r.bits(8)?;
+    r.bits(16)?; // constraint flags, level_idc
+    r.ue()?; // seq_parameter_set_id
+    let mut chroma_format = 1;
+    let mut separate_planes = false;
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        chroma_format = r.ue()?;
+        if chroma_format > 3 {
+            return None;
+        }
+        if chroma_format == 3 {
+            separate_planes = r.bit()? == 1;
+        }
+        r.ue()?; // bit_depth_luma_minus8
+        r.ue()?; // bit_depth_chroma_minus8
+        r.bit()?; // qpprime_y_zero_transform_bypass_flag
+        if r.bit()? == 1 {
+            // seq_scaling_matrix_present_flag: skip the scaling lists.
+            let lists = if chroma_format == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if r.bit()? == 1 {
+                    let size = if i < 6 { 16 } else { 64 };
+                    let (mut last, mut next) = (8i64, 8i64);
+                    for _ in 0..size {
+                        if next != 0 {
+                            next = (last + r.se()? + 256).rem_euclid(256);
+                        }
+                        if next != 0 {
+                            last = next;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    r.ue()?; // log2_max_frame_num_minus4
+    match r.ue()? {
+        0 => {
+            r.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+        }
+        1 => {
+            r.bit()?; // delta_pic_order_always_zero_flag
+            r.se()?; // offset_for_non_ref_pic
+            r.se()?; // offset_for_top_to_bottom_field
+            let n = r.ue()?;
+            if n > 255 {
+                return None;
+            }
+            for _ in 0..n {
+                r.se()?;
+            }
+        }
+        2 => {}
+        _ => return None,
+    }
+    r.ue()?; // max_num_ref_frames
+    r.bit()?; // gaps_in_frame_num_value_allowed_flag
+    let w_mbs = u64::from(r.ue()?) + 1;
+    let h_units = u64::from(r.ue()?) + 1;
+    let frame_mbs_only = r.bit()?;
+    if frame_mbs_only == 0 {
+        r.bit()?; // mb_adaptive_frame_field_flag
+    }
+    r.bit()?; // direct_8x8_inference_flag
+    let (mut cl, mut cr, mut ct, mut cb) = (0u64, 0u64, 0u64, 0u64);
+    if r.bit()? == 1 {
+        cl = u64::from(r.ue()?);
+        cr = u64::from(r.ue()?);
+        ct = u64::from(r.ue()?);
+        cb = u64::from(r.ue()?);
+    }
+    let field = 2 - u64::from(frame_mbs_only);
+    let (unit_x, unit_y) = if chroma_format == 0 || separate_planes {
+        (1, field)
+    } else {
+        let sub_w = if chroma_format == 3 { 1 } else { 2 };
+        let sub_h = if chroma_format == 1 { 2 } else { 1 };
+        (sub_w, sub_h * field)
+    };
+    let w = (w_mbs * 16).checked_sub(unit_x * (cl + cr))?;
+    let h = (field * h_units * 16).checked_sub(unit_y * (ct + cb))?;
+    match (u16::try_from(w), u16::try_from(h)) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Some((w, h)),
+        _ => None,
+    }
+}
+
 // ---- AV1 -----------------------------------------------------------------------------------
 
 /// Whether an AV1 payload begins a new coded video sequence: the N bit of the aggregation
@@ -405,6 +611,58 @@ mod tests {
         // Descriptor only, no payload header.
         assert!(!is_vp8_keyframe(&p[..6]));
         assert!(!is_vp8_keyframe(&[]));
+    }
+
+    #[test]
+    fn key_frames_announce_their_resolution() {
+        // The first 16 bytes of a libvpx 1280x720 key frame (ffmpeg), behind a descriptor.
+        let mut vp8 = vec![0x10];
+        vp8.extend_from_slice(&hex("9077019d012a0005d002000708858588"));
+        assert_eq!(keyframe_resolution(Codec::Vp8, &vp8), Some((1280, 720)));
+        vp8[1] |= 1; // an inter frame has no size
+        assert_eq!(keyframe_resolution(Codec::Vp8, &vp8), None);
+        // SPSs from libx264 (ffmpeg): baseline 320x240, high 640x360 and 1918x1080
+        // (cropped), main 1280x720 interlaced (field coding); each has emulation-prevention
+        // bytes.
+        let cases = [
+            (
+                "6742c00dd90141fb0110000003001000000303c0f142a480",
+                (320, 240),
+            ),
+            (
+                "6764001eacd940a02ff970110000030001000003003c0f162d96",
+                (640, 360),
+            ),
+            (
+                "67640028acd940780227a970110000030001000003003c0f183196",
+                (1918, 1080),
+            ),
+            (
+                "674d4020eca02805df970110000003001000000303c1f162d960",
+                (1280, 720),
+            ),
+        ];
+        for (sps, want) in cases {
+            let nal = hex(sps);
+            assert_eq!(keyframe_resolution(Codec::H264, &nal), Some(want), "{sps}");
+            // In a STAP-A with a PPS, as libwebrtc sends it.
+            let mut stap = vec![0x78];
+            stap.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+            stap.extend_from_slice(&nal);
+            stap.extend_from_slice(&[0, 4, 0x68, 0xce, 0x3c, 0x80]);
+            assert_eq!(keyframe_resolution(Codec::H264, &stap), Some(want), "{sps}");
+            // Truncated: no size.
+            assert_eq!(keyframe_resolution(Codec::H264, &nal[..6]), None);
+        }
+        assert_eq!(keyframe_resolution(Codec::H264, &[0x65, 0x88]), None);
+        assert_eq!(keyframe_resolution(Codec::Vp9, &vp8), None);
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
