@@ -888,6 +888,37 @@ async fn an_update_switches_a_subscriptions_source_without_renegotiation() {
     let (first, alice_peer) = publish_av(&mut alice).await;
     let (second, carol_peer) = publish_av(&mut carol).await;
 
+    // The publication's key frames announce its size: the room is told with a whole-stream
+    // update, and REST lists it.
+    let (_, updated) = bob
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "stream" && d["id"] == first.as_str() && d["status"] == "update"
+        })
+        .await
+        .unwrap();
+    assert_eq!(updated["data"]["field"], ".", "{updated}");
+    let video = updated["data"]["value"]["media"]["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "video")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        video["parameters"]["resolution"],
+        json!({"width": 640, "height": 360}),
+        "{updated}"
+    );
+    let info = rest
+        .get(&format!("/v1/rooms/{room}/streams/{first}"))
+        .await
+        .json();
+    assert_eq!(
+        info["media"]["video"]["parameters"]["resolution"],
+        json!({"width": 640, "height": 360}),
+        "{info}"
+    );
+
     // Bob subscribes to Alice's stream and receives it.
     let (sub_id, peer) = subscribe_av(&mut bob, &first).await;
     wait_receiving("Bob receives Alice's audio and video", &peer);

@@ -228,10 +228,18 @@ fn run(
                 let (clock, freq, data) = if kind == "audio" {
                     (48_000, Frequency::FORTY_EIGHT_KHZ, vec![0xfc; 60])
                 } else {
-                    // VP8: bit 0 of the first byte clear = key frame (every 30th frame).
-                    // Lower simulcast layers send smaller frames.
-                    let mut d = vec![0x5a; 1000 >> (2 * layer)];
-                    d[0] = if frame % 30 == 1 { 0x00 } else { 0x01 };
+                    // VP8: bit 0 of the first byte clear = key frame (every 30th frame),
+                    // whose header (RFC 6386 §9.1) announces 640x360, halved per lower
+                    // simulcast layer. Lower layers send smaller frames.
+                    let mut d = vec![0x5a; (1000 >> (2 * layer)).max(10)];
+                    if frame % 30 == 1 {
+                        let (w, h) = (640u16 >> layer.min(4), 360u16 >> layer.min(4));
+                        d[..6].copy_from_slice(&[0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a]);
+                        d[6..8].copy_from_slice(&w.to_le_bytes());
+                        d[8..10].copy_from_slice(&h.to_le_bytes());
+                    } else {
+                        d[0] = 0x01;
+                    }
                     (90_000, Frequency::NINETY_KHZ, d)
                 };
                 let t = MediaTime::new(frame * clock / 30, freq);

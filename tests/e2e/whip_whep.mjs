@@ -58,7 +58,7 @@ window.play = async (base, url, token) => {
 window.inbound = async () => {
   const out = { video: null, audio: null, state: window.sub.pc.connectionState };
   (await window.sub.pc.getStats()).forEach((s) => {
-    if (s.type === 'inbound-rtp' && s.kind === 'video') out.video = { framesDecoded: s.framesDecoded || 0, width: s.frameWidth, nack: s.nackCount, pli: s.pliCount };
+    if (s.type === 'inbound-rtp' && s.kind === 'video') out.video = { framesDecoded: s.framesDecoded || 0, width: s.frameWidth, height: s.frameHeight, nack: s.nackCount, pli: s.pliCount };
     if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audio = { packetsReceived: s.packetsReceived || 0 };
   });
   return out;
@@ -98,6 +98,20 @@ try {
   if (!first) throw new Error('no video frame decoded');
   if (!(last.video.framesDecoded > first.video.framesDecoded)) throw new Error('decoded frames do not increase');
   if (!(last.audio && last.audio.packetsReceived > 0)) throw new Error('no audio received');
+  // The server reads the picture size from the publisher's key frames and lists it; it must
+  // match what the player's decoder reports (Chromium may start smaller and scale up).
+  let listed = null;
+  let decoded = null;
+  for (let i = 0; i < 40; i++) {
+    const info = await rest.call('GET', `/v1/rooms/${room}/streams/${streamId}`);
+    listed = info.media && info.media.video && info.media.video.parameters && info.media.video.parameters.resolution;
+    const v = (await player.evaluate(() => window.inbound())).video;
+    decoded = v && { width: v.width, height: v.height };
+    if (listed && decoded && listed.width === decoded.width && listed.height === decoded.height) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  console.log(`resolution listed ${JSON.stringify(listed)}, decoded ${JSON.stringify(decoded)}`);
+  if (!listed || !decoded || listed.width !== decoded.width || listed.height !== decoded.height) throw new Error('the listed resolution is not the decoded one');
   const start = Date.now();
   while (Date.now() - start < hold * 1000) {
     await new Promise((r) => setTimeout(r, 3000));

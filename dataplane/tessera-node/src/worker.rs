@@ -511,6 +511,8 @@ pub struct ShardWorker {
     next_deadline: Option<Instant>,
     epoch: Instant,
     sent_before: u64,
+    /// Sources whose picture size changed in this wake-up.
+    resized: Vec<SourceKey>,
     relays: Relays,
 }
 
@@ -554,6 +556,7 @@ impl ShardWorker {
             next_deadline: None,
             epoch: now,
             sent_before: 0,
+            resized: Vec::new(),
             relays: Relays::default(),
         }
     }
@@ -1040,6 +1043,30 @@ impl ShardWorker {
             self.reap_relay(src);
         }
         r
+    }
+
+    /// Reports published video tracks whose picture size (from their key frames) changed.
+    fn report_resolutions(&mut self) {
+        self.router.take_resolution_changes(&mut self.resized);
+        for source in std::mem::take(&mut self.resized) {
+            let Some((w, h)) = self.router.source_resolution(source) else {
+                continue;
+            };
+            let Some(track_id) = self
+                .sources
+                .get(&source)
+                .and_then(|&(peer, idx)| self.peers.get(peer)?.pubs.get(idx)?.as_ref())
+                .map(|p| p.track_id.clone())
+            else {
+                continue;
+            };
+            tracing::debug!(target: "tessera::node", shard = self.index, track = %track_id, width = w, height = h, "video resolution");
+            self.emit(MediaEvent::VideoResolution {
+                track_id,
+                width: u32::from(w),
+                height: u32::from(h),
+            });
+        }
     }
 
     /// Tells source shards which layers of a relayed simulcast source this shard's subscribers
@@ -1795,6 +1822,7 @@ impl Worker for ShardWorker {
     }
 
     fn end_of_wakeup(&mut self, _now: Instant, tx: &mut SendBatch) {
+        self.report_resolutions();
         self.ask_relayed_layers();
         self.flush_relays();
         self.recompute_deadline();

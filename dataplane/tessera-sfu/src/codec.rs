@@ -47,6 +47,17 @@ pub fn is_keyframe_start(codec: Codec, payload: &[u8]) -> bool {
     tessera_rtp::codec::is_keyframe(c, payload)
 }
 
+/// The picture size a key frame's first packet announces (VP8, H.264), if any.
+pub fn keyframe_resolution(codec: Codec, payload: &[u8]) -> Option<(u16, u16)> {
+    use tessera_rtp::codec as c;
+    let c = match codec {
+        Codec::Vp8 => c::Codec::Vp8,
+        Codec::H264 => c::Codec::H264,
+        _ => return None,
+    };
+    tessera_rtp::codec::keyframe_resolution(c, payload)
+}
+
 /// Rewrites VP8/VP9 picture ids (and TL0PICIDX) in a forwarded payload in place, so they stay
 /// continuous across layer switches.
 pub fn rewrite_picture_ids(codec: Codec, payload: &mut [u8], rw: &mut Rewriter) {

@@ -201,6 +201,8 @@ struct Layer {
     kf_pending: bool,
     /// Payload bytes received since the layer began ([`Router::source_counters`]).
     octets: u64,
+    /// Picture size of the last key frame that announced one.
+    resolution: Option<(u16, u16)>,
     /// Bitrate meter: bytes in the current window and the last window's rate.
     bytes: u64,
     window_start: Option<Instant>,
@@ -223,6 +225,8 @@ struct Source {
     /// A relayed source: the layers' bitrates and liveness as the source shard last reported
     /// them, and when.
     relayed_rates: Option<(Instant, [u64; MAX_LAYERS], u8)>,
+    /// The largest picture size of its layers ([`Router::source_resolution`]).
+    resolution: Option<(u16, u16)>,
 }
 
 #[derive(Debug)]
@@ -253,6 +257,8 @@ pub struct Router {
     stats: RouterStats,
     /// Relayed sources whose wanted layers may have changed.
     wanted_changed: Vec<SourceKey>,
+    /// Sources whose resolution changed ([`Router::take_resolution_changes`]).
+    resolution_changed: Vec<SourceKey>,
 }
 
 /// Every layer ([`Router::wanted_layers`], [`Router::set_relay_layers`]).
@@ -277,6 +283,7 @@ impl Router {
             nack_scratch: Vec::with_capacity(crate::recv::NACK_CAPACITY),
             stats: RouterStats::default(),
             wanted_changed: Vec::new(),
+            resolution_changed: Vec::new(),
         }
     }
 
@@ -333,6 +340,7 @@ impl Router {
                 kf_sent: None,
                 kf_pending: false,
                 octets: 0,
+                resolution: None,
                 bytes: 0,
                 window_start: None,
                 bitrate: 0,
@@ -347,6 +355,7 @@ impl Router {
             muted: false,
             wanted_dirty: false,
             relayed_rates: None,
+            resolution: None,
         })
     }
 
@@ -466,6 +475,21 @@ impl Router {
         if first {
             self.wanted_may_change(source);
         }
+    }
+
+    /// Moves out the sources whose [`Router::source_resolution`] changed since the last call.
+    pub fn take_resolution_changes(&mut self, into: &mut Vec<SourceKey>) {
+        into.extend(
+            self.resolution_changed
+                .drain(..)
+                .filter(|k| self.sources.contains(*k)),
+        );
+    }
+
+    /// The largest picture size a video source's layers announced in their key frames (VP8
+    /// and H.264; `None` before the first, and for other codecs).
+    pub fn source_resolution(&self, key: SourceKey) -> Option<(u16, u16)> {
+        self.sources.get(key)?.resolution
     }
 
     /// Moves out the relayed sources (with more than one layer) whose
@@ -683,6 +707,7 @@ impl Router {
             stats,
             epoch,
             wanted_changed,
+            resolution_changed,
             ..
         } = self;
         let Some(src) = sources.get_mut(source) else {
@@ -739,6 +764,25 @@ impl Router {
         let kind = src.spec.kind;
         let codec = src.spec.codec;
         let mut keyframe: Option<bool> = None;
+        // Key frames announce the picture size (VP8, H.264); the source shard reports it, a
+        // relayed copy does not.
+        if kind == Kind::Video
+            && !src.spec.relayed
+            && *keyframe.get_or_insert_with(|| codec::is_keyframe_start(codec, payload))
+            && let Some(res) = codec::keyframe_resolution(codec, payload)
+            && src.layers[layer as usize].resolution != Some(res)
+        {
+            src.layers[layer as usize].resolution = Some(res);
+            let largest = src
+                .layers
+                .iter()
+                .filter_map(|l| l.resolution)
+                .max_by_key(|&(w, h)| u32::from(w) * u32::from(h));
+            if largest != src.resolution {
+                src.resolution = largest;
+                resolution_changed.push(source);
+            }
+        }
         // A key frame answers every request still waiting for the rate limit: they were all
         // made before it, and each subscriber gets it.
         if kind == Kind::Video

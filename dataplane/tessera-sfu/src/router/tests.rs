@@ -974,3 +974,63 @@ fn a_sink_moved_to_another_source_continues_its_stream_from_a_key_frame() {
         "moving to its own source changes nothing"
     );
 }
+
+/// A VP8 key frame's first packet announcing `w`x`h` (RFC 6386 §9.1).
+fn vp8_key(w: u16, h: u16) -> Vec<u8> {
+    let mut p = vec![0x10, 0x90, 0x77, 0x01, 0x9d, 0x01, 0x2a];
+    p.extend_from_slice(&w.to_le_bytes());
+    p.extend_from_slice(&h.to_le_bytes());
+    p
+}
+
+#[test]
+fn key_frames_report_the_largest_layers_resolution_when_it_changes() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let relayed = r.add_source(relayed_video_spec(1));
+    let mut out = Recorder::default();
+    let mut changed = Vec::new();
+    let mut seq = 0u16;
+    let mut send = |r: &mut Router, src: SourceKey, layer: u8, payload: &[u8]| {
+        seq += 1;
+        feed(
+            r,
+            t0,
+            src,
+            layer,
+            &packet(60 + layer as u32, seq, 0, payload, &[]),
+            &mut out,
+        );
+    };
+    send(&mut r, src, 0, &vp8(false));
+    r.take_resolution_changes(&mut changed);
+    assert!(changed.is_empty(), "an inter frame has no size");
+    assert_eq!(r.source_resolution(src), None);
+
+    send(&mut r, src, 0, &vp8_key(320, 180));
+    send(&mut r, src, 1, &vp8_key(1280, 720));
+    r.take_resolution_changes(&mut changed);
+    assert_eq!(r.source_resolution(src), Some((1280, 720)));
+    assert!(!changed.is_empty() && changed.iter().all(|k| *k == src));
+    changed.clear();
+
+    // The same sizes again, or a smaller layer changing, change nothing reported.
+    send(&mut r, src, 1, &vp8_key(1280, 720));
+    send(&mut r, src, 0, &vp8_key(640, 360));
+    r.take_resolution_changes(&mut changed);
+    assert!(changed.is_empty(), "{changed:?}");
+
+    // The top layer shrinks: reported.
+    send(&mut r, src, 1, &vp8_key(960, 540));
+    r.take_resolution_changes(&mut changed);
+    assert_eq!(changed, vec![src]);
+    assert_eq!(r.source_resolution(src), Some((960, 540)));
+    changed.clear();
+
+    // A relayed copy is reported by its own shard, not here.
+    send(&mut r, relayed, 0, &vp8_key(640, 480));
+    r.take_resolution_changes(&mut changed);
+    assert!(changed.is_empty());
+    assert_eq!(r.source_resolution(relayed), None);
+}
