@@ -12,7 +12,8 @@
 #   janus10_200 the same at N = 10 and 200, one run each (not in the default stages)
 #   scale50   per-core scaling K = 1, 2, 4, 8 at N = 50 (Tessera and the raw loop)
 #   fanout800 one stream's 800 subscribers over K = 1, 2, 4, 8 shards
-# DEVICE_STAGES picks stages (default all, in that order); DEVICE_QUICK=1 shrinks them (a local
+# DEVICE_STAGES picks stages (default all, in that order; keep `probe` first: it chooses
+# between a network namespace with a veth and a non-loopback interface for Janus); DEVICE_QUICK=1 shrinks them (a local
 # check of the script).
 set -u
 cmd=${1:-}
@@ -49,8 +50,9 @@ for l in sys.stdin:
     # list them); without them Janus stops at start-up with "error setting up libsrtp?".
     local nss=/usr/lib/x86_64-linux-gnu
     for f in libsoftokn3 libfreebl3 libfreeblpriv3 libnssckbi libnssdbm3; do
-        cp -L "$nss/$f.so" "$d/lib/"
-        if [ -e "$nss/$f.chk" ]; then cp -L "$nss/$f.chk" "$d/lib/"; fi
+        for e in so chk; do
+            if [ -e "$nss/$f.$e" ]; then cp -L "$nss/$f.$e" "$d/lib/"; fi
+        done
     done
     for p in janus ip; do
         local real="janus/janus.real"

@@ -355,6 +355,46 @@ async fn a_relayed_simulcast_stream_carries_only_the_layer_in_use() {
     }
     eprintln!("relayed/received per second: {ratios:?}");
     assert!(ratios.last().unwrap() > &0.5, "{ratios:?}");
+
+    // Each layer's key frames announce its own size (the testkit halves it per layer): REST
+    // v1.1 lists one per rid, v1 the largest.
+    let end = Instant::now() + Duration::from_secs(5);
+    let sizes = loop {
+        let v = rest
+            .get(&format!("/v1.1/rooms/{room}/streams/{stream}"))
+            .await
+            .json();
+        let sizes: Vec<(String, serde_json::Value)> = v["media"]["video"]["original"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["simulcastRid"].as_str().unwrap().to_string(),
+                    o["parameters"]["resolution"].clone(),
+                )
+            })
+            .collect();
+        if sizes.iter().all(|(_, r)| r.is_object()) || Instant::now() > end {
+            break sizes;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        sizes,
+        vec![
+            ("h".to_string(), json!({"width": 640, "height": 360})),
+            ("l".to_string(), json!({"width": 320, "height": 180})),
+        ]
+    );
+    let v1 = rest
+        .get(&format!("/v1/rooms/{room}/streams/{stream}"))
+        .await
+        .json();
+    assert_eq!(
+        v1["media"]["video"]["parameters"]["resolution"],
+        json!({"width": 640, "height": 360})
+    );
     drop(relayed);
     drop(publisher);
     server.shutdown().await;

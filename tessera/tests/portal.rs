@@ -1070,3 +1070,105 @@ async fn a_source_switch_to_another_shard_relays_the_new_source() {
     drop((carol_peer, peer));
     server.shutdown().await;
 }
+
+/// A subscription whose audio was switched to another stream is fed by two streams: switching
+/// the audio back works (the data plane names the first stream's track again), and when either
+/// stream is unpublished the subscription ends with `Source stream loss`, as OWT ends every
+/// subscription a publication feeds.
+#[tokio::test]
+async fn a_subscription_fed_by_two_streams_ends_with_either() {
+    let (_dir, server, rest, room) = setup().await;
+    let mut alice = client(&server).await;
+    login(
+        &mut alice,
+        &token(&rest, &room, "alice", "presenter").await,
+        "JavaScript",
+    )
+    .await;
+    let mut carol = client(&server).await;
+    login(
+        &mut carol,
+        &token(&rest, &room, "carol", "presenter").await,
+        "JavaScript",
+    )
+    .await;
+    let mut bob = client(&server).await;
+    login(
+        &mut bob,
+        &token(&rest, &room, "bob", "viewer").await,
+        "JavaScript",
+    )
+    .await;
+    let (first, _alice_peer) = publish_av(&mut alice).await;
+    let (second, _carol_peer) = publish_av(&mut carol).await;
+    let (sub_id, peer) = subscribe_av(&mut bob, &first).await;
+    wait_receiving("Bob receives Alice", &peer);
+    let audio_source = |stats: &Value| -> Option<String> {
+        let subs = stats["subscriptions"].as_array()?;
+        let s = subs.iter().find(|s| s["id"] == sub_id.as_str())?;
+        s["tracks"]
+            .as_array()?
+            .iter()
+            .find(|t| t["kind"] == "audio")?["trackId"]
+            .as_str()
+            .map(String::from)
+    };
+    let stats_of = |stream: &str| {
+        let rest = rest.clone();
+        let path = format!("/v1/rooms/{room}/streams/{stream}/stats");
+        async move { rest.get(&path).await.json() }
+    };
+    let audio = |from: &str| json!({"id": sub_id, "operation": "update", "data": {"audio": {"from": from}}});
+
+    // Audio from Carol, video still from Alice: both streams list the subscription.
+    let ack = bob
+        .request("subscription-control", Some(audio(&second)))
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    let s2 = stats_of(&second).await;
+    assert!(audio_source(&s2).unwrap().starts_with(&second), "{s2}");
+    assert!(audio_source(&stats_of(&first).await).is_some());
+    wait_receiving("Bob receives audio and video from two streams", &peer);
+
+    // And back: the audio comes from Alice's track again.
+    let ack = bob
+        .request("subscription-control", Some(audio(&first)))
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    let s1 = stats_of(&first).await;
+    assert!(audio_source(&s1).unwrap().starts_with(&first), "{s1}");
+    assert!(
+        audio_source(&stats_of(&second).await).is_none(),
+        "Carol's stream feeds nothing any more"
+    );
+
+    // Audio to Carol again; Carol unpublishes; the subscription ends.
+    let ack = bob
+        .request("subscription-control", Some(audio(&second)))
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{ack:?}");
+    assert_eq!(
+        carol
+            .request("unpublish", Some(json!({"id": second})))
+            .await
+            .unwrap()[0],
+        "ok"
+    );
+    let (_, lost) = bob
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "progress" && d["sessionId"] == sub_id.as_str() && d["status"] == "error"
+        })
+        .await
+        .unwrap();
+    assert_eq!(lost["data"], "Source stream loss", "{lost}");
+    let ack = bob
+        .request("subscription-control", Some(audio(&first)))
+        .await
+        .unwrap();
+    assert_eq!(error_of(&ack), "Subscription does NOT exist");
+    drop(peer);
+    server.shutdown().await;
+}

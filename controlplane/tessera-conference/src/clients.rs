@@ -14,7 +14,7 @@ use tessera_schema::room::Room;
 
 use crate::Conference;
 use crate::room::{
-    Notifier, Origin, Participant, PendingOp, RoomState, Subscription, TransportInfo,
+    Notifier, Origin, Participant, PendingOp, RoomState, SubSource, Subscription, TransportInfo,
 };
 use crate::runtime::add_participant;
 use crate::stream::{Stream, Track};
@@ -290,7 +290,7 @@ impl Conference {
             return Err("Subscription exists".into());
         }
         let mut specs = Vec::new();
-        let mut source_stream = None;
+        let mut sources = Vec::new();
         for t in &tracks {
             let kind = t.kind.as_str();
             let unsatisfied = |why: &str| format!("Target {kind} stream does NOT satisfy:{why}");
@@ -310,21 +310,29 @@ impl Conference {
             } else {
                 track.id.clone()
             };
+            if !sources.iter().any(|s: &SubSource| s.kind == t.kind) {
+                sources.push(SubSource {
+                    kind: t.kind,
+                    stream,
+                    from: from.clone(),
+                });
+            }
             specs.push(SubscribeTrackSpec {
                 mid: t.mid.clone(),
                 kind: t.kind,
                 from,
             });
-            source_stream = Some(stream);
         }
-        let stream = source_stream.ok_or("Invalid subscription")?;
+        if sources.is_empty() {
+            return Err("Invalid subscription".into());
+        }
         let i = Self::transport_for(&mut st, pid, transport)?;
         st.transports[i].pending.push(PendingOp::Subscribe(
             SubscribeSpec {
                 subscription_id: sub_id.to_string(),
                 tracks: specs,
             },
-            stream,
+            sources,
         ));
         self.bind_transport(transport, room);
         Ok(())
@@ -427,6 +435,7 @@ impl Conference {
                                     rids: t.rids.clone(),
                                     active: true,
                                     resolution: None,
+                                    layer_resolutions: Vec::new(),
                                 })
                                 .collect();
                             st.streams.push(Stream {
@@ -440,8 +449,8 @@ impl Conference {
                                 ready: false,
                             });
                         }
-                        PendingOp::Subscribe(spec, stream) => {
-                            if st.stream(&stream).is_none() {
+                        PendingOp::Subscribe(spec, sources) => {
+                            if sources.iter().any(|s| st.stream(&s.stream).is_none()) {
                                 st.notify(pid, "progress", json!({"id": transport, "sessionId": spec.subscription_id, "status": "error", "data": "Target audio/video stream early released"}));
                                 let _ = self
                                     .media
@@ -453,8 +462,7 @@ impl Conference {
                                 id: spec.subscription_id.clone(),
                                 owner: pid.to_string(),
                                 transport: transport.to_string(),
-                                stream,
-                                video: spec.tracks.iter().any(|t| t.kind == TrackKind::Video),
+                                sources,
                                 ready: false,
                             });
                         }
@@ -524,7 +532,7 @@ impl Conference {
         data: &Value,
     ) -> Result<(), String> {
         let state = self.room_of(room)?;
-        let st = state.lock().await;
+        let mut st = state.lock().await;
         let p = st.participant(pid).cloned().ok_or(NOT_JOINED)?;
         let sub = st
             .subscriptions
@@ -551,79 +559,77 @@ impl Conference {
             "update" => {
                 // Without transcoding, parameters must describe the (new) source itself. A
                 // `from` naming another stream switches that kind's source in the data plane,
-                // without renegotiation; the new source must have the same format.
+                // without renegotiation; the new source must have the same format. The room
+                // stays locked until the data plane has answered, so no unpublish or other
+                // update interleaves with the switch.
                 const FAILED: &str = "Update subscription failed";
-                let current = st.stream(&sub.stream).ok_or(FAILED)?;
-                let mut switches: Vec<(TrackKind, String, String)> = Vec::new();
+                let mut switches: Vec<SubSource> = Vec::new();
                 for kind in [TrackKind::Audio, TrackKind::Video] {
                     let Some(u) = data.get(kind.as_str()) else {
                         continue;
                     };
-                    let from = match u.get("from") {
-                        None => None,
-                        Some(Value::String(f)) if *f != sub.stream => Some(f.as_str()),
-                        Some(Value::String(_)) => None,
-                        Some(_) => return Err(FAILED.into()),
-                    };
-                    let track = match from {
-                        None => current.tracks.iter().find(|t| t.kind == kind),
-                        Some(f) => {
-                            let allowed = if kind == TrackKind::Audio {
-                                p.permission.subscribe.audio
-                            } else {
-                                p.permission.subscribe.video
-                            };
-                            if !allowed {
-                                return Err("unauthorized".into());
-                            }
+                    let old = sub.sources.iter().find(|s| s.kind == kind);
+                    let current = old
+                        .and_then(|o| st.stream(&o.stream))
+                        .and_then(|s| s.tracks.iter().find(|t| t.kind == kind));
+                    let track = match u.get("from") {
+                        None => current,
+                        Some(Value::String(f)) => {
                             let (stream, track) = resolve(&st, f, kind).ok_or(FAILED)?;
-                            if let Some(old) = current.tracks.iter().find(|t| t.kind == kind)
-                                && old.format != track.format
-                            {
+                            let from = if f.contains(':') || *f == track.id {
+                                f.clone()
+                            } else {
+                                track.id.clone()
+                            };
+                            if old.is_some_and(|o| o.from != from) {
+                                let allowed = if kind == TrackKind::Audio {
+                                    p.permission.subscribe.audio
+                                } else {
+                                    p.permission.subscribe.video
+                                };
+                                if !allowed {
+                                    return Err("unauthorized".into());
+                                }
+                                if current.is_some_and(|c| c.format != track.format) {
+                                    return Err(FAILED.into());
+                                }
+                                switches.push(SubSource { kind, stream, from });
+                            } else if old.is_none() {
+                                // The subscription has no m-line of this kind.
                                 return Err(FAILED.into());
                             }
-                            switches.push((kind, stream, track.id.clone()));
                             Some(track)
                         }
+                        Some(_) => return Err(FAILED.into()),
                     };
                     if let Some(params) = u.get("parameters") {
                         let track = track.ok_or(FAILED)?;
                         check_parameters(params, track).map_err(|w| w.to_string())?;
                     }
                 }
-                if switches.is_empty() {
-                    return Ok(());
-                }
-                let before: Vec<(TrackKind, String)> = current
-                    .tracks
-                    .iter()
-                    .map(|t| (t.kind, t.id.clone()))
-                    .collect();
-                drop(st);
-                for (i, (kind, _, track)) in switches.iter().enumerate() {
+                for (i, to) in switches.iter().enumerate() {
                     if let Err(e) = self
                         .media
-                        .switch_source(&sub.transport, sub_id, *kind, track)
+                        .switch_source(&sub.transport, sub_id, to.kind, &to.from)
                         .await
                     {
                         tracing::info!(target: "tessera::conference", subscription = sub_id, error = %e, "source switch refused");
                         // Put back what this update already switched.
-                        for (k, _, _) in &switches[..i] {
-                            if let Some((_, t)) = before.iter().find(|(bk, _)| bk == k) {
+                        for done in &switches[..i] {
+                            if let Some(o) = sub.sources.iter().find(|s| s.kind == done.kind) {
                                 let _ = self
                                     .media
-                                    .switch_source(&sub.transport, sub_id, *k, t)
+                                    .switch_source(&sub.transport, sub_id, o.kind, &o.from)
                                     .await;
                             }
                         }
                         return Err(FAILED.into());
                     }
                 }
-                let mut st = state.lock().await;
                 if let Some(s) = st.subscriptions.iter_mut().find(|s| s.id == sub_id) {
-                    for (kind, stream, _) in switches {
-                        if kind == TrackKind::Video || !s.video {
-                            s.stream = stream;
+                    for to in switches {
+                        if let Some(o) = s.sources.iter_mut().find(|o| o.kind == to.kind) {
+                            *o = to;
                         }
                     }
                 }
@@ -699,10 +705,13 @@ fn check_parameters(params: &Value, track: &Track) -> Result<(), &'static str> {
             r.get("width").and_then(Value::as_u64),
             r.get("height").and_then(Value::as_u64),
         );
-        match track.resolution {
-            Some((tw, th)) if Some(tw as u64) == w && Some(th as u64) == h => {}
-            None => {}
-            _ => return Err("Resolution is not acceptable"),
+        // Without transcoding: a size the source (or one of its simulcast layers) has, or any
+        // while none is known yet.
+        let mut known = track.resolutions().peekable();
+        if known.peek().is_some()
+            && !known.any(|(tw, th)| Some(u64::from(tw)) == w && Some(u64::from(th)) == h)
+        {
+            return Err("Resolution is not acceptable");
         }
     }
     if let Some(b) = params.get("bitrate")

@@ -133,6 +133,9 @@ impl Conference {
             | MediaEvent::TransportFailed { transport_id, .. }
             | MediaEvent::TransportClosed { transport_id } => transport_id.clone(),
             MediaEvent::VideoResolution { track_id, .. } => track_id
+                .split(':')
+                .next()
+                .unwrap_or_default()
                 .rsplit_once('-')
                 .map(|(t, _)| t.to_string())
                 .unwrap_or_default(),
@@ -164,10 +167,11 @@ impl Conference {
                 height,
             } => {
                 st.set_resolution(&track_id, width, height);
+                let base = track_id.split(':').next().unwrap_or_default();
                 let stream = st
                     .streams
                     .iter()
-                    .find(|s| s.tracks.iter().any(|t| t.id == track_id))
+                    .find(|s| s.tracks.iter().any(|t| t.id == base))
                     .cloned();
                 if let Some(s) = stream.filter(|s| s.ready) {
                     st.stream_event(json!({"id": s.id, "status": "update", "data": {"field": ".", "value": s.portal_info()}}));

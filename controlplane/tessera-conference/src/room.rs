@@ -86,6 +86,24 @@ impl Participant {
     }
 }
 
+/// The source of one kind of a subscription.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubSource {
+    /// Audio or video.
+    pub kind: tessera_schema::control::TrackKind,
+    /// Source stream.
+    pub stream: String,
+    /// Source track, as the data plane was given it.
+    pub from: String,
+}
+
+impl Subscription {
+    /// Whether `stream` feeds it.
+    pub fn fed_by(&self, stream: &str) -> bool {
+        self.sources.iter().any(|s| s.stream == stream)
+    }
+}
+
 /// A subscription.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Subscription {
@@ -95,11 +113,9 @@ pub struct Subscription {
     pub owner: String,
     /// Transport it runs on.
     pub transport: String,
-    /// Source stream: its video's, or its audio's when it has no video (a subscription ends
-    /// with this stream).
-    pub stream: String,
-    /// It carries video.
-    pub video: bool,
+    /// What feeds each kind: the source stream and the track (`<trackId>` or
+    /// `<trackId>:<rid>`) the data plane takes it from. It ends with any of these streams.
+    pub sources: Vec<SubSource>,
     /// The subscription reported `ready` to its owner.
     pub ready: bool,
 }
@@ -109,8 +125,8 @@ pub struct Subscription {
 pub enum PendingOp {
     /// `publish`, with the publication's attributes.
     Publish(tessera_schema::control::PublishSpec, Value),
-    /// `subscribe`, with the source stream.
-    Subscribe(tessera_schema::control::SubscribeSpec, String),
+    /// `subscribe`, with the source of each kind.
+    Subscribe(tessera_schema::control::SubscribeSpec, Vec<SubSource>),
 }
 
 /// A portal client's peer connection as the room sees it.
@@ -181,11 +197,17 @@ impl RoomState {
         self.participants.iter().find(|p| p.id == id)
     }
 
+    /// Records a video resolution the data plane reported for `<trackId>` or, for one
+    /// simulcast layer, `<trackId>:<rid>`.
     pub(crate) fn set_resolution(&mut self, track_id: &str, w: u32, h: u32) {
+        let (base, rid) = match track_id.split_once(':') {
+            Some((b, r)) => (b, Some(r)),
+            None => (track_id, None),
+        };
         for s in &mut self.streams {
             for t in &mut s.tracks {
-                if t.id == track_id {
-                    t.resolution = Some((w, h));
+                if t.id == base {
+                    t.set_resolution(rid, w, h);
                 }
             }
         }
@@ -246,7 +268,7 @@ impl RoomState {
                 .partition(|s| s.transport == transport);
         let (fed, kept): (Vec<Subscription>, Vec<Subscription>) = others
             .into_iter()
-            .partition(|s| gone_ids.contains(&s.stream.as_str()));
+            .partition(|s| gone_ids.iter().any(|g| s.fed_by(g)));
         self.subscriptions = kept;
         self.transports.retain(|t| t.id != transport);
         ended.streams = gone;
@@ -262,7 +284,7 @@ impl RoomState {
         let (fed, kept): (Vec<Subscription>, Vec<Subscription>) =
             std::mem::take(&mut self.subscriptions)
                 .into_iter()
-                .partition(|s| s.stream == id);
+                .partition(|s| s.fed_by(id));
         self.subscriptions = kept;
         Some((stream, fed))
     }

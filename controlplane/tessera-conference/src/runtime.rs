@@ -17,7 +17,9 @@ use tessera_schema::sdp::{Direction, Kind, Offer};
 
 use crate::Conference;
 use crate::ids::{participant_id, session_id};
-use crate::room::{Origin, Participant, Permission, RoomState, Subscription, TransportInfo};
+use crate::room::{
+    Origin, Participant, Permission, RoomState, SubSource, Subscription, TransportInfo,
+};
 use crate::stream::{Stream, Track};
 
 /// A data-plane refusal as an HTTP error.
@@ -160,6 +162,7 @@ impl Conference {
                 rids: t.rids.clone(),
                 active: true,
                 resolution: None,
+                layer_resolutions: Vec::new(),
             })
             .collect();
         st.streams.push(Stream {
@@ -280,7 +283,14 @@ impl Conference {
         }
         let sub_id = session_id();
         let pid = participant_id();
-        let video = tracks.iter().any(|t| t.kind == TrackKind::Video);
+        let sources: Vec<SubSource> = tracks
+            .iter()
+            .map(|t| SubSource {
+                kind: t.kind,
+                stream: stream_id.to_string(),
+                from: t.from.clone(),
+            })
+            .collect();
         let req = OfferRequest {
             transport_id: sub_id.clone(),
             room_id: room.id.to_hex(),
@@ -304,8 +314,7 @@ impl Conference {
             id: sub_id.clone(),
             owner: pid.clone(),
             transport: sub_id.clone(),
-            stream: stream_id.to_string(),
-            video,
+            sources,
             ready: false,
         });
         st.transports.push(TransportInfo {
@@ -485,7 +494,7 @@ impl Conference {
             let subs: Vec<_> = st
                 .subscriptions
                 .iter()
-                .filter(|s| s.stream == stream.id)
+                .filter(|s| s.fed_by(&stream.id))
                 .cloned()
                 .collect();
             drop(st);

@@ -21,8 +21,10 @@ pub struct Track {
     pub rids: Vec<String>,
     /// Muted by its publisher?
     pub active: bool,
-    /// Video resolution once known.
+    /// Video resolution once known (for a simulcast track, its largest layer's).
     pub resolution: Option<(u32, u32)>,
+    /// Each simulcast layer's resolution once known, in `rids` order.
+    pub layer_resolutions: Vec<Option<(u32, u32)>>,
 }
 
 /// A forward stream (publication).
@@ -60,6 +62,46 @@ impl Track {
             .map(|(w, h)| json!({"resolution": {"width": w, "height": h}}))
     }
 
+    /// The parameters of one simulcast layer.
+    fn layer_parameters(&self, rid: &str) -> Option<Value> {
+        let i = self.rids.iter().position(|r| r == rid)?;
+        self.layer_resolutions
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|(w, h)| json!({"resolution": {"width": w, "height": h}}))
+    }
+
+    /// Every resolution it is known to have: the track's, and each layer's.
+    pub fn resolutions(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.resolution
+            .iter()
+            .chain(self.layer_resolutions.iter().flatten())
+            .copied()
+    }
+
+    /// Records a resolution from the data plane: of the whole track, or of the layer `rid`
+    /// (the track then has its largest layer's).
+    pub fn set_resolution(&mut self, rid: Option<&str>, w: u32, h: u32) {
+        let Some(rid) = rid else {
+            self.resolution = Some((w, h));
+            return;
+        };
+        let Some(i) = self.rids.iter().position(|r| r == rid) else {
+            return;
+        };
+        if self.layer_resolutions.len() < self.rids.len() {
+            self.layer_resolutions.resize(self.rids.len(), None);
+        }
+        self.layer_resolutions[i] = Some((w, h));
+        self.resolution = self
+            .layer_resolutions
+            .iter()
+            .flatten()
+            .copied()
+            .max_by_key(|&(w, h)| u64::from(w) * u64::from(h));
+    }
+
     /// Portal-format track entries (one per simulcast layer).
     fn portal(&self) -> Vec<Value> {
         let base = |id: String, rid: Option<&str>| {
@@ -70,7 +112,11 @@ impl Track {
                 t.insert("source".into(), json!(s));
             }
             t.insert("format".into(), format_json(&self.format));
-            if let Some(p) = self.parameters() {
+            let params = match rid {
+                Some(r) => self.layer_parameters(r),
+                None => self.parameters(),
+            };
+            if let Some(p) = params {
                 t.insert("parameters".into(), p);
             }
             t.insert("status".into(), json!(self.status()));
@@ -125,7 +171,7 @@ impl Stream {
                 let original: Vec<Value> = if t.rids.is_empty() {
                     vec![json!({"format": format_json(&t.format), "parameters": params})]
                 } else {
-                    t.rids.iter().map(|r| json!({"format": format_json(&t.format), "parameters": params, "simulcastRid": r})).collect()
+                    t.rids.iter().map(|r| json!({"format": format_json(&t.format), "parameters": t.layer_parameters(r).unwrap_or_else(|| json!({})), "simulcastRid": r})).collect()
                 };
                 m["original"] = json!(original);
             } else {
@@ -161,7 +207,7 @@ mod tests {
     use tessera_schema::media::{AudioFormat, VideoCodec, VideoFormat};
 
     fn stream() -> Stream {
-        Stream {
+        let mut s = Stream {
             id: "s1".into(),
             owner: "p1".into(),
             kind: "webrtc",
@@ -176,6 +222,7 @@ mod tests {
                     rids: vec![],
                     active: true,
                     resolution: None,
+                    layer_resolutions: Vec::new(),
                 },
                 Track {
                     id: "t1-1".into(),
@@ -185,13 +232,18 @@ mod tests {
                     mid: "1".into(),
                     rids: vec!["q".into(), "f".into()],
                     active: false,
-                    resolution: Some((640, 360)),
+                    resolution: None,
+                    layer_resolutions: Vec::new(),
                 },
             ],
             attributes: json!({"k": "v"}),
             in_views: vec![],
             ready: true,
-        }
+        };
+        s.tracks[1].set_resolution(Some("f"), 640, 360);
+        s.tracks[1].set_resolution(Some("q"), 320, 180);
+        s.tracks[1].set_resolution(Some("x"), 1920, 1080); // no such layer: ignored
+        s
     }
 
     #[test]
@@ -213,8 +265,14 @@ mod tests {
         assert_eq!(tracks[1]["status"], "inactive");
         assert_eq!(
             tracks[1]["parameters"]["resolution"],
+            json!({"width": 320, "height": 180}),
+            "each layer has its own size"
+        );
+        assert_eq!(
+            tracks[2]["parameters"]["resolution"],
             json!({"width": 640, "height": 360})
         );
+        assert!(tracks[0].get("parameters").is_none());
     }
 
     #[test]
@@ -222,8 +280,17 @@ mod tests {
         let v1 = stream().rest_info(false);
         assert_eq!(v1["media"]["video"]["format"], json!({"codec": "vp8"}));
         assert!(v1["media"].get("tracks").is_none());
+        assert_eq!(
+            v1["media"]["video"]["parameters"]["resolution"],
+            json!({"width": 640, "height": 360}),
+            "the track's size is its largest layer's"
+        );
         let v11 = stream().rest_info(true);
         assert_eq!(v11["media"]["video"]["original"][1]["simulcastRid"], "f");
+        assert_eq!(
+            v11["media"]["video"]["original"][0]["parameters"]["resolution"],
+            json!({"width": 320, "height": 180})
+        );
         assert!(v11["media"]["video"].get("format").is_none());
         assert_eq!(stream().track("t1-1:f").unwrap().1, Some("f"));
         assert!(stream().track("t1-1:x").is_none());

@@ -506,20 +506,22 @@ impl MediaControl for MediaNode {
                 .get(transport_id)
                 .map(|t| t.shard)
                 .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+            let base = track_id.split(':').next().unwrap_or(track_id);
             let from = *p
                 .tracks
-                .get(track_id)
+                .get(base)
                 .ok_or_else(|| MediaError::NoSource(track_id.into()))?;
             (shard, from)
         };
+        let base = track_id.split(':').next().unwrap_or(track_id);
         // A source on another shard is relayed to the transport's shard (the target skips a
         // relay it already has).
         let mut needs = Vec::new();
         if from != shard {
-            let t = track_id.to_string();
+            let t = base.to_string();
             let spec = self.call(from, |tx| Command::RelayDescribe(t, tx)).await?;
             needs.push(worker::RelayNeed {
-                track_id: track_id.to_string(),
+                track_id: base.to_string(),
                 from,
                 relay: self.next_relay.fetch_add(1, Ordering::Relaxed),
                 spec,

@@ -511,8 +511,8 @@ pub struct ShardWorker {
     next_deadline: Option<Instant>,
     epoch: Instant,
     sent_before: u64,
-    /// Sources whose picture size changed in this wake-up.
-    resized: Vec<SourceKey>,
+    /// Layers whose picture size changed (router hand-out, reused).
+    resized: Vec<(SourceKey, u8, (u16, u16))>,
     relays: Relays,
 }
 
@@ -977,6 +977,19 @@ impl ShardWorker {
         }
     }
 
+    /// The simulcast rids of a published track on this shard, or of one relayed here.
+    fn rids_of_track(&self, track_id: &str) -> Option<&[String]> {
+        match self.tracks.get(track_id) {
+            Some(&(peer, idx)) => Some(&self.peers.get(peer)?.pubs.get(idx)?.as_ref()?.m.rids),
+            None => self
+                .relays
+                .by_track
+                .get(track_id)
+                .and_then(|id| self.relays.inbound.get(id))
+                .map(|r| r.rids.as_slice()),
+        }
+    }
+
     /// The source of a published track on this shard, or of one relayed here.
     fn source_of_track(&self, track_id: &str) -> Option<SourceKey> {
         match self.tracks.get(track_id) {
@@ -996,7 +1009,8 @@ impl ShardWorker {
         }
     }
 
-    /// [`Command::SwitchSource`]: moves the session's sinks of `kind` to `track_id`'s source.
+    /// [`Command::SwitchSource`]: moves the session's sinks of `kind` to the source of
+    /// `track_id` (`<trackId>` or `<trackId>:<rid>`, which fixes the simulcast layer).
     fn switch_source(
         &mut self,
         now: Instant,
@@ -1007,7 +1021,19 @@ impl ShardWorker {
         needs: Vec<RelayNeed>,
     ) -> Result<(), MediaError> {
         self.adopt_relays(needs);
-        let new = self.source_of_track(track_id);
+        let (base, rid) = match track_id.split_once(':') {
+            Some((b, r)) => (b, Some(r)),
+            None => (track_id, None),
+        };
+        let new = self.source_of_track(base);
+        let layer = match rid {
+            None => Ok(None),
+            Some(r) => self
+                .rids_of_track(base)
+                .and_then(|rids| rids.iter().position(|x| x == r))
+                .map(|i| Some(i as u8))
+                .ok_or_else(|| MediaError::NoSource(track_id.into())),
+        };
         let mut old = Vec::new();
         let r = (|| {
             let key = *self
@@ -1015,25 +1041,30 @@ impl ShardWorker {
                 .get(transport)
                 .ok_or_else(|| MediaError::NoTransport(transport.into()))?;
             let to = new.ok_or_else(|| MediaError::NoSource(track_id.into()))?;
+            let layer = layer?;
             let peer = &mut self.peers[key];
-            let mut moved = 0;
-            for sub in peer.subs.iter_mut().flatten() {
-                if sub.session != session || sub.m.kind != kind || sub.sink == DETACHED {
-                    continue;
-                }
-                let from = self.router.sink_source(sub.sink);
-                if !self.router.move_sink(now, sub.sink, to) {
+            let mine =
+                |sub: &Sub| sub.session == session && sub.m.kind == kind && sub.sink != DETACHED;
+            // All of the session's m-lines of this kind move, or none.
+            let mut any = false;
+            for sub in peer.subs.iter().flatten().filter(|s| mine(s)) {
+                if !self.router.can_feed(sub.sink, to) {
                     return Err(MediaError::NoCodec(kind.as_str().into()));
                 }
-                old.extend(from);
-                sub.from = track_id.to_string();
-                moved += 1;
+                any = true;
             }
-            if moved == 0 {
-                return Err(MediaError::NoSuchMid {
-                    mid: session.into(),
-                    kind: kind.as_str().into(),
-                });
+            if !any {
+                return Err(MediaError::NoSource(format!(
+                    "{session} has no live {} m-line",
+                    kind.as_str()
+                )));
+            }
+            let choice = layer.map_or(LayerChoice::Auto, LayerChoice::Fixed);
+            for sub in peer.subs.iter_mut().flatten().filter(|s| mine(s)) {
+                old.extend(self.router.sink_source(sub.sink));
+                self.router.move_sink(now, sub.sink, to);
+                self.router.set_sink_layer(now, sub.sink, choice);
+                sub.from = track_id.to_string();
             }
             Ok(())
         })();
@@ -1045,20 +1076,21 @@ impl ShardWorker {
         r
     }
 
-    /// Reports published video tracks whose picture size (from their key frames) changed.
-    fn report_resolutions(&mut self) {
-        self.router.take_resolution_changes(&mut self.resized);
-        for source in std::mem::take(&mut self.resized) {
-            let Some((w, h)) = self.router.source_resolution(source) else {
-                continue;
-            };
-            let Some(track_id) = self
+    /// Reports published video tracks (`<trackId>:<rid>` for a simulcast layer) whose picture
+    /// size, from their key frames, changed.
+    fn report_resolutions(&mut self, now: Instant) {
+        self.router.take_resolution_changes(now, &mut self.resized);
+        for (source, layer, (w, h)) in std::mem::take(&mut self.resized) {
+            let Some(p) = self
                 .sources
                 .get(&source)
                 .and_then(|&(peer, idx)| self.peers.get(peer)?.pubs.get(idx)?.as_ref())
-                .map(|p| p.track_id.clone())
             else {
                 continue;
+            };
+            let track_id = match p.m.rids.get(usize::from(layer)) {
+                Some(rid) => format!("{}:{rid}", p.track_id),
+                None => p.track_id.clone(),
             };
             tracing::debug!(target: "tessera::node", shard = self.index, track = %track_id, width = w, height = h, "video resolution");
             self.emit(MediaEvent::VideoResolution {
@@ -1821,8 +1853,8 @@ impl Worker for ShardWorker {
         self.next_deadline
     }
 
-    fn end_of_wakeup(&mut self, _now: Instant, tx: &mut SendBatch) {
-        self.report_resolutions();
+    fn end_of_wakeup(&mut self, now: Instant, tx: &mut SendBatch) {
+        self.report_resolutions(now);
         self.ask_relayed_layers();
         self.flush_relays();
         self.recompute_deadline();

@@ -225,8 +225,8 @@ struct Source {
     /// A relayed source: the layers' bitrates and liveness as the source shard last reported
     /// them, and when.
     relayed_rates: Option<(Instant, [u64; MAX_LAYERS], u8)>,
-    /// The largest picture size of its layers ([`Router::source_resolution`]).
-    resolution: Option<(u16, u16)>,
+    /// Layers whose picture size changed and is not reported yet (a bit per layer).
+    resolution_dirty: u8,
 }
 
 #[derive(Debug)]
@@ -257,9 +257,15 @@ pub struct Router {
     stats: RouterStats,
     /// Relayed sources whose wanted layers may have changed.
     wanted_changed: Vec<SourceKey>,
-    /// Sources whose resolution changed ([`Router::take_resolution_changes`]).
+    /// Sources with a layer whose picture size changed ([`Router::take_resolution_changes`]).
     resolution_changed: Vec<SourceKey>,
+    /// Picture-size changes are handed out at most once per [`RESOLUTION_INTERVAL`].
+    next_resolution: Instant,
 }
+
+/// The shortest time between two hand-outs of picture-size changes
+/// ([`Router::take_resolution_changes`]).
+pub const RESOLUTION_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Every layer ([`Router::wanted_layers`], [`Router::set_relay_layers`]).
 pub const ALL_LAYERS: u8 = u8::MAX;
@@ -284,6 +290,7 @@ impl Router {
             stats: RouterStats::default(),
             wanted_changed: Vec::new(),
             resolution_changed: Vec::new(),
+            next_resolution: now,
         }
     }
 
@@ -355,7 +362,7 @@ impl Router {
             muted: false,
             wanted_dirty: false,
             relayed_rates: None,
-            resolution: None,
+            resolution_dirty: 0,
         })
     }
 
@@ -477,19 +484,41 @@ impl Router {
         }
     }
 
-    /// Moves out the sources whose [`Router::source_resolution`] changed since the last call.
-    pub fn take_resolution_changes(&mut self, into: &mut Vec<SourceKey>) {
-        into.extend(
-            self.resolution_changed
-                .drain(..)
-                .filter(|k| self.sources.contains(*k)),
-        );
+    /// Moves out the layers whose picture size changed, as `(source, layer, size)`, once each
+    /// however often they changed; at most once per [`RESOLUTION_INTERVAL`] (until then the
+    /// changes wait), so a publisher cannot flood the room with updates.
+    pub fn take_resolution_changes(
+        &mut self,
+        now: Instant,
+        into: &mut Vec<(SourceKey, u8, (u16, u16))>,
+    ) {
+        if self.resolution_changed.is_empty() || now < self.next_resolution {
+            return;
+        }
+        self.next_resolution = now + RESOLUTION_INTERVAL;
+        for key in self.resolution_changed.drain(..) {
+            let Some(s) = self.sources.get_mut(key) else {
+                continue;
+            };
+            let dirty = std::mem::take(&mut s.resolution_dirty);
+            for (i, l) in s.layers.iter().enumerate() {
+                if dirty & (1 << i) != 0
+                    && let Some(res) = l.resolution
+                {
+                    into.push((key, i as u8, res));
+                }
+            }
+        }
     }
 
-    /// The largest picture size a video source's layers announced in their key frames (VP8
-    /// and H.264; `None` before the first, and for other codecs).
-    pub fn source_resolution(&self, key: SourceKey) -> Option<(u16, u16)> {
-        self.sources.get(key)?.resolution
+    /// The picture size a video source's layer announced in its last key frame that had one
+    /// (VP8 and H.264; `None` before, and for other codecs).
+    pub fn layer_resolution(&self, key: SourceKey, layer: u8) -> Option<(u16, u16)> {
+        self.sources
+            .get(key)?
+            .layers
+            .get(layer as usize)?
+            .resolution
     }
 
     /// Moves out the relayed sources (with more than one layer) whose
@@ -580,23 +609,14 @@ impl Router {
     /// at once. `false` (nothing changed) if the sink or source does not exist or they do not
     /// match.
     pub fn move_sink(&mut self, now: Instant, key: SinkKey, to: SourceKey) -> bool {
-        let Some(sink) = self.sinks.get(key) else {
+        if !self.can_feed(key, to) {
             return false;
-        };
-        let from = sink.source;
+        }
+        let from = self.sinks[key].source;
         if from == to {
-            return self.sources.contains(to);
+            return true;
         }
-        let (Some(old), Some(new)) = (self.sources.get(from), self.sources.get(to)) else {
-            return false;
-        };
-        if old.spec.kind != new.spec.kind
-            || old.spec.codec != new.spec.codec
-            || old.spec.clock_rate != new.spec.clock_rate
-        {
-            return false;
-        }
-        let layers = new.layers.len() as u8;
+        let layers = self.sources[to].layers.len() as u8;
         self.sources[from].sinks.retain(|k| *k != key);
         self.wanted_may_change(from);
         let sink = &mut self.sinks[key];
@@ -614,6 +634,19 @@ impl Router {
         }
         self.wanted_may_change(to);
         true
+    }
+
+    /// Whether [`Router::move_sink`] would accept moving `key` to `to`.
+    pub fn can_feed(&self, key: SinkKey, to: SourceKey) -> bool {
+        let Some(sink) = self.sinks.get(key) else {
+            return false;
+        };
+        let (Some(old), Some(new)) = (self.sources.get(sink.source), self.sources.get(to)) else {
+            return false;
+        };
+        old.spec.kind == new.spec.kind
+            && old.spec.codec == new.spec.codec
+            && old.spec.clock_rate == new.spec.clock_rate
     }
 
     /// Removes a sink.
@@ -773,15 +806,10 @@ impl Router {
             && src.layers[layer as usize].resolution != Some(res)
         {
             src.layers[layer as usize].resolution = Some(res);
-            let largest = src
-                .layers
-                .iter()
-                .filter_map(|l| l.resolution)
-                .max_by_key(|&(w, h)| u32::from(w) * u32::from(h));
-            if largest != src.resolution {
-                src.resolution = largest;
+            if src.resolution_dirty == 0 {
                 resolution_changed.push(source);
             }
+            src.resolution_dirty |= 1 << layer;
         }
         // A key frame answers every request still waiting for the rate limit: they were all
         // made before it, and each subscriber gets it.

@@ -973,6 +973,25 @@ fn a_sink_moved_to_another_source_continues_its_stream_from_a_key_frame() {
         r.move_sink(t, sink, b),
         "moving to its own source changes nothing"
     );
+    out.rtp.clear();
+    feed(
+        &mut r,
+        t,
+        b,
+        0,
+        &packet(77, 16, 96_000, &vp8(false), &[]),
+        &mut out,
+    );
+    let got: Vec<u16> = out
+        .rtp
+        .iter()
+        .map(|(_, p)| RtpHeader::parse(p).unwrap().sequence_number())
+        .collect();
+    assert_eq!(
+        got,
+        vec![307],
+        "no new key frame needed, the sequence goes on"
+    );
 }
 
 /// A VP8 key frame's first packet announcing `w`x`h` (RFC 6386 §9.1).
@@ -984,7 +1003,7 @@ fn vp8_key(w: u16, h: u16) -> Vec<u8> {
 }
 
 #[test]
-fn key_frames_report_the_largest_layers_resolution_when_it_changes() {
+fn key_frames_report_each_layers_resolution_once_a_second_at_most() {
     let t0 = Instant::now();
     let mut r = Router::new(t0);
     let src = r.add_source(video_spec(2));
@@ -992,45 +1011,56 @@ fn key_frames_report_the_largest_layers_resolution_when_it_changes() {
     let mut out = Recorder::default();
     let mut changed = Vec::new();
     let mut seq = 0u16;
-    let mut send = |r: &mut Router, src: SourceKey, layer: u8, payload: &[u8]| {
+    let mut send = |r: &mut Router, t: Instant, src: SourceKey, layer: u8, payload: &[u8]| {
         seq += 1;
         feed(
             r,
-            t0,
+            t,
             src,
             layer,
             &packet(60 + layer as u32, seq, 0, payload, &[]),
             &mut out,
         );
     };
-    send(&mut r, src, 0, &vp8(false));
-    r.take_resolution_changes(&mut changed);
+    send(&mut r, t0, src, 0, &vp8(false));
+    r.take_resolution_changes(t0, &mut changed);
     assert!(changed.is_empty(), "an inter frame has no size");
-    assert_eq!(r.source_resolution(src), None);
+    assert_eq!(r.layer_resolution(src, 0), None);
 
-    send(&mut r, src, 0, &vp8_key(320, 180));
-    send(&mut r, src, 1, &vp8_key(1280, 720));
-    r.take_resolution_changes(&mut changed);
-    assert_eq!(r.source_resolution(src), Some((1280, 720)));
-    assert!(!changed.is_empty() && changed.iter().all(|k| *k == src));
+    send(&mut r, t0, src, 0, &vp8_key(320, 180));
+    send(&mut r, t0, src, 1, &vp8_key(1280, 720));
+    send(&mut r, t0, src, 1, &vp8_key(960, 540));
+    r.take_resolution_changes(t0, &mut changed);
+    changed.sort_unstable();
+    assert_eq!(
+        changed,
+        vec![(src, 0, (320, 180)), (src, 1, (960, 540))],
+        "each layer once, with its latest size"
+    );
     changed.clear();
 
-    // The same sizes again, or a smaller layer changing, change nothing reported.
-    send(&mut r, src, 1, &vp8_key(1280, 720));
-    send(&mut r, src, 0, &vp8_key(640, 360));
-    r.take_resolution_changes(&mut changed);
+    // The same sizes again change nothing; a new one waits out the interval.
+    let t1 = t0 + Duration::from_millis(300);
+    send(&mut r, t1, src, 1, &vp8_key(960, 540));
+    send(&mut r, t1, src, 0, &vp8_key(640, 360));
+    r.take_resolution_changes(t1, &mut changed);
     assert!(changed.is_empty(), "{changed:?}");
-
-    // The top layer shrinks: reported.
-    send(&mut r, src, 1, &vp8_key(960, 540));
-    r.take_resolution_changes(&mut changed);
-    assert_eq!(changed, vec![src]);
-    assert_eq!(r.source_resolution(src), Some((960, 540)));
+    let t2 = t0 + RESOLUTION_INTERVAL;
+    r.take_resolution_changes(t2, &mut changed);
+    assert_eq!(changed, vec![(src, 0, (640, 360))]);
+    assert_eq!(r.layer_resolution(src, 0), Some((640, 360)));
+    assert_eq!(r.layer_resolution(src, 1), Some((960, 540)));
     changed.clear();
 
     // A relayed copy is reported by its own shard, not here.
-    send(&mut r, relayed, 0, &vp8_key(640, 480));
-    r.take_resolution_changes(&mut changed);
+    send(
+        &mut r,
+        t2 + RESOLUTION_INTERVAL,
+        relayed,
+        0,
+        &vp8_key(640, 480),
+    );
+    r.take_resolution_changes(t2 + RESOLUTION_INTERVAL * 2, &mut changed);
     assert!(changed.is_empty());
-    assert_eq!(r.source_resolution(relayed), None);
+    assert_eq!(r.layer_resolution(relayed, 0), None);
 }
