@@ -933,6 +933,16 @@ async fn an_update_switches_a_subscriptions_source_without_renegotiation() {
         .await
         .unwrap();
     assert_eq!(error_of(&ack), "Update subscription failed");
+    for bad in [
+        json!({"video": {"from": 5}}),
+        json!({"audio": {"from": null}}),
+    ] {
+        let ack = bob
+            .request("subscription-control", Some(update(bad.clone())))
+            .await
+            .unwrap();
+        assert_eq!(error_of(&ack), "Update subscription failed", "{bad}");
+    }
 
     // Switch both kinds to Carol's stream.
     let ack = bob
