@@ -58,34 +58,54 @@ pub fn keyframe_resolution(codec: Codec, payload: &[u8]) -> Option<(u16, u16)> {
     tessera_rtp::codec::keyframe_resolution(c, payload)
 }
 
-/// Rewrites VP8/VP9 picture ids (and TL0PICIDX) in a forwarded payload in place, so they stay
-/// continuous across layer switches.
-pub fn rewrite_picture_ids(codec: Codec, payload: &mut [u8], rw: &mut Rewriter) {
-    use tessera_rtp::codec as c;
-    // One parse per forwarded copy: the descriptor's offsets are then written in place.
-    let change = |rw: &mut Rewriter, pic: Option<u16>, tl0: Option<u8>| {
-        let (p, t) = rw.map_picture(pic?, tl0);
-        Some(c::PictureRewrite {
-            picture_id: Some(p),
-            tl0_pic_idx: t,
-            key_idx: None,
-        })
-    };
-    match codec {
-        Codec::Vp8 => {
-            if let Ok(d) = c::Vp8Descriptor::parse(payload)
-                && let Some(ch) = change(rw, d.picture_id, d.tl0_pic_idx)
-            {
-                c::vp8_apply(payload, &d, &ch);
-            }
+/// A payload's VP8/VP9 descriptor, parsed once per received packet ([`Pictures::parse`]) and
+/// applied to every forwarded copy of it ([`Pictures::rewrite`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Pictures {
+    /// No picture ids to keep continuous (other codecs, or no descriptor that parses).
+    None,
+    /// VP8.
+    Vp8(tessera_rtp::codec::Vp8Descriptor),
+    /// VP9.
+    Vp9(tessera_rtp::codec::Vp9Descriptor),
+}
+
+impl Pictures {
+    /// Parses the descriptor of a `codec` payload.
+    pub fn parse(codec: Codec, payload: &[u8]) -> Pictures {
+        use tessera_rtp::codec as c;
+        match codec {
+            Codec::Vp8 => c::Vp8Descriptor::parse(payload).map_or(Pictures::None, Pictures::Vp8),
+            Codec::Vp9 => c::Vp9Descriptor::parse(payload).map_or(Pictures::None, Pictures::Vp9),
+            _ => Pictures::None,
         }
-        Codec::Vp9 => {
-            if let Ok(d) = c::Vp9Descriptor::parse(payload)
-                && let Some(ch) = change(rw, d.picture_id, d.tl0_pic_idx)
-            {
-                c::vp9_apply(payload, &d, &ch);
+    }
+
+    /// Rewrites the picture ids (and TL0PICIDX) of a forwarded copy of the parsed payload in
+    /// place, so they stay continuous across layer and source switches. The copy has the
+    /// same bytes, so the descriptor's offsets hold.
+    pub fn rewrite(&self, payload: &mut [u8], rw: &mut Rewriter) {
+        use tessera_rtp::codec as c;
+        let change = |rw: &mut Rewriter, pic: Option<u16>, tl0: Option<u8>| {
+            let (p, t) = rw.map_picture(pic?, tl0);
+            Some(c::PictureRewrite {
+                picture_id: Some(p),
+                tl0_pic_idx: t,
+                key_idx: None,
+            })
+        };
+        match self {
+            Pictures::Vp8(d) if d.len <= payload.len() => {
+                if let Some(ch) = change(rw, d.picture_id, d.tl0_pic_idx) {
+                    c::vp8_apply(payload, d, &ch);
+                }
             }
+            Pictures::Vp9(d) if d.len <= payload.len() => {
+                if let Some(ch) = change(rw, d.picture_id, d.tl0_pic_idx) {
+                    c::vp9_apply(payload, d, &ch);
+                }
+            }
+            _ => {}
         }
-        _ => {}
     }
 }

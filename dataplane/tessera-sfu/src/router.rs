@@ -797,6 +797,8 @@ impl Router {
         let kind = src.spec.kind;
         let codec = src.spec.codec;
         let mut keyframe: Option<bool> = None;
+        // The VP8/VP9 descriptor, parsed for the first sink that forwards the packet.
+        let mut pictures: Option<codec::Pictures> = None;
         // Key frames announce the picture size (VP8, H.264); the source shard reports it, a
         // relayed copy does not.
         if kind == Kind::Video
@@ -852,11 +854,13 @@ impl Router {
                 src.wanted_dirty = true;
                 wanted_changed.push(source);
             }
+            let pics = *pictures.get_or_insert_with(|| codec::Pictures::parse(codec, payload));
             let n = write_forwarded(
                 &src.spec,
                 &mut sink.rw,
                 &sink.spec,
                 hdr,
+                &pics,
                 m.seq,
                 m.ts,
                 now,
@@ -968,8 +972,9 @@ impl Router {
                 continue;
             };
             let out_ts = hdr.timestamp().wrapping_add(ts_delta);
+            let pics = codec::Pictures::parse(src.spec.codec, hdr.payload());
             stats.retransmitted += write_forwarded(
-                &src.spec, &mut s.rw, &s.spec, &hdr, out_seq, out_ts, now, *epoch, out,
+                &src.spec, &mut s.rw, &s.spec, &hdr, &pics, out_seq, out_ts, now, *epoch, out,
             );
         }
     }
@@ -1175,6 +1180,7 @@ fn write_forwarded(
     rw: &mut Rewriter,
     sink: &SinkSpec,
     hdr: &RtpHeader<'_>,
+    pictures: &codec::Pictures,
     seq: u16,
     ts: u32,
     now: Instant,
@@ -1219,14 +1225,13 @@ fn write_forwarded(
         extensions: &exts[..n],
     };
     let payload = hdr.payload();
-    let codec = src.codec;
     let mut queued = 0;
     out.send_rtp(sink.transport, &mut |buf: &mut [u8]| {
         let Ok(len) = w.write_packet(payload, buf) else {
             return 0;
         };
         let hl = len - payload.len();
-        codec::rewrite_picture_ids(codec, &mut buf[hl..len], rw);
+        pictures.rewrite(&mut buf[hl..len], rw);
         queued = 1;
         len
     });

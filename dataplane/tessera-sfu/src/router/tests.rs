@@ -1064,3 +1064,83 @@ fn key_frames_report_each_layers_resolution_once_a_second_at_most() {
     assert!(changed.is_empty());
     assert_eq!(r.layer_resolution(relayed, 0), None);
 }
+
+/// VP8 payload with a 15-bit picture id: X=1, S=1; I=1; M=1.
+fn vp8_pic(key: bool, pic: u16) -> Vec<u8> {
+    vec![
+        0x90,
+        0x80,
+        0x80 | (pic >> 8) as u8 & 0x7f,
+        pic as u8,
+        if key { 0x00 } else { 0x01 },
+        0xaa,
+    ]
+}
+
+#[test]
+fn picture_ids_stay_continuous_across_a_layer_switch() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let sink = r
+        .add_sink(
+            t0,
+            src,
+            SinkSpec {
+                layer: LayerChoice::Fixed(0),
+                ..sink_spec(1, 1111, 96)
+            },
+            1,
+        )
+        .unwrap();
+    let mut out = Recorder::default();
+    let mut t = t0;
+    let mut seq = [100u16, 7000u16];
+    for frame in 0..12u16 {
+        t += Duration::from_millis(33);
+        if frame == 5 {
+            r.set_sink_layer(t, sink, LayerChoice::Fixed(1));
+        }
+        for layer in 0..2u8 {
+            // Each layer numbers its pictures independently; layer 1 sends a key frame at 6.
+            let key = frame == 0 || (layer == 1 && frame == 6);
+            let pic = if layer == 0 {
+                300 + frame
+            } else {
+                20_000 + frame
+            };
+            let p = packet(
+                60 + layer as u32,
+                seq[layer as usize],
+                u32::from(frame) * 3000,
+                &vp8_pic(key, pic),
+                &[],
+            );
+            feed(&mut r, t, src, layer, &p, &mut out);
+            seq[layer as usize] += 1;
+        }
+    }
+    let pics: Vec<u16> = out
+        .rtp
+        .iter()
+        .map(|(_, p)| {
+            let d =
+                tessera_rtp::codec::Vp8Descriptor::parse(RtpHeader::parse(p).unwrap().payload())
+                    .unwrap();
+            d.picture_id.unwrap()
+        })
+        .collect();
+    assert_eq!(
+        pics.len(),
+        13,
+        "layer 0 for frames 0-6 (its frame 6 comes before layer 1's key frame), layer 1 for 6-11: {pics:?}"
+    );
+    assert_eq!(pics[0], 300);
+    for w in pics.windows(2) {
+        assert_eq!(
+            w[1],
+            (w[0] + 1) & 0x7fff,
+            "continuous across the switch: {pics:?}"
+        );
+    }
+}
