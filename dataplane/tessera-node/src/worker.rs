@@ -509,6 +509,12 @@ pub struct ShardWorker {
     /// Transports whose timer passed (kept between wake-ups: timers allocate nothing).
     due: Vec<usize>,
     next_deadline: Option<Instant>,
+    /// The earliest timer of any transport, as last computed.
+    peer_deadline: Option<Instant>,
+    /// Something may have moved a transport's timer earlier since `peer_deadline` was
+    /// computed. The media path only moves timers later (inactivity, consent expiry), so it
+    /// leaves this alone and a stale `peer_deadline` costs at most one early wake-up.
+    peer_deadline_stale: bool,
     epoch: Instant,
     sent_before: u64,
     /// Layers whose picture size changed (router hand-out, reused).
@@ -554,6 +560,8 @@ impl ShardWorker {
             scratch: Vec::new(),
             due: Vec::new(),
             next_deadline: None,
+            peer_deadline: None,
+            peer_deadline_stale: true,
             epoch: now,
             sent_before: 0,
             resized: Vec::new(),
@@ -1168,6 +1176,7 @@ impl ShardWorker {
     }
 
     fn remove_peer(&mut self, key: usize, tx: &mut SendBatch, event: Option<MediaEvent>) {
+        self.peer_deadline_stale = true;
         let n = self.peers[key].mids.len();
         for pos in 0..n {
             self.close_mid(key, pos);
@@ -1185,6 +1194,7 @@ impl ShardWorker {
     }
 
     fn poll_peer(&mut self, now: Instant, key: usize, tx: &mut SendBatch) {
+        self.peer_deadline_stale = true;
         let mut events = std::mem::take(&mut self.scratch);
         events.clear();
         if let Some(p) = self.peers.get_mut(key) {
@@ -1356,16 +1366,18 @@ impl ShardWorker {
     }
 
     fn recompute_deadline(&mut self) {
-        let mut d = self.router.poll_timeout();
-        for (_, p) in self.peers.iter() {
-            if let Some(t) = p.t.next_timeout() {
-                d = d.min(t);
-            }
-            if !p.twcc.is_empty() {
-                d = d.min(p.next_twcc);
-            }
+        if std::mem::take(&mut self.peer_deadline_stale) {
+            self.peer_deadline = self
+                .peers
+                .iter()
+                .flat_map(|(_, p)| {
+                    let twcc = (!p.twcc.is_empty()).then_some(p.next_twcc);
+                    p.t.next_timeout().into_iter().chain(twcc)
+                })
+                .min();
         }
-        self.next_deadline = Some(d);
+        let d = self.router.poll_timeout();
+        self.next_deadline = Some(self.peer_deadline.map_or(d, |p| p.min(d)));
     }
 
     /// What [`Command::Stats`] answers for the transport at `key`.
@@ -1540,6 +1552,13 @@ impl Worker for ShardWorker {
                                     .extension(id)
                                     .and_then(|v| tessera_rtp::ext::parse_transport_cc(v).ok())
                             {
+                                if peer.twcc.is_empty() {
+                                    // Feedback is now due at `next_twcc`.
+                                    self.peer_deadline = Some(
+                                        self.peer_deadline
+                                            .map_or(peer.next_twcc, |d| d.min(peer.next_twcc)),
+                                    );
+                                }
                                 if peer.twcc.len() < peer.twcc.capacity() {
                                     peer.twcc.push((
                                         seq,
@@ -1589,6 +1608,8 @@ impl Worker for ShardWorker {
     }
 
     fn handle_command(&mut self, now: Instant, cmd: Command, tx: &mut SendBatch) {
+        // Commands are rare; any of them may add a transport or move its timers.
+        self.peer_deadline_stale = true;
         match cmd {
             Command::Offer(req, reply) => {
                 let r = self.offer_command(now, *req, Vec::new(), tx);
@@ -1822,6 +1843,8 @@ impl Worker for ShardWorker {
     }
 
     fn handle_timeout(&mut self, now: Instant, tx: &mut SendBatch) {
+        // A wake-up at a stale (too early) deadline recomputes it, so it happens once.
+        self.peer_deadline_stale = true;
         {
             let mut out = OutCtx {
                 peers: &mut self.peers,
