@@ -1111,6 +1111,21 @@ async fn a_subscription_fed_by_two_streams_ends_with_either() {
     .await;
     let (first, _alice_peer) = publish_av(&mut alice).await;
     let (second, _carol_peer) = publish_av(&mut carol).await;
+    // One kind's tracks must come from one stream.
+    let ack = bob
+        .request(
+            "subscribe",
+            Some(json!({"media": {"tracks": [
+                {"type": "video", "mid": "0", "from": first},
+                {"type": "video", "mid": "1", "from": second},
+            ]}, "transport": {"type": "webrtc"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(&ack),
+        "Invalid subscription: every video track must come from one stream"
+    );
     let (sub_id, peer) = subscribe_av(&mut bob, &first).await;
     wait_receiving("Bob receives Alice", &peer);
     let audio_source = |stats: &Value| -> Option<String> {
@@ -1138,7 +1153,25 @@ async fn a_subscription_fed_by_two_streams_ends_with_either() {
     assert_eq!(ack[0], "ok", "{ack:?}");
     let s2 = stats_of(&second).await;
     assert!(audio_source(&s2).unwrap().starts_with(&second), "{s2}");
-    assert!(audio_source(&stats_of(&first).await).is_some());
+    let kinds = |stats: &Value| -> Vec<String> {
+        stats["subscriptions"][0]["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        kinds(&s2),
+        ["audio"],
+        "Carol's stream feeds the audio: {s2}"
+    );
+    let s1 = stats_of(&first).await;
+    assert_eq!(
+        kinds(&s1),
+        ["video"],
+        "Alice's stream feeds the video: {s1}"
+    );
     wait_receiving("Bob receives audio and video from two streams", &peer);
 
     // And back: the audio comes from Alice's track again.

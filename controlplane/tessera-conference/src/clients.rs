@@ -310,12 +310,19 @@ impl Conference {
             } else {
                 track.id.clone()
             };
-            if !sources.iter().any(|s: &SubSource| s.kind == t.kind) {
-                sources.push(SubSource {
+            match sources.iter().find(|s: &&SubSource| s.kind == t.kind) {
+                None => sources.push(SubSource {
                     kind: t.kind,
                     stream,
                     from: from.clone(),
-                });
+                }),
+                // One source per kind: the subscription ends with it and switches as one.
+                Some(s) if s.stream != stream => {
+                    return Err(format!(
+                        "Invalid subscription: every {kind} track must come from one stream"
+                    ));
+                }
+                Some(_) => {}
             }
             specs.push(SubscribeTrackSpec {
                 mid: t.mid.clone(),

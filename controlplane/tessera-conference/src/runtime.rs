@@ -429,14 +429,18 @@ impl Conference {
     /// subscription to it with its m-lines. A transport the data plane no longer knows (it is
     /// closing) is reported with `state: "closed"` and no tracks.
     async fn stream_stats(&self, stream: &Stream, subs: &[Subscription]) -> Value {
-        let part = |t: Result<TransportStats, MediaError>, transport: &str, session: &str| {
+        // A subscription's m-lines of the kinds this stream feeds.
+        let part = |t: Result<TransportStats, MediaError>,
+                    transport: &str,
+                    session: &str,
+                    kinds: &dyn Fn(TrackKind) -> bool| {
             let (state, remote, tracks) = match t {
                 Ok(t) => (
                     t.state,
                     t.remote_address,
                     t.tracks
                         .into_iter()
-                        .filter(|k| k.session_id == session)
+                        .filter(|k| k.session_id == session && kinds(k.kind))
                         .collect(),
                 ),
                 Err(_) => ("closed".to_string(), None, Vec::new()),
@@ -450,14 +454,21 @@ impl Conference {
             self.media.transport_stats(&stream.transport).await,
             &stream.transport,
             &stream.id,
+            &|_| true,
         );
         v["id"] = json!(stream.id);
         let mut out = Vec::with_capacity(subs.len());
         for sub in subs {
+            let fed = |k: TrackKind| {
+                sub.sources
+                    .iter()
+                    .any(|s| s.kind == k && s.stream == stream.id)
+            };
             let mut s = part(
                 self.media.transport_stats(&sub.transport).await,
                 &sub.transport,
                 &sub.id,
+                &fed,
             );
             s["id"] = json!(sub.id);
             s["participant"] = json!(sub.owner);

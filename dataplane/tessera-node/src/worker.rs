@@ -1608,8 +1608,19 @@ impl Worker for ShardWorker {
     }
 
     fn handle_command(&mut self, now: Instant, cmd: Command, tx: &mut SendBatch) {
-        // Commands are rare; any of them may add a transport or move its timers.
-        self.peer_deadline_stale = true;
+        // Control commands are rare and may add a transport or move its timers; the relayed
+        // media and its reports arrive with every batch and only reach the router, whose
+        // timeout is read at every wake-up anyway.
+        if !matches!(
+            cmd,
+            Command::RelayRtp(_)
+                | Command::RelaySr { .. }
+                | Command::RelayKeyframe { .. }
+                | Command::RelayLayers { .. }
+                | Command::RelayRates { .. }
+        ) {
+            self.peer_deadline_stale = true;
+        }
         match cmd {
             Command::Offer(req, reply) => {
                 let r = self.offer_command(now, *req, Vec::new(), tx);
