@@ -51,6 +51,13 @@ async fn login(c: &mut SioClient, token: &str, sdk: &str) -> Value {
     ack[1].clone()
 }
 
+/// A portal client logged in, as the JavaScript SDK, with a fresh token for `user` in `role`.
+async fn joined(server: &Server, rest: &Rest, room: &str, user: &str, role: &str) -> SioClient {
+    let mut c = client(server).await;
+    login(&mut c, &token(rest, room, user, role).await, "JavaScript").await;
+    c
+}
+
 fn error_of(ack: &[Value]) -> &str {
     assert_eq!(ack[0], "error", "expected an error, got {ack:?}");
     ack[1].as_str().unwrap()
@@ -315,22 +322,10 @@ async fn user_agent_and_protocol_are_checked() {
 #[tokio::test]
 async fn permissions_are_enforced() {
     let (_dir, server, rest, room) = setup().await;
-    let mut viewer = client(&server).await;
-    login(
-        &mut viewer,
-        &token(&rest, &room, "v", "viewer").await,
-        "JavaScript",
-    )
-    .await;
+    let mut viewer = joined(&server, &rest, &room, "v", "viewer").await;
     let ack = viewer.request("publish", Some(json!({"media": {"tracks": [{"type": "video", "mid": "0", "source": "camera"}]}, "transport": {"type": "webrtc"}}))).await.unwrap();
     assert_eq!(error_of(&ack), "unauthorized");
-    let mut deaf = client(&server).await;
-    login(
-        &mut deaf,
-        &token(&rest, &room, "d", "video_only_viewer").await,
-        "JavaScript",
-    )
-    .await;
+    let mut deaf = joined(&server, &rest, &room, "d", "video_only_viewer").await;
     let ack = deaf.request("subscribe", Some(json!({"media": {"tracks": [{"type": "audio", "mid": "0", "from": "0123456789abcdef0123456789abcdef"}]}, "transport": {"type": "webrtc"}}))).await.unwrap();
     assert_eq!(
         error_of(&ack),
@@ -462,13 +457,7 @@ async fn relogin_with_a_ticket_keeps_the_participant() {
 #[tokio::test]
 async fn clients_that_vanish_without_logout_leave() {
     let (_dir, server, rest, room) = setup().await;
-    let mut watcher = client(&server).await;
-    login(
-        &mut watcher,
-        &token(&rest, &room, "w", "viewer").await,
-        "JavaScript",
-    )
-    .await;
+    let mut watcher = joined(&server, &rest, &room, "w", "viewer").await;
     // No reconnection for this SDK type: it leaves at once.
     let mut a = client(&server).await;
     let ia = login(&mut a, &token(&rest, &room, "a", "viewer").await, "Python").await;
@@ -508,20 +497,8 @@ async fn clients_that_vanish_without_logout_leave() {
 #[tokio::test]
 async fn unpublishing_tells_subscribers_the_source_is_lost() {
     let (_dir, server, rest, room) = setup().await;
-    let mut alice = client(&server).await;
-    login(
-        &mut alice,
-        &token(&rest, &room, "alice", "presenter").await,
-        "JavaScript",
-    )
-    .await;
-    let mut bob = client(&server).await;
-    login(
-        &mut bob,
-        &token(&rest, &room, "bob", "viewer").await,
-        "JavaScript",
-    )
-    .await;
+    let mut alice = joined(&server, &rest, &room, "alice", "presenter").await;
+    let mut bob = joined(&server, &rest, &room, "bob", "viewer").await;
 
     // Alice publishes with a real WebRTC peer.
     let offer = PeerOffer::new(
@@ -864,27 +841,9 @@ fn wait_receiving(what: &str, peer: &tessera_testkit::peer::Peer) {
 #[tokio::test]
 async fn an_update_switches_a_subscriptions_source_without_renegotiation() {
     let (_dir, server, rest, room) = setup().await;
-    let mut alice = client(&server).await;
-    login(
-        &mut alice,
-        &token(&rest, &room, "alice", "presenter").await,
-        "JavaScript",
-    )
-    .await;
-    let mut carol = client(&server).await;
-    login(
-        &mut carol,
-        &token(&rest, &room, "carol", "presenter").await,
-        "JavaScript",
-    )
-    .await;
-    let mut bob = client(&server).await;
-    login(
-        &mut bob,
-        &token(&rest, &room, "bob", "viewer").await,
-        "JavaScript",
-    )
-    .await;
+    let mut alice = joined(&server, &rest, &room, "alice", "presenter").await;
+    let mut carol = joined(&server, &rest, &room, "carol", "presenter").await;
+    let mut bob = joined(&server, &rest, &room, "bob", "viewer").await;
     let (first, alice_peer) = publish_av(&mut alice).await;
     let (second, carol_peer) = publish_av(&mut carol).await;
 
@@ -999,27 +958,9 @@ async fn a_source_switch_to_another_shard_relays_the_new_source() {
     let mut config = test_config(dir.path(), None);
     config.webrtc.cores = 2;
     let (_dir, server, rest, room) = common::server_with_room(dir, config, "switch").await;
-    let mut alice = client(&server).await;
-    login(
-        &mut alice,
-        &token(&rest, &room, "alice", "presenter").await,
-        "JavaScript",
-    )
-    .await;
-    let mut carol = client(&server).await;
-    login(
-        &mut carol,
-        &token(&rest, &room, "carol", "presenter").await,
-        "JavaScript",
-    )
-    .await;
-    let mut bob = client(&server).await;
-    login(
-        &mut bob,
-        &token(&rest, &room, "bob", "viewer").await,
-        "JavaScript",
-    )
-    .await;
+    let mut alice = joined(&server, &rest, &room, "alice", "presenter").await;
+    let mut carol = joined(&server, &rest, &room, "carol", "presenter").await;
+    let mut bob = joined(&server, &rest, &room, "bob", "viewer").await;
     // Least-loaded placement: Alice on one shard, Carol on the other; Bob joins Alice's.
     let (first, alice_peer) = publish_av(&mut alice).await;
     let (second, carol_peer) = publish_av(&mut carol).await;
@@ -1088,27 +1029,9 @@ async fn a_source_switch_to_another_shard_relays_the_new_source() {
 #[tokio::test]
 async fn a_subscription_fed_by_two_streams_ends_with_either() {
     let (_dir, server, rest, room) = setup().await;
-    let mut alice = client(&server).await;
-    login(
-        &mut alice,
-        &token(&rest, &room, "alice", "presenter").await,
-        "JavaScript",
-    )
-    .await;
-    let mut carol = client(&server).await;
-    login(
-        &mut carol,
-        &token(&rest, &room, "carol", "presenter").await,
-        "JavaScript",
-    )
-    .await;
-    let mut bob = client(&server).await;
-    login(
-        &mut bob,
-        &token(&rest, &room, "bob", "viewer").await,
-        "JavaScript",
-    )
-    .await;
+    let mut alice = joined(&server, &rest, &room, "alice", "presenter").await;
+    let mut carol = joined(&server, &rest, &room, "carol", "presenter").await;
+    let mut bob = joined(&server, &rest, &room, "bob", "viewer").await;
     let (first, _alice_peer) = publish_av(&mut alice).await;
     let (second, _carol_peer) = publish_av(&mut carol).await;
     // One kind's tracks must come from one stream.
