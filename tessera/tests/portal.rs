@@ -500,60 +500,9 @@ async fn unpublishing_tells_subscribers_the_source_is_lost() {
     let mut alice = joined(&server, &rest, &room, "alice", "presenter").await;
     let mut bob = joined(&server, &rest, &room, "bob", "viewer").await;
 
-    // Alice publishes with a real WebRTC peer.
-    let offer = PeerOffer::new(
-        true,
-        &[
-            str0m::media::MediaKind::Audio,
-            str0m::media::MediaKind::Video,
-        ],
-    );
-    let tracks: Vec<Value> = offer.mids.iter().map(|(mid, kind)| json!({"type": kind, "mid": mid, "source": if *kind == "audio" { "mic" } else { "camera" }})).collect();
-    let ack = alice
-        .request(
-            "publish",
-            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(ack[0], "ok", "{ack:?}");
-    let (stream_id, transport) = (
-        ack[1]["id"].as_str().unwrap().to_string(),
-        ack[1]["transportId"].as_str().unwrap().to_string(),
-    );
-    assert_eq!(
-        stream_id, transport,
-        "a new transport takes the publication's id"
-    );
-    assert_eq!(
-        alice
-            .request(
-                "soac",
-                Some(json!({"id": transport, "signaling": {"type": "offer", "sdp": offer.sdp}}))
-            )
-            .await
-            .unwrap()[0],
-        "ok"
-    );
-    let (_, answer) = alice
-        .wait_for(Duration::from_secs(5), |e, d| {
-            e == "progress" && d["status"] == "soac"
-        })
-        .await
-        .unwrap();
-    let peer = offer
-        .start(answer["data"]["sdp"].as_str().unwrap())
-        .unwrap();
-    assert!(
-        peer.wait_connected(Duration::from_secs(10)),
-        "ICE and DTLS with the server"
-    );
-    alice
-        .wait_for(Duration::from_secs(5), |e, d| {
-            e == "progress" && d["sessionId"] == stream_id.as_str() && d["status"] == "ready"
-        })
-        .await
-        .unwrap();
+    // Alice publishes with a real WebRTC peer (a new transport takes the publication's id).
+    let (stream_id, peer) = publish_av(&mut alice).await;
+    let transport = stream_id.clone();
     let (_, added) = bob
         .wait_for(Duration::from_secs(5), |e, d| {
             e == "stream" && d["status"] == "add"
@@ -574,47 +523,11 @@ async fn unpublishing_tells_subscribers_the_source_is_lost() {
         "track ids are <transportId>-<mid>: {track_ids:?}"
     );
 
-    // Bob subscribes (his peer need not connect for this test).
-    let sub = PeerOffer::new(
-        false,
-        &[
-            str0m::media::MediaKind::Audio,
-            str0m::media::MediaKind::Video,
-        ],
-    );
-    let tracks: Vec<Value> = sub
-        .mids
-        .iter()
-        .map(|(mid, kind)| json!({"type": kind, "mid": mid, "from": stream_id}))
-        .collect();
-    let ack = bob
-        .request(
-            "subscribe",
-            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(ack[0], "ok", "{ack:?}");
-    let (sub_id, sub_transport) = (
-        ack[1]["id"].as_str().unwrap().to_string(),
-        ack[1]["transportId"].as_str().unwrap().to_string(),
-    );
-    assert_eq!(
-        bob.request(
-            "soac",
-            Some(json!({"id": sub_transport, "signaling": {"type": "offer", "sdp": sub.sdp}}))
-        )
-        .await
-        .unwrap()[0],
-        "ok"
-    );
-    bob.wait_for(Duration::from_secs(5), |e, d| {
-        e == "progress" && d["status"] == "soac"
-    })
-    .await
-    .unwrap();
+    // Bob subscribes.
+    let (sub_id, sub_transport, _sub_peer) = subscribe_av(&mut bob, &stream_id).await;
 
-    // Updates: what the source already is is accepted; transcoding and a source switch are not.
+    // Updates: what the source already is is accepted; transcoding is not, nor a switch to a
+    // stream that does not exist.
     let update = |data: Value| json!({"id": sub_id, "operation": "update", "data": data});
     let cases = [
         (json!({"video": {"parameters": {"bitrate": "x1.0"}}}), None),
@@ -747,6 +660,11 @@ async fn publish_av(c: &mut SioClient) -> (String, tessera_testkit::peer::Peer) 
         .unwrap();
     assert_eq!(ack[0], "ok", "{ack:?}");
     let id = ack[1]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        ack[1]["transportId"],
+        id.as_str(),
+        "a new transport takes the publication's id"
+    );
     let ack = c
         .request(
             "soac",
@@ -777,8 +695,11 @@ async fn publish_av(c: &mut SioClient) -> (String, tessera_testkit::peer::Peer) 
 }
 
 /// Subscribes to a stream's audio and video through the portal with a real peer; returns the
-/// subscription id and the connected peer.
-async fn subscribe_av(c: &mut SioClient, stream: &str) -> (String, tessera_testkit::peer::Peer) {
+/// subscription id, its transport id and the connected peer.
+async fn subscribe_av(
+    c: &mut SioClient,
+    stream: &str,
+) -> (String, String, tessera_testkit::peer::Peer) {
     let sub = PeerOffer::new(
         false,
         &[
@@ -822,7 +743,7 @@ async fn subscribe_av(c: &mut SioClient, stream: &str) -> (String, tessera_testk
         peer.wait_connected(Duration::from_secs(10)),
         "subscriber connects"
     );
-    (sub_id, peer)
+    (sub_id, transport, peer)
 }
 
 /// Waits (up to 10 s) until `peer` received 20 more audio and video packets than it had.
@@ -879,7 +800,7 @@ async fn an_update_switches_a_subscriptions_source_without_renegotiation() {
     );
 
     // Bob subscribes to Alice's stream and receives it.
-    let (sub_id, peer) = subscribe_av(&mut bob, &first).await;
+    let (sub_id, _, peer) = subscribe_av(&mut bob, &first).await;
     wait_receiving("Bob receives Alice's audio and video", &peer);
 
     // A format the subscription cannot take, or a stream that does not exist, is refused.
@@ -964,7 +885,7 @@ async fn a_source_switch_to_another_shard_relays_the_new_source() {
     // Least-loaded placement: Alice on one shard, Carol on the other; Bob joins Alice's.
     let (first, alice_peer) = publish_av(&mut alice).await;
     let (second, carol_peer) = publish_av(&mut carol).await;
-    let (sub_id, peer) = subscribe_av(&mut bob, &first).await;
+    let (sub_id, _, peer) = subscribe_av(&mut bob, &first).await;
     wait_receiving("Bob receives Alice", &peer);
     let metrics = || async {
         reqwest::get(format!("{}/metrics", rest.base))
@@ -1049,7 +970,7 @@ async fn a_subscription_fed_by_two_streams_ends_with_either() {
         error_of(&ack),
         "Invalid subscription: every video track must come from one stream"
     );
-    let (sub_id, peer) = subscribe_av(&mut bob, &first).await;
+    let (sub_id, _, peer) = subscribe_av(&mut bob, &first).await;
     wait_receiving("Bob receives Alice", &peer);
     let audio_source = |stats: &Value| -> Option<String> {
         let subs = stats["subscriptions"].as_array()?;
