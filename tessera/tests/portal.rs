@@ -636,6 +636,48 @@ async fn a_login_sent_right_after_connecting_is_answered() {
     }
 }
 
+/// Sends `op` (`publish` or `subscribe`) for `tracks` over the portal, then the peer's offer
+/// with `soac`, starts the peer with the server's answer and waits until it is connected.
+/// Returns the ack's data (`id`, `transportId`) and the peer.
+async fn negotiate(
+    c: &mut SioClient,
+    op: &str,
+    offer: PeerOffer,
+    tracks: Vec<Value>,
+) -> (Value, tessera_testkit::peer::Peer) {
+    let ack = c
+        .request(
+            op,
+            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "{op}: {ack:?}");
+    let data = ack[1].clone();
+    let ack = c
+        .request(
+            "soac",
+            Some(json!({"id": data["transportId"], "signaling": {"type": "offer", "sdp": offer.sdp}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack[0], "ok", "soac: {ack:?}");
+    let (_, answer) = c
+        .wait_for(Duration::from_secs(5), |e, d| {
+            e == "progress" && d["status"] == "soac"
+        })
+        .await
+        .unwrap();
+    let peer = offer
+        .start(answer["data"]["sdp"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        peer.wait_connected(Duration::from_secs(10)),
+        "{op}: the peer connects"
+    );
+    (data, peer)
+}
+
 /// Publishes audio and video from a real peer through the portal; returns the stream id and
 /// the connected peer once the publication is ready.
 async fn publish_av(c: &mut SioClient) -> (String, tessera_testkit::peer::Peer) {
@@ -651,40 +693,12 @@ async fn publish_av(c: &mut SioClient) -> (String, tessera_testkit::peer::Peer) 
         .iter()
         .map(|(mid, kind)| json!({"type": kind, "mid": mid, "source": if *kind == "audio" { "mic" } else { "camera" }}))
         .collect();
-    let ack = c
-        .request(
-            "publish",
-            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(ack[0], "ok", "{ack:?}");
-    let id = ack[1]["id"].as_str().unwrap().to_string();
+    let (data, peer) = negotiate(c, "publish", offer, tracks).await;
+    let id = data["id"].as_str().unwrap().to_string();
     assert_eq!(
-        ack[1]["transportId"],
+        data["transportId"],
         id.as_str(),
         "a new transport takes the publication's id"
-    );
-    let ack = c
-        .request(
-            "soac",
-            Some(json!({"id": id, "signaling": {"type": "offer", "sdp": offer.sdp}})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(ack[0], "ok");
-    let (_, answer) = c
-        .wait_for(Duration::from_secs(5), |e, d| {
-            e == "progress" && d["status"] == "soac"
-        })
-        .await
-        .unwrap();
-    let peer = offer
-        .start(answer["data"]["sdp"].as_str().unwrap())
-        .unwrap();
-    assert!(
-        peer.wait_connected(Duration::from_secs(10)),
-        "publisher connects"
     );
     c.wait_for(Duration::from_secs(5), |e, d| {
         e == "progress" && d["sessionId"] == id.as_str() && d["status"] == "ready"
@@ -712,38 +726,9 @@ async fn subscribe_av(
         .iter()
         .map(|(mid, kind)| json!({"type": kind, "mid": mid, "from": stream}))
         .collect();
-    let ack = c
-        .request(
-            "subscribe",
-            Some(json!({"media": {"tracks": tracks}, "transport": {"type": "webrtc"}})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(ack[0], "ok", "{ack:?}");
-    let (sub_id, transport) = (
-        ack[1]["id"].as_str().unwrap().to_string(),
-        ack[1]["transportId"].as_str().unwrap().to_string(),
-    );
-    let ack = c
-        .request(
-            "soac",
-            Some(json!({"id": transport, "signaling": {"type": "offer", "sdp": sub.sdp}})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(ack[0], "ok");
-    let (_, answer) = c
-        .wait_for(Duration::from_secs(5), |e, d| {
-            e == "progress" && d["status"] == "soac"
-        })
-        .await
-        .unwrap();
-    let peer = sub.start(answer["data"]["sdp"].as_str().unwrap()).unwrap();
-    assert!(
-        peer.wait_connected(Duration::from_secs(10)),
-        "subscriber connects"
-    );
-    (sub_id, transport, peer)
+    let (data, peer) = negotiate(c, "subscribe", sub, tracks).await;
+    let id = |k: &str| data[k].as_str().unwrap().to_string();
+    (id("id"), id("transportId"), peer)
 }
 
 /// Waits (up to 10 s) until `peer` received 20 more audio and video packets than it had.
