@@ -190,6 +190,18 @@ fn chromium_relayed() {
     assert!(relayed > 1000, "the player's packets crossed shards: {out}");
 }
 
+/// Chromium publishing H.264 (packetization mode 1, its OpenH264 encoder) instead of VP8: the
+/// room lists the stream as H.264, the WHEP player decodes it for 30 s, and the resolution
+/// read from the stream's SPS (in libwebrtc's STAP-A key frames) is the decoded one.
+#[test]
+fn chromium_h264() {
+    require_chromium();
+    let out = scenario(&[], "whip_whep.mjs", &[("WHIP_VIDEO_CODEC", "H264".into())]);
+    assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    assert!(out.contains(r#"video format: {"codec":"h264""#), "{out}");
+    assert_consent(&out, true);
+}
+
 /// The OWT client protocol in Chromium (P4): two pages with socket.io-client from npm and the
 /// standard WebRTC API log in through the portal with REST tokens; one publishes fake camera +
 /// mic, the other sees the `stream` notification, subscribes and decodes frames; mute/unmute

@@ -2,11 +2,14 @@
 // Passes when the player decodes increasing numbers of video frames and receives audio, and
 // both sessions end cleanly with DELETE. With a hold time, decoded frames and audio packets must
 // also keep increasing in every 3 s window for that long, with both peer connections connected.
+// WHIP_VIDEO_CODEC (e.g. H264) makes the publisher offer only that video codec (packetization
+// mode 1 for H.264); the room must then list the stream with it.
 // Usage: node whip_whep.mjs <rest-base> <data-dir> [hold-seconds]
 import { Rest, waitForFile, waitForHttp, servePage, launchChromium, deadline } from './lib.mjs';
 
 const [base, dataDir, holdArg] = process.argv.slice(2);
 const hold = Number(holdArg || 0);
+const videoCodec = process.env.WHIP_VIDEO_CODEC || '';
 deadline(90_000 + hold * 1000, 'the WHIP/WHEP browser test');
 await waitForHttp(`${base}/metrics`, 30_000);
 const service = await waitForFile(`${dataDir}/service.json`, 30_000);
@@ -37,10 +40,17 @@ async function exchange(url, token, pc) {
   await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
   return location;
 }
-window.publish = async (base, room, token) => {
+window.publish = async (base, room, token, codec) => {
   const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
   const pc = new RTCPeerConnection({ iceServers: [] });
-  for (const t of stream.getTracks()) pc.addTransceiver(t, { direction: 'sendonly' });
+  for (const t of stream.getTracks()) {
+    const tr = pc.addTransceiver(t, { direction: 'sendonly' });
+    if (codec && t.kind === 'video') {
+      const want = RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType.toLowerCase() === 'video/' + codec.toLowerCase() && !/packetization-mode=0/.test(c.sdpFmtpLine || ''));
+      if (!want.length) throw new Error('this browser cannot send ' + codec);
+      tr.setCodecPreferences(want);
+    }
+  }
   const location = await exchange(base + '/whip/' + room, token, pc);
   await connected(pc);
   window.pub = { pc, location };
@@ -76,11 +86,14 @@ let ok = false;
 try {
   const publisher = await browser.newPage();
   await publisher.goto(page.url);
-  const pubLocation = await publisher.evaluate(([b, r, t]) => window.publish(b, r, t), [base, room, pubToken]);
+  const pubLocation = await publisher.evaluate(([b, r, t, c]) => window.publish(b, r, t, c), [base, room, pubToken, videoCodec]);
   const streamId = pubLocation.split('/').pop();
   console.log(`published: ${pubLocation}`);
   const streams = await rest.call('GET', `/v1/rooms/${room}/streams`);
-  if (!streams.some((s) => s.id === streamId)) throw new Error(`stream ${streamId} not listed: ${JSON.stringify(streams)}`);
+  const listed0 = streams.find((s) => s.id === streamId);
+  if (!listed0) throw new Error(`stream ${streamId} not listed: ${JSON.stringify(streams)}`);
+  console.log(`video format: ${JSON.stringify(listed0.media.video.format)}`);
+  if (videoCodec && listed0.media.video.format.codec !== videoCodec.toLowerCase()) throw new Error(`published with ${listed0.media.video.format.codec}, wanted ${videoCodec}`);
 
   const player = await browser.newPage();
   await player.goto(page.url);
