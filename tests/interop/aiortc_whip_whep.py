@@ -193,6 +193,12 @@ async def main():
                 raise RuntimeError(f"at t={held:.1f}s: {failures}")
             last = now
         log(f"held {hold:.0f} s: {counters}")
+        # The server reads the picture size from libvpx's key frames and lists it.
+        info = rest.call("GET", f"/v1/rooms/{room}/streams/{stream_id}")
+        listed = info["media"]["video"].get("parameters", {}).get("resolution")
+        log(f"resolution listed {listed}")
+        if listed != {"width": WIDTH, "height": HEIGHT}:
+            raise RuntimeError(f"listed resolution {listed}, sent {WIDTH}x{HEIGHT}")
 
         sub_del = owt_rest.delete(base, sub_location, sub_token)
         pub_del = owt_rest.delete(base, pub_location, pub_token)

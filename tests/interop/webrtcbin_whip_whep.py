@@ -238,6 +238,12 @@ def main():
                 raise RuntimeError(f"media stopped at t={held:.1f}s: {last} -> {now}")
             last = now
         log(f"held {hold:.0f} s: {sub.counts}")
+        # The server reads the picture size from vp8enc's key frames and lists it.
+        info = rest.call("GET", f"/v1/rooms/{room}/streams/{stream_id}")
+        listed = info["media"]["video"].get("parameters", {}).get("resolution")
+        log(f"resolution listed {listed}")
+        if listed != {"width": 320, "height": 240}:
+            raise RuntimeError(f"listed resolution {listed}, sent 320x240")
 
         sub_del = owt_rest.delete(base, sub_location, sub_token)
         pub_del = owt_rest.delete(base, pub_location, pub_token)
