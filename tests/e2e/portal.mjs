@@ -1,7 +1,10 @@
 // OWT protocol end to end in Chromium: two participants log in through the portal with REST
 // tokens; one publishes fake camera + mic; the other sees the `stream` notification, subscribes
-// and decodes frames; muting shows up as a stream update; a text message arrives; logout removes
-// the participant from the REST list. Usage: node portal.mjs <rest-base> <data-dir>
+// and decodes frames; muting shows up as a stream update; a text message arrives; a third
+// participant publishes and the subscriber switches its subscription to that stream with
+// subscription-control (no renegotiation), and keeps decoding after the first stream is
+// unpublished; logout removes the participant from the REST list.
+// Usage: node portal.mjs <rest-base> <data-dir>
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rest, waitForFile, waitForHttp, servePage, launchChromium, deadline } from './lib.mjs';
@@ -15,6 +18,7 @@ const rest = new Rest(base, service);
 const room = (await rest.call('POST', '/v1/rooms', { name: 'portal-e2e' }))._id;
 const aliceToken = await rest.token(room, 'alice', 'presenter');
 const bobToken = await rest.token(room, 'bob', 'viewer');
+const carolToken = await rest.token(room, 'carol', 'presenter');
 
 const page = await servePage('<!doctype html><html><head><script src="/socket.io.min.js"></script><script src="/owt_client.js"></script></head><body></body></html>', {
   '/socket.io.min.js': path.join(here, 'node_modules/socket.io-client/dist/socket.io.min.js'),
@@ -69,14 +73,38 @@ try {
   if (text.data.from !== aliceInfo.id || text.data.message !== 'hello bob' || text.data.to !== 'me') throw new Error(`text: ${JSON.stringify(text)}`);
   console.log('text received');
 
+  // Carol publishes; Bob switches his subscription to her stream without renegotiating, and
+  // keeps decoding once Alice's stream is gone.
+  const carol = await browser.newPage();
+  await carol.goto(page.url);
+  await carol.evaluate(() => { window.c = new OwtClient(); });
+  const carolInfo = await carol.evaluate((t) => window.c.login(t), carolToken);
+  const carolStream = await carol.evaluate(() => window.c.publish());
+  await bob.evaluate((id) => window.c.waitFor((e, d) => e === 'stream' && d.status === 'add' && d.id === id, 15000, 'carol stream add'), carolStream);
+  await bob.evaluate(([id, from]) => window.c.request('subscription-control', { id, operation: 'update', data: { audio: { from }, video: { from } } }), [subId, carolStream]);
+  console.log(`switched ${subId} to ${carolStream}`);
+  await alice.evaluate((id) => window.c.request('unpublish', { id }), streamId);
+  await new Promise((r) => setTimeout(r, 1000));
+  const afterSwitch = await bob.evaluate(() => window.c.inbound());
+  let later = afterSwitch;
+  for (let i = 0; i < 20 && !(later.video.framesDecoded > afterSwitch.video.framesDecoded + 30); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    later = await bob.evaluate(() => window.c.inbound());
+  }
+  console.log(`after the switch: ${JSON.stringify(afterSwitch)} -> ${JSON.stringify(later)}`);
+  if (!(later.video.framesDecoded > afterSwitch.video.framesDecoded + 30)) throw new Error('no frames decoded from the new source');
+  if (!(later.audio.packetsReceived > afterSwitch.audio.packetsReceived)) throw new Error('no audio from the new source');
+  const lost = await bob.evaluate((id) => window.c.events.some((ev) => ev.event === 'progress' && ev.data.sessionId === id && ev.data.status === 'error'), subId);
+  if (lost) throw new Error('the switched subscription was told its source is lost');
+
   const before = await rest.call('GET', `/v1/rooms/${room}/participants`);
-  if (before.length !== 2) throw new Error(`participants before logout: ${JSON.stringify(before)}`);
+  if (before.length !== 3) throw new Error(`participants before logout: ${JSON.stringify(before)}`);
   await bob.evaluate(() => window.c.request('logout'));
   await alice.evaluate((id) => window.c.waitFor((e, d) => e === 'participant' && d.action === 'leave' && d.data === id, 10000, 'bob leaving'), bobInfo.id);
   const after = await rest.call('GET', `/v1/rooms/${room}/participants`);
-  if (after.length !== 1 || after[0].id !== aliceInfo.id) throw new Error(`participants after logout: ${JSON.stringify(after)}`);
+  if (after.length !== 2 || after.some((p) => p.id === bobInfo.id) || !after.some((p) => p.id === carolInfo.id)) throw new Error(`participants after logout: ${JSON.stringify(after)}`);
   const streams = await rest.call('GET', `/v1/rooms/${room}/streams`);
-  if (streams.length !== 1) throw new Error(`streams: ${JSON.stringify(streams)}`);
+  if (streams.length !== 1 || streams[0].id !== carolStream) throw new Error(`streams: ${JSON.stringify(streams)}`);
   ok = true;
   console.log('PASS');
 } catch (e) {
