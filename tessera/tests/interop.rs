@@ -202,6 +202,18 @@ fn chromium_h264() {
     assert_consent(&out, true);
 }
 
+/// Chromium publishing two VP8 simulcast layers (rids `h` at half size and `f`) over WHIP: the
+/// player decodes for 30 s and reaches the top layer (it starts low; the server tries the top
+/// layer when the player's REMB leaves room and keeps it as the estimate follows), and the
+/// room lists each layer's own size, read from that layer's key frames.
+#[test]
+fn chromium_simulcast() {
+    require_chromium();
+    let out = scenario(&[], "whip_whep.mjs", &[("WHIP_SIMULCAST", "1".into())]);
+    assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    assert!(out.contains("simulcast layers listed"), "{out}");
+}
+
 /// The OWT client protocol in Chromium (P4): two pages with socket.io-client from npm and the
 /// standard WebRTC API log in through the portal with REST tokens; one publishes fake camera +
 /// mic, the other sees the `stream` notification, subscribes and decodes frames; mute/unmute

@@ -3,13 +3,15 @@
 // both sessions end cleanly with DELETE. With a hold time, decoded frames and audio packets must
 // also keep increasing in every 3 s window for that long, with both peer connections connected.
 // WHIP_VIDEO_CODEC (e.g. H264) makes the publisher offer only that video codec (packetization
-// mode 1 for H.264); the room must then list the stream with it.
+// mode 1 for H.264); the room must then list the stream with it. WHIP_SIMULCAST=1 publishes two
+// simulcast layers (rids `h` at half size and `f`), and the room must list each layer's size.
 // Usage: node whip_whep.mjs <rest-base> <data-dir> [hold-seconds]
 import { Rest, waitForFile, waitForHttp, servePage, launchChromium, deadline } from './lib.mjs';
 
 const [base, dataDir, holdArg] = process.argv.slice(2);
 const hold = Number(holdArg || 0);
 const videoCodec = process.env.WHIP_VIDEO_CODEC || '';
+const simulcast = process.env.WHIP_SIMULCAST === '1';
 deadline(90_000 + hold * 1000, 'the WHIP/WHEP browser test');
 await waitForHttp(`${base}/metrics`, 30_000);
 const service = await waitForFile(`${dataDir}/service.json`, 30_000);
@@ -40,11 +42,13 @@ async function exchange(url, token, pc) {
   await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
   return location;
 }
-window.publish = async (base, room, token, codec) => {
+window.publish = async (base, room, token, codec, simulcast) => {
   const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
   const pc = new RTCPeerConnection({ iceServers: [] });
   for (const t of stream.getTracks()) {
-    const tr = pc.addTransceiver(t, { direction: 'sendonly' });
+    const init = { direction: 'sendonly' };
+    if (simulcast && t.kind === 'video') init.sendEncodings = [{ rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }];
+    const tr = pc.addTransceiver(t, init);
     if (codec && t.kind === 'video') {
       const want = RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType.toLowerCase() === 'video/' + codec.toLowerCase() && !/packetization-mode=0/.test(c.sdpFmtpLine || ''));
       if (!want.length) throw new Error('this browser cannot send ' + codec);
@@ -86,7 +90,7 @@ let ok = false;
 try {
   const publisher = await browser.newPage();
   await publisher.goto(page.url);
-  const pubLocation = await publisher.evaluate(([b, r, t, c]) => window.publish(b, r, t, c), [base, room, pubToken, videoCodec]);
+  const pubLocation = await publisher.evaluate(([b, r, t, c, s]) => window.publish(b, r, t, c, s), [base, room, pubToken, videoCodec, simulcast]);
   const streamId = pubLocation.split('/').pop();
   console.log(`published: ${pubLocation}`);
   const streams = await rest.call('GET', `/v1/rooms/${room}/streams`);
@@ -112,20 +116,38 @@ try {
   if (!(last.video.framesDecoded > first.video.framesDecoded)) throw new Error('decoded frames do not increase');
   if (!(last.audio && last.audio.packetsReceived > 0)) throw new Error('no audio received');
   // The server reads the picture size from the publisher's key frames and lists it; it must
-  // match what the player's decoder reports (Chromium may start smaller and scale up).
+  // match what the player's decoder reports (Chromium may start smaller and scale up). With
+  // simulcast, REST v1.1 lists every layer's size, and the size of the layer the player is
+  // forwarded (the stats extension names it) must be the decoded one.
   let listed = null;
   let decoded = null;
+  let layers = null;
   for (let i = 0; i < 40; i++) {
-    const info = await rest.call('GET', `/v1/rooms/${room}/streams/${streamId}`);
-    listed = info.media && info.media.video && info.media.video.parameters && info.media.video.parameters.resolution;
     const v = (await player.evaluate(() => window.inbound())).video;
     decoded = v && { width: v.width, height: v.height };
-    if (listed && decoded && listed.width === decoded.width && listed.height === decoded.height) break;
+    if (simulcast) {
+      const info = await rest.call('GET', `/v1.1/rooms/${room}/streams/${streamId}`);
+      layers = info.media.video.original.map((o) => [o.simulcastRid, o.parameters && o.parameters.resolution]);
+      const stats = await rest.call('GET', `/v1/rooms/${room}/streams/${streamId}/stats`);
+      const sent = stats.subscriptions[0] && stats.subscriptions[0].tracks.find((t) => t.kind === 'video');
+      listed = sent && layers[sent.layer] ? layers[sent.layer][1] : null;
+    } else {
+      const info = await rest.call('GET', `/v1/rooms/${room}/streams/${streamId}`);
+      listed = info.media && info.media.video && info.media.video.parameters && info.media.video.parameters.resolution;
+    }
+    const known = !simulcast || layers.every(([, r]) => r);
+    if (known && listed && decoded && listed.width === decoded.width && listed.height === decoded.height) break;
     await new Promise((r) => setTimeout(r, 500));
   }
   console.log(`resolution listed ${JSON.stringify(listed)}, decoded ${JSON.stringify(decoded)}`);
   if (!listed || !decoded || listed.width !== decoded.width || listed.height !== decoded.height) throw new Error('the listed resolution is not the decoded one');
+  if (simulcast) {
+    console.log(`simulcast layers listed: ${JSON.stringify(layers)}`);
+    const want = JSON.stringify([['h', { width: 320, height: 180 }], ['f', { width: 640, height: 360 }]]);
+    if (JSON.stringify(layers) !== want) throw new Error(`simulcast layers: ${JSON.stringify(layers)}, want ${want}`);
+  }
   const start = Date.now();
+  let widest = last.video.width || 0;
   while (Date.now() - start < hold * 1000) {
     await new Promise((r) => setTimeout(r, 3000));
     const now = await player.evaluate(() => window.inbound());
@@ -135,8 +157,12 @@ try {
     if (pubState !== 'connected' || now.state !== 'connected') throw new Error(`at t=${t}s: publisher ${pubState}, player ${now.state}`);
     if (!(now.video.framesDecoded > last.video.framesDecoded)) throw new Error(`video stopped at t=${t}s`);
     if (!(now.audio.packetsReceived > last.audio.packetsReceived)) throw new Error(`audio stopped at t=${t}s`);
+    widest = Math.max(widest, now.video.width || 0);
     last = now;
   }
+  // With simulcast the player starts on the low layer; its REMB only grows near what it gets,
+  // so the server tries the top layer and keeps it once the estimate follows.
+  if (simulcast && hold && widest !== 640) throw new Error(`the player never got the top layer (widest ${widest})`);
   if (hold) console.log(`held ${hold} s`);
   const participants = await rest.call('GET', `/v1/rooms/${room}/participants`);
   if (participants.length !== 2) throw new Error(`expected 2 participants, got ${JSON.stringify(participants)}`);

@@ -26,6 +26,18 @@ pub const SR_INTERVAL: Duration = Duration::from_secs(1);
 pub const LAYER_INTERVAL: Duration = Duration::from_millis(500);
 /// A layer without packets for this long is considered stopped.
 pub const LAYER_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long an estimate-following sink tries a higher layer before judging it
+/// ([`Router::set_estimate`]): a receiver-side estimate (REMB) only grows a little beyond what
+/// arrives, so it needs time to reach the new layer's rate.
+pub const PROBE_GRACE: Duration = Duration::from_secs(10);
+/// A try also ends when the estimate has not grown by 5% after this long: a receiver that
+/// sees more grows its estimate within seconds, a fixed limit does not move.
+pub const PROBE_GROWTH: Duration = Duration::from_secs(3);
+/// The wait before trying a higher layer again after a try failed; doubles per failure up to
+/// [`PROBE_BACKOFF_MAX`].
+pub const PROBE_BACKOFF: Duration = Duration::from_secs(15);
+/// The longest wait between tries.
+pub const PROBE_BACKOFF_MAX: Duration = Duration::from_secs(120);
 /// Retransmission buffer of video sources, in packets (~2 s of 2.5 Mbit/s).
 pub const RTX_PACKETS: usize = 512;
 
@@ -242,6 +254,19 @@ struct Sink {
     last_sr: Option<Instant>,
     /// Last sent packet: (output RTP ts, wall clock).
     last_sent: Option<(u32, Instant)>,
+    /// An estimate-following sink trying a higher layer than its estimate allows.
+    probe: Option<Probe>,
+    /// No new try before this; and the wait after the next failure.
+    probe_after: Option<Instant>,
+    probe_backoff: Duration,
+}
+
+/// A try of a higher layer: since when, the estimate then, and the layer it came from.
+#[derive(Clone, Copy, Debug)]
+struct Probe {
+    since: Instant,
+    estimate: u64,
+    from: u8,
 }
 
 /// The forwarding graph.
@@ -594,6 +619,9 @@ impl Router {
             octets: 0,
             last_sr: None,
             last_sent: None,
+            probe: None,
+            probe_after: None,
+            probe_backoff: PROBE_BACKOFF,
         });
         self.sources[source].sinks.push(key);
         if self.sources[source].spec.kind == Kind::Video {
@@ -623,6 +651,9 @@ impl Router {
         sink.source = to;
         sink.rw.new_source();
         sink.last_sent = None;
+        sink.probe = None;
+        sink.probe_after = None;
+        sink.probe_backoff = PROBE_BACKOFF;
         sink.target = match sink.spec.layer {
             LayerChoice::Fixed(l) => l.min(layers - 1),
             LayerChoice::Auto => 0,
@@ -1140,6 +1171,62 @@ impl Router {
                 };
                 if need <= budget {
                     best = i;
+                }
+            }
+            // A receiver-side estimate (REMB) grows to at most ~1.5x what arrives, so a sink
+            // on a low layer would never earn a higher one. When the estimate sits well above
+            // the current layer's rate (at least 1.3x: the link is not the limit) and within
+            // 4x of the next layer's, try the next layer up; keep it while the estimate grows
+            // towards it, and go back (waiting longer before the next try) if the estimate
+            // falls by an eighth, has not grown by 5% within PROBE_GROWTH, or has not caught up
+            // within PROBE_GRACE.
+            let rate_of = |layer: u8| order.iter().find(|(i, _)| *i == layer).map(|(_, r)| *r);
+            // Layer indices follow the offer's rid order, not the rates.
+            let rank = |layer: u8| order.iter().position(|(i, _)| *i == layer);
+            match s.probe {
+                Some(_) if rate_of(s.target).is_some_and(|r| r <= budget) => {
+                    // The estimate reached the tried layer: it is earned.
+                    s.probe = None;
+                    s.probe_backoff = PROBE_BACKOFF;
+                    if rank(best) < rank(s.target) {
+                        best = s.target;
+                    }
+                }
+                Some(p)
+                    if budget < p.estimate - p.estimate / 8
+                        || (now.saturating_duration_since(p.since) >= PROBE_GROWTH
+                            && budget < p.estimate + p.estimate / 20)
+                        || now.saturating_duration_since(p.since) >= PROBE_GRACE =>
+                {
+                    s.probe = None;
+                    s.probe_after = Some(now + s.probe_backoff);
+                    s.probe_backoff = (s.probe_backoff * 2).min(PROBE_BACKOFF_MAX);
+                    if rank(best) > rank(p.from) {
+                        best = p.from;
+                    }
+                }
+                Some(_) => best = s.target,
+                None => {
+                    let current = s.rw.layer().filter(|l| *l == best);
+                    let next_up = current.and_then(|cur| {
+                        let pos = order.iter().position(|(i, _)| *i == cur)?;
+                        Some((cur, order.get(pos + 1)?.0))
+                    });
+                    // Not when the estimate is far below the next layer (a hard limit, such
+                    // as a bandwidth cap, rather than a receiver that has not seen more).
+                    if let Some((cur, up)) = next_up
+                        && budget != u64::MAX
+                        && rate_of(cur).is_some_and(|r| r > 0 && budget >= r + r * 3 / 10)
+                        && rate_of(up).is_some_and(|r| budget >= r / 4)
+                        && s.probe_after.is_none_or(|t| now >= t)
+                    {
+                        s.probe = Some(Probe {
+                            since: now,
+                            estimate: budget,
+                            from: cur,
+                        });
+                        best = up;
+                    }
                 }
             }
             if best != s.target {

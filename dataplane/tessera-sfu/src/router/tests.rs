@@ -1144,3 +1144,82 @@ fn picture_ids_stay_continuous_across_a_layer_switch() {
         );
     }
 }
+
+/// Feeds `frames` frames of a two-layer source (layer 0 small, layer 1 four times larger, a key
+/// frame every 10 frames on both), 33 ms apart, polling after each; `estimate` gives the
+/// subscriber's estimate per frame.
+fn run_two_layers(
+    r: &mut Router,
+    t: &mut Instant,
+    src: SourceKey,
+    seq: &mut [u16; 2],
+    frames: std::ops::Range<u32>,
+    estimate: &dyn Fn(u32) -> Option<u64>,
+    out: &mut Recorder,
+) {
+    for frame in frames {
+        *t += Duration::from_millis(33);
+        if let Some(e) = estimate(frame) {
+            r.set_estimate(1, e);
+        }
+        for layer in 0..2u8 {
+            let mut payload = vp8(frame % 10 == 0);
+            payload.extend_from_slice(&vec![0u8; if layer == 0 { 100 } else { 400 }]);
+            let p = packet(
+                60 + layer as u32,
+                seq[layer as usize],
+                frame * 3000,
+                &payload,
+                &[],
+            );
+            feed(r, *t, src, layer, &p, out);
+            seq[layer as usize] = seq[layer as usize].wrapping_add(1);
+        }
+        r.poll(*t, out);
+    }
+}
+
+#[test]
+fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
+    let mut out = Recorder::default();
+    let (mut t, mut seq) = (t0, [100u16, 5000u16]);
+    // Layers at about 27 and 99 kbit/s. An estimate of 40 kbit/s (1.5x the low layer, as a
+    // REMB from a receiver that gets only it) selects layer 0 and then tries layer 1.
+    run_two_layers(
+        &mut r,
+        &mut t,
+        src,
+        &mut seq,
+        0..60,
+        &|_| Some(40_000),
+        &mut out,
+    );
+    assert_eq!(
+        r.sink_layers(sink).unwrap(),
+        (Some(1), 1),
+        "layer 1 is tried"
+    );
+    // The receiver now gets more and its estimate grows past layer 1's rate: it stays.
+    let grows = |f: u32| Some(40_000 + u64::from(f - 60) * 1_500);
+    run_two_layers(&mut r, &mut t, src, &mut seq, 60..300, &grows, &mut out);
+    assert_eq!(
+        r.sink_layers(sink).unwrap(),
+        (Some(1), 1),
+        "the layer is earned"
+    );
+    // A real drop of the estimate brings it down.
+    run_two_layers(
+        &mut r,
+        &mut t,
+        src,
+        &mut seq,
+        300..330,
+        &|_| Some(30_000),
+        &mut out,
+    );
+    assert_eq!(r.sink_layers(sink).unwrap().1, 0, "down with the estimate");
+}
