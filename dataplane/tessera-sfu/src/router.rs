@@ -259,6 +259,8 @@ struct Sink {
     /// No new try before this; and the wait after the next failure.
     probe_after: Option<Instant>,
     probe_backoff: Duration,
+    /// It is on a layer a try earned: going down from it backs off like a failed try.
+    earned: bool,
 }
 
 /// A try of a higher layer: since when, the estimate then, and the layer it came from.
@@ -622,6 +624,7 @@ impl Router {
             probe: None,
             probe_after: None,
             probe_backoff: PROBE_BACKOFF,
+            earned: false,
         });
         self.sources[source].sinks.push(key);
         if self.sources[source].spec.kind == Kind::Video {
@@ -651,9 +654,9 @@ impl Router {
         sink.source = to;
         sink.rw.new_source();
         sink.last_sent = None;
+        // The estimate is the subscriber's connection's: what the back-off learned still holds.
         sink.probe = None;
-        sink.probe_after = None;
-        sink.probe_backoff = PROBE_BACKOFF;
+        sink.earned = false;
         sink.target = match sink.spec.layer {
             LayerChoice::Fixed(l) => l.min(layers - 1),
             LayerChoice::Auto => 0,
@@ -694,6 +697,7 @@ impl Router {
     pub fn set_sink_paused(&mut self, key: SinkKey, paused: bool) {
         if let Some(s) = self.sinks.get_mut(key) {
             s.paused = paused;
+            s.probe = None;
             let source = s.source;
             self.wanted_may_change(source);
         }
@@ -715,6 +719,7 @@ impl Router {
             return;
         };
         s.spec.layer = choice;
+        s.probe = None;
         let src = s.source;
         if let LayerChoice::Fixed(l) = choice {
             let layers = self.sources[s.source].layers.len() as u8;
@@ -1183,11 +1188,26 @@ impl Router {
             let rate_of = |layer: u8| order.iter().find(|(i, _)| *i == layer).map(|(_, r)| *r);
             // Layer indices follow the offer's rid order, not the rates.
             let rank = |layer: u8| order.iter().position(|(i, _)| *i == layer);
+            // Waiting out the back-off after the sink went down (an ended try, or the estimate
+            // falling below a layer a try earned): a sink at its limit does not flip back and
+            // forth.
+            let back_off = |s: &mut Sink| {
+                s.probe_after = Some(now + s.probe_backoff);
+                s.probe_backoff = (s.probe_backoff * 2).min(PROBE_BACKOFF_MAX);
+            };
             match s.probe {
-                Some(_) if rate_of(s.target).is_some_and(|r| r <= budget) => {
-                    // The estimate reached the tried layer: it is earned.
+                // The tried layer stopped arriving: drop the try, take what the rates allow.
+                Some(_) if rate_of(s.target).is_none() => {
                     s.probe = None;
-                    s.probe_backoff = PROBE_BACKOFF;
+                    back_off(s);
+                }
+                // The sink is on the tried layer and the estimate reached its rate: earned.
+                Some(_)
+                    if s.rw.layer() == Some(s.target)
+                        && rate_of(s.target).is_some_and(|r| r <= budget) =>
+                {
+                    s.probe = None;
+                    s.earned = true;
                     if rank(best) < rank(s.target) {
                         best = s.target;
                     }
@@ -1195,26 +1215,34 @@ impl Router {
                 Some(p)
                     if budget < p.estimate - p.estimate / 8
                         || (now.saturating_duration_since(p.since) >= PROBE_GROWTH
-                            && budget < p.estimate + p.estimate / 20)
+                            && budget < p.estimate.saturating_add(p.estimate / 20))
                         || now.saturating_duration_since(p.since) >= PROBE_GRACE =>
                 {
                     s.probe = None;
-                    s.probe_after = Some(now + s.probe_backoff);
-                    s.probe_backoff = (s.probe_backoff * 2).min(PROBE_BACKOFF_MAX);
-                    if rank(best) > rank(p.from) {
+                    back_off(s);
+                    if let Some(from) = rank(p.from)
+                        && rank(best).is_some_and(|b| b > from)
+                    {
                         best = p.from;
                     }
                 }
                 Some(_) => best = s.target,
                 None => {
-                    let current = s.rw.layer().filter(|l| *l == best);
-                    let next_up = current.and_then(|cur| {
-                        let pos = order.iter().position(|(i, _)| *i == cur)?;
+                    let current = s.rw.layer();
+                    if s.earned && current.is_some_and(|c| rank(best) < rank(c)) {
+                        // Going down from a layer a try earned.
+                        s.earned = false;
+                        back_off(s);
+                    }
+                    let next_up = current.filter(|l| *l == best).and_then(|cur| {
+                        let pos = rank(cur)?;
                         Some((cur, order.get(pos + 1)?.0))
                     });
                     // Not when the estimate is far below the next layer (a hard limit, such
-                    // as a bandwidth cap, rather than a receiver that has not seen more).
+                    // as a bandwidth cap, rather than a receiver that has not seen more), nor
+                    // for a paused sink (nothing arrives, so its estimate cannot grow).
                     if let Some((cur, up)) = next_up
+                        && !s.paused
                         && budget != u64::MAX
                         && rate_of(cur).is_some_and(|r| r > 0 && budget >= r + r * 3 / 10)
                         && rate_of(up).is_some_and(|r| budget >= r / 4)

@@ -1222,4 +1222,43 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
         &mut out,
     );
     assert_eq!(r.sink_layers(sink).unwrap().1, 0, "down with the estimate");
+    // Leaving an earned layer backs off: with room again, no new try for 15 s, then one.
+    let room = |_| Some(40_000);
+    run_two_layers(&mut r, &mut t, src, &mut seq, 330..630, &room, &mut out);
+    assert_eq!(
+        r.sink_layers(sink).unwrap().1,
+        0,
+        "no try within the back-off"
+    );
+    run_two_layers(&mut r, &mut t, src, &mut seq, 630..800, &room, &mut out);
+    assert_eq!(r.sink_layers(sink).unwrap().1, 1, "tried again after it");
+}
+
+#[test]
+fn a_paused_subscriber_tries_no_higher_layer() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
+    let mut out = Recorder::default();
+    let (mut t, mut seq) = (t0, [100u16, 5000u16]);
+    let low = |_| Some(30_000);
+    // Two seconds: both layers' rates are measured, and 30 kbit/s leaves no room on layer 0.
+    run_two_layers(&mut r, &mut t, src, &mut seq, 0..60, &low, &mut out);
+    assert_eq!(r.sink_layers(sink).unwrap(), (Some(0), 0));
+    r.set_sink_paused(sink, true);
+    let room = |_| Some(40_000);
+    // Checked every half second: a try would show at once (and end after 3 s).
+    for end in (75..=165).step_by(15) {
+        run_two_layers(
+            &mut r,
+            &mut t,
+            src,
+            &mut seq,
+            end - 15..end,
+            &room,
+            &mut out,
+        );
+        assert_eq!(r.sink_layers(sink).unwrap().1, 0, "nothing arrives: no try");
+    }
 }
