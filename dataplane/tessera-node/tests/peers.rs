@@ -636,14 +636,33 @@ fn request_remb(h: &mut Harness, sub: (usize, u32), kbps: u64) {
 fn layer_sequence(h: &Harness, sub: (usize, u32)) -> Vec<u8> {
     let got = received(h, sub.0, sub.1);
     let mut layers: Vec<u8> = Vec::new();
-    for g in &got {
+    for (i, g) in got.iter().enumerate() {
         let f = tagged_video(&g.3).unwrap();
         if layers.last() != Some(&f.tag) {
-            assert!(f.keyframe, "switched to layer {} on a delta frame", f.tag);
+            assert!(
+                f.keyframe,
+                "switched to layer {} on a delta frame (packet {i})",
+                f.tag
+            );
             layers.push(f.tag);
         }
     }
     layers
+}
+
+/// A publisher of three simulcast layers (about 33, 105 and 250 kbit/s: 100, 400 and 1000
+/// payload bytes at 30 frames/s) whose key frames come 100 ms (three frames) after a request,
+/// and one estimate-following subscriber of its video; connected and sending.
+fn three_layers_and_a_subscriber(h: &mut Harness) -> (Publisher, (usize, u32)) {
+    let p = h.add_client("pub", Backend::Ours);
+    let mut publ = Publisher::new(h, p, false, &["l", "m", "h"]);
+    publ.kf_delay = ms(100);
+    let s = h.add_client("sub", Backend::AwsLcRs);
+    let n = h.subscribe(s, &publ.video_track(None));
+    let sub = (s, n.ssrc(n.mids[0]));
+    h.connect_all();
+    publ.start(h);
+    (publ, sub)
 }
 
 /// A receiver-side estimate (REMB) stays near what arrives, so a subscriber whose estimate
@@ -653,14 +672,7 @@ fn layer_sequence(h: &Harness, sub: (usize, u32)) -> Vec<u8> {
 #[test]
 fn a_subscriber_whose_estimate_has_room_tries_the_next_layer_up() {
     let mut h = Harness::new();
-    let p = h.add_client("pub", Backend::Ours);
-    let mut publ = Publisher::new(&mut h, p, false, &["l", "m", "h"]);
-    publ.kf_delay = ms(100);
-    let s = h.add_client("sub", Backend::AwsLcRs);
-    let n = h.subscribe(s, &publ.video_track(None));
-    let sub = (s, n.ssrc(n.mids[0]));
-    h.connect_all();
-    publ.start(&h);
+    let (mut publ, sub) = three_layers_and_a_subscriber(&mut h);
     // Layers at about 33, 105 and 250 kbit/s: 150 kbit/s selects the middle one and is 1.4x
     // its rate, within 4x of the top one's.
     h.run_for(ms(1500), |h| publ.drive(h));
@@ -689,16 +701,10 @@ fn a_subscriber_whose_estimate_has_room_tries_the_next_layer_up() {
 #[test]
 fn an_auto_subscriber_switches_layers_only_at_key_frames_keeping_one_ssrc() {
     let mut h = Harness::new();
-    let p = h.add_client("pub", Backend::Ours);
-    let mut publ = Publisher::new(&mut h, p, false, &["l", "m", "h"]);
-    // Key frames come 100 ms (three frames) after a request: the new layer's delta frames
-    // reach the server first and must not be switched to.
-    publ.kf_delay = ms(100);
-    let s = h.add_client("sub", Backend::AwsLcRs);
-    let n = h.subscribe(s, &publ.video_track(None));
-    let sub = (s, n.ssrc(n.mids[0]));
-    h.connect_all();
-    publ.start(&h);
+    // Key frames come 100 ms after a request: the new layer's delta frames reach the server
+    // first and must not be switched to.
+    let (mut publ, sub) = three_layers_and_a_subscriber(&mut h);
+    let s = sub.0;
     // No estimate yet: the sink climbs to the top layer. The layers run at about 33, 105 and
     // 250 kbit/s (100, 400 and 1000 payload bytes, 30 frames/s); a REMB of 130 kbit/s then
     // fits the middle one (with the 20% headroom going up needs) and 40 kbit/s the lowest.
@@ -718,19 +724,8 @@ fn an_auto_subscriber_switches_layers_only_at_key_frames_keeping_one_ssrc() {
     );
     let got = received(&h, s, sub.1);
     let frames: Vec<Tagged> = got.iter().map(|g| tagged_video(&g.3).unwrap()).collect();
-    let mut layers: Vec<u8> = Vec::new();
-    for (i, f) in frames.iter().enumerate() {
-        if layers.last() != Some(&f.tag) {
-            assert!(
-                f.keyframe,
-                "switched to layer {} on a delta frame (packet {i})",
-                f.tag
-            );
-            layers.push(f.tag);
-        }
-    }
     assert_eq!(
-        layers,
+        layer_sequence(&h, sub),
         vec![0, 2, 1, 0],
         "up with no estimate, then down with each REMB"
     );
