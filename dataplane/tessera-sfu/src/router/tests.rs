@@ -124,6 +124,11 @@ fn vp8(key: bool) -> Vec<u8> {
     vec![0x10, if key { 0x00 } else { 0x01 }, 0xaa, 0xbb]
 }
 
+/// An RTP packet of `ssrc` carrying [`vp8`].
+fn vp8_at(ssrc: u32, seq: u16, ts: u32, key: bool) -> Vec<u8> {
+    packet(ssrc, seq, ts, &vp8(key), &[])
+}
+
 fn feed(r: &mut Router, now: Instant, src: SourceKey, layer: u8, pkt: &[u8], out: &mut Recorder) {
     let h = RtpHeader::parse(pkt).unwrap();
     r.on_rtp(now, src, layer, &h, out);
@@ -177,42 +182,14 @@ fn video_starts_at_a_key_frame_and_asks_for_one() {
     let mut r = Router::new(t0);
     let src = r.add_source(video_spec(1));
     let mut out = Recorder::default();
-    feed(
-        &mut r,
-        t0,
-        src,
-        0,
-        &packet(55, 1, 0, &vp8(false), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 0, &vp8_at(55, 1, 0, false), &mut out);
     r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
-    feed(
-        &mut r,
-        t0,
-        src,
-        0,
-        &packet(55, 2, 3000, &vp8(false), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 0, &vp8_at(55, 2, 3000, false), &mut out);
     assert!(out.rtp.is_empty(), "no delta frame before a key frame");
     r.poll(t0, &mut out);
     assert_eq!(out.keyframes, vec![(PUB, 55, false)], "one PLI upstream");
-    feed(
-        &mut r,
-        t0,
-        src,
-        0,
-        &packet(55, 3, 6000, &vp8(true), &[]),
-        &mut out,
-    );
-    feed(
-        &mut r,
-        t0,
-        src,
-        0,
-        &packet(55, 4, 9000, &vp8(false), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 0, &vp8_at(55, 3, 6000, true), &mut out);
+    feed(&mut r, t0, src, 0, &vp8_at(55, 4, 9000, false), &mut out);
     let seqs: Vec<u16> = out
         .rtp
         .iter()
@@ -227,14 +204,7 @@ fn keyframe_requests_are_coalesced() {
     let mut r = Router::new(t0);
     let src = r.add_source(video_spec(1));
     let mut out = Recorder::default();
-    feed(
-        &mut r,
-        t0,
-        src,
-        0,
-        &packet(55, 1, 0, &vp8(true), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 0, &vp8_at(55, 1, 0, true), &mut out);
     let sinks: Vec<_> = (0..20)
         .map(|i| {
             r.add_sink(t0, src, sink_spec(i, 1000 + i as u32, 96), 1)
@@ -266,14 +236,7 @@ fn a_first_keyframe_request_on_a_flowing_layer_is_due_at_once() {
     let src = r.add_source(video_spec(2));
     let mut out = Recorder::default();
     let t1 = t0 + Duration::from_millis(100);
-    feed(
-        &mut r,
-        t1,
-        src,
-        1,
-        &packet(77, 1, 0, &vp8(false), &[]),
-        &mut out,
-    );
+    feed(&mut r, t1, src, 1, &vp8_at(77, 1, 0, false), &mut out);
     // Nothing was ever asked of layer 1; its SSRC is known.
     r.request_keyframe(t1, src, 1);
     assert!(
@@ -292,14 +255,7 @@ fn a_key_frame_answers_keyframe_requests_waiting_for_the_rate_limit() {
     let mut r = Router::new(t0);
     let src = r.add_source(video_spec(1));
     let mut out = Recorder::default();
-    feed(
-        &mut r,
-        t0,
-        src,
-        0,
-        &packet(55, 1, 0, &vp8(true), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 0, &vp8_at(55, 1, 0, true), &mut out);
     let sinks: Vec<_> = (0..3)
         .map(|i| {
             r.add_sink(t0, src, sink_spec(i, 1000 + i as u32, 96), 1)
@@ -348,23 +304,9 @@ fn subscriber_nacks_are_served_from_the_buffer() {
     let src = r.add_source(video_spec(1));
     let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 300).unwrap();
     let mut out = Recorder::default();
-    feed(
-        &mut r,
-        t0,
-        src,
-        0,
-        &packet(55, 10, 0, &vp8(true), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 0, &vp8_at(55, 10, 0, true), &mut out);
     for i in 11..20u16 {
-        feed(
-            &mut r,
-            t0,
-            src,
-            0,
-            &packet(55, i, 0, &vp8(false), &[]),
-            &mut out,
-        );
+        feed(&mut r, t0, src, 0, &vp8_at(55, i, 0, false), &mut out);
     }
     out.rtp.clear();
     r.on_sink_nack(t0, sink, &[303, 305, 999], &mut out);
@@ -539,7 +481,7 @@ fn relays_get_the_publishers_packets_unchanged_while_unmuted() {
         t0,
         src,
         0,
-        &packet(0xaaaa, 11, 1000, &vp8(false), &[]),
+        &vp8_at(0xaaaa, 11, 1000, false),
         &mut out,
     );
     r.set_source_muted(src, false);
@@ -559,7 +501,7 @@ fn relays_get_the_publishers_packets_unchanged_while_unmuted() {
         t0,
         src,
         0,
-        &packet(0xaaaa, 13, 1000, &vp8(false), &[]),
+        &vp8_at(0xaaaa, 13, 1000, false),
         &mut out,
     );
     assert_eq!(out.relayed.len(), 2, "a removed relay gets nothing");
@@ -576,25 +518,11 @@ fn a_relayed_source_asks_its_publisher_key_for_key_frames() {
     assert_eq!(r.sink_count(src), 1);
     let mut out = Recorder::default();
     // The first relayed packet shows the SSRC: the pending request goes out to the relay key.
-    feed(
-        &mut r,
-        t0,
-        src,
-        0,
-        &packet(0xaaaa, 1, 0, &vp8(false), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 0, &vp8_at(0xaaaa, 1, 0, false), &mut out);
     assert_eq!(out.keyframes, vec![(1 << 40, 0xaaaa, false)]);
     // A gap in the relayed stream is not NACKed (the source's shard does that), and no
     // receiver report goes to the relay; the sink still gets what arrives.
-    feed(
-        &mut r,
-        t0,
-        src,
-        0,
-        &packet(0xaaaa, 5, 0, &vp8(false), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 0, &vp8_at(0xaaaa, 5, 0, false), &mut out);
     r.poll(t0 + Duration::from_secs(2), &mut out);
     assert!(out.nacks.is_empty(), "{:?}", out.nacks);
     assert!(out.rrs.is_empty());
@@ -669,28 +597,14 @@ fn a_relayed_source_wants_the_layers_its_sinks_receive() {
     r.set_sink_layer(t0, a, LayerChoice::Fixed(2));
     r.set_sink_paused(b, false);
     let mut out = Recorder::default();
-    feed(
-        &mut r,
-        t0,
-        src,
-        2,
-        &packet(0xa2, 1, 0, &vp8(true), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 2, &vp8_at(0xa2, 1, 0, true), &mut out);
     assert_eq!(r.sink_layers(a), Some((Some(2), 2)));
     r.set_sink_layer(t0, a, LayerChoice::Fixed(1));
     r.take_wanted_changed(&mut changed);
     assert_eq!(changed, [src]);
     assert_eq!(r.wanted_layers(src), 0b111, "b on 0, a leaving 2 for 1");
     changed.clear();
-    feed(
-        &mut r,
-        t0,
-        src,
-        1,
-        &packet(0xa1, 1, 0, &vp8(true), &[]),
-        &mut out,
-    );
+    feed(&mut r, t0, src, 1, &vp8_at(0xa1, 1, 0, true), &mut out);
     assert_eq!(r.sink_layers(a), Some((Some(1), 1)));
     r.take_wanted_changed(&mut changed);
     assert_eq!(changed, [src], "the finished switch is a change");
@@ -782,23 +696,9 @@ fn a_source_reports_its_layer_rates_to_its_relays() {
         let big = vec![0u8; 1000];
         feed(&mut r, t, src, 1, &packet(0xb1, i, 0, &big, &[]), &mut out);
         if i < 5 {
-            feed(
-                &mut r,
-                t,
-                src,
-                0,
-                &packet(0xb0, i, 0, &vp8(false), &[]),
-                &mut out,
-            );
+            feed(&mut r, t, src, 0, &vp8_at(0xb0, i, 0, false), &mut out);
         }
-        feed(
-            &mut r,
-            t,
-            single,
-            0,
-            &packet(0xc0, i, 0, &vp8(false), &[]),
-            &mut out,
-        );
+        feed(&mut r, t, single, 0, &vp8_at(0xc0, i, 0, false), &mut out);
         r.poll(t, &mut out);
     }
     let last = out.rates.last().copied().expect("reports");
@@ -890,22 +790,8 @@ fn a_sink_moved_to_another_source_continues_its_stream_from_a_key_frame() {
     r.poll(t, &mut out);
     // The old source no longer feeds the sink; the new one does from its key frame on.
     t += Duration::from_millis(33);
-    feed(
-        &mut r,
-        t,
-        a,
-        0,
-        &packet(55, 15, 16000, &vp8(false), &[]),
-        &mut out,
-    );
-    feed(
-        &mut r,
-        t,
-        b,
-        0,
-        &packet(77, 13, 90_000, &vp8(false), &[]),
-        &mut out,
-    );
+    feed(&mut r, t, a, 0, &vp8_at(55, 15, 16000, false), &mut out);
+    feed(&mut r, t, b, 0, &vp8_at(77, 13, 90_000, false), &mut out);
     assert!(
         out.rtp.is_empty(),
         "nothing before the new source's key frame"
@@ -916,22 +802,8 @@ fn a_sink_moved_to_another_source_continues_its_stream_from_a_key_frame() {
         out.keyframes
     );
     t += Duration::from_millis(33);
-    feed(
-        &mut r,
-        t,
-        b,
-        0,
-        &packet(77, 14, 93_000, &vp8(true), &[]),
-        &mut out,
-    );
-    feed(
-        &mut r,
-        t,
-        b,
-        0,
-        &packet(77, 15, 93_000, &vp8(false), &[]),
-        &mut out,
-    );
+    feed(&mut r, t, b, 0, &vp8_at(77, 14, 93_000, true), &mut out);
+    feed(&mut r, t, b, 0, &vp8_at(77, 15, 93_000, false), &mut out);
     let got: Vec<(u32, u16, u32)> = out
         .rtp
         .iter()
@@ -974,14 +846,7 @@ fn a_sink_moved_to_another_source_continues_its_stream_from_a_key_frame() {
         "moving to its own source changes nothing"
     );
     out.rtp.clear();
-    feed(
-        &mut r,
-        t,
-        b,
-        0,
-        &packet(77, 16, 96_000, &vp8(false), &[]),
-        &mut out,
-    );
+    feed(&mut r, t, b, 0, &vp8_at(77, 16, 96_000, false), &mut out);
     let got: Vec<u16> = out
         .rtp
         .iter()
