@@ -297,6 +297,99 @@ pub const RESOLUTION_INTERVAL: Duration = Duration::from_secs(1);
 /// Every layer ([`Router::wanted_layers`], [`Router::set_relay_layers`]).
 pub const ALL_LAYERS: u8 = u8::MAX;
 
+/// An estimate-following simulcast sink while [`Router::choose_layers`] shares out its
+/// transport's estimate.
+struct Candidate {
+    sink: SinkKey,
+    /// Its transport's entry in the share-out.
+    slot: usize,
+    /// Live layers (index, bit/s), lowest rate first; `n` of them.
+    order: [(u8, u64); MAX_LAYERS],
+    n: usize,
+    /// The layer allotted, as a position in `order`.
+    pos: usize,
+    paused: bool,
+    /// The layer it forwards now.
+    current: Option<u8>,
+}
+
+impl Candidate {
+    fn layers(&self) -> &[(u8, u64)] {
+        &self.order[..self.n]
+    }
+
+    fn rate(&self) -> u64 {
+        self.order[self.pos].1
+    }
+
+    /// The first layer above the allotted one whose extra cost fits in `left`: a layer other
+    /// than the current one needs 20% headroom (going up), the current one none (staying).
+    fn step_up(&self, left: u64) -> Option<usize> {
+        let base = self.rate();
+        (self.pos + 1..self.n).find(|&k| {
+            let (i, r) = self.order[k];
+            let need = if Some(i) == self.current {
+                r
+            } else {
+                r.saturating_add(r / 5)
+            };
+            need.saturating_sub(base) <= left
+        })
+    }
+}
+
+/// One transport's estimate in the share-out.
+struct Share {
+    transport: TransportKey,
+    /// The estimate (`u64::MAX` without one).
+    budget: u64,
+    /// What is not allotted yet.
+    left: u64,
+    /// One of its sinks is trying a higher layer.
+    trying: bool,
+}
+
+/// A source's layer bitrate: as its shard last reported it for a relayed source (while the
+/// report is recent), otherwise as measured here.
+fn layer_rate(src: &Source, now: Instant, layer: u8) -> u64 {
+    let i = usize::from(layer);
+    match src.recent_report(now) {
+        Some((_, rates, _)) => rates.get(i).copied().unwrap_or(0),
+        None => src.layers.get(i).map_or(0, |l| l.bitrate),
+    }
+}
+
+/// A source's live layers with their bitrates, lowest rate first, and how many there are.
+fn live_layers(src: &Source, now: Instant) -> ([(u8, u64); MAX_LAYERS], usize) {
+    let reported = src.recent_report(now);
+    let mut order = [(0u8, 0u64); MAX_LAYERS];
+    let mut n = 0;
+    for (i, l) in src.layers.iter().enumerate().take(MAX_LAYERS) {
+        let (live, rate) = match reported {
+            Some((_, rates, live)) => (live & (1 << i) != 0, rates[i]),
+            None => (
+                l.last_packet
+                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT),
+                l.bitrate,
+            ),
+        };
+        if live {
+            order[n] = (i as u8, rate);
+            n += 1;
+        }
+    }
+    order[..n].sort_by_key(|(_, b)| *b);
+    (order, n)
+}
+
+impl Source {
+    /// The relayed rates report, while recent.
+    fn recent_report(&self, now: Instant) -> Option<(Instant, [u64; MAX_LAYERS], u8)> {
+        self.relayed_rates
+            .filter(|(at, _, _)| now.saturating_duration_since(*at) < LAYER_TIMEOUT)
+    }
+}
+
 fn ntp_of(now: Instant, epoch: Instant, epoch_ntp: u64) -> u64 {
     let d = now.saturating_duration_since(epoch);
     let fraction = ((d.subsec_nanos() as u64) << 32) / 1_000_000_000;
@@ -1124,10 +1217,15 @@ impl Router {
         }
     }
 
-    /// Picks each auto sink's target layer from its transport's estimate.
+    /// Picks each estimate-following sink's target layer. A transport's estimate is shared
+    /// out among its sinks: what the other sinks forward (audio, single-layer video, fixed
+    /// layers) comes off first; every estimate-following simulcast sink then gets its lowest
+    /// live layer, and the rest goes up one layer at a time, a sink per turn, while it fits
+    /// (so two subscriptions on one connection do not each take the whole estimate). Paused
+    /// sinks cost nothing and take what is left when they resume.
     fn choose_layers(&mut self, now: Instant) {
-        let mut requests: Vec<(SourceKey, u8)> = Vec::new();
-        for (_, s) in self.sinks.iter_mut() {
+        let mut cands: Vec<Candidate> = Vec::new();
+        for (key, s) in self.sinks.iter() {
             if s.spec.layer != LayerChoice::Auto {
                 continue;
             }
@@ -1137,57 +1235,104 @@ impl Router {
             if src.layers.len() < 2 {
                 continue;
             }
-            let budget = self
-                .estimates
-                .get(&s.spec.transport)
-                .copied()
-                .unwrap_or(u64::MAX);
-            // A relayed source's layers as its own shard measured them (the relay may not
-            // carry them all), while that report is recent; otherwise as measured here.
-            let reported = src
-                .relayed_rates
-                .filter(|(at, _, _)| now.saturating_duration_since(*at) < LAYER_TIMEOUT);
-            let live = |i: usize, l: &Layer| match reported {
-                Some((_, _, live)) => live & (1 << i) != 0,
-                None => l
-                    .last_packet
-                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT),
+            let (order, n) = live_layers(src, now);
+            if n == 0 {
+                continue;
+            }
+            cands.push(Candidate {
+                sink: key,
+                slot: 0,
+                order,
+                n,
+                pos: 0,
+                paused: s.paused,
+                current: s.rw.layer(),
+            });
+        }
+        if cands.is_empty() {
+            return;
+        }
+        // The transports concerned: (transport, estimate, what is left of it, a try running).
+        let mut shares: Vec<Share> = Vec::new();
+        for c in &mut cands {
+            let transport = self.sinks[c.sink].spec.transport;
+            c.slot = match shares.iter().position(|t| t.transport == transport) {
+                Some(i) => i,
+                None => {
+                    let budget = self.estimates.get(&transport).copied().unwrap_or(u64::MAX);
+                    shares.push(Share {
+                        transport,
+                        budget,
+                        left: budget,
+                        trying: false,
+                    });
+                    shares.len() - 1
+                }
             };
-            let rate = |i: usize, l: &Layer| reported.map_or(l.bitrate, |(_, rates, _)| rates[i]);
-            // Layers ordered by measured bitrate, lowest first.
-            let mut order: Vec<(u8, u64)> = src
-                .layers
-                .iter()
-                .enumerate()
-                .filter(|(i, l)| live(*i, l))
-                .map(|(i, l)| (i as u8, rate(i, l)))
-                .collect();
-            order.sort_by_key(|(_, b)| *b);
-            let Some(&(lowest, _)) = order.first() else {
+            if self.sinks[c.sink].probe.is_some() {
+                shares[c.slot].trying = true;
+            }
+        }
+        // What the transports' other sinks forward.
+        for (_, s) in self.sinks.iter() {
+            let Some(t) = shares.iter_mut().find(|t| t.transport == s.spec.transport) else {
                 continue;
             };
-            let mut best = lowest;
-            for &(i, rate) in &order {
-                // Go up only with 20% headroom; stay if the current one still fits.
-                let need = if Some(i) == s.rw.layer() {
-                    rate
-                } else {
-                    rate + rate / 5
-                };
-                if need <= budget {
-                    best = i;
+            let Some(src) = self.sources.get(s.source) else {
+                continue;
+            };
+            if s.paused || (s.spec.layer == LayerChoice::Auto && src.layers.len() >= 2) {
+                continue;
+            }
+            t.left = t.left.saturating_sub(layer_rate(src, now, s.target));
+        }
+        // Every running sink's lowest layer, then one step up per sink per round.
+        for c in cands.iter().filter(|c| !c.paused) {
+            shares[c.slot].left = shares[c.slot].left.saturating_sub(c.rate());
+        }
+        loop {
+            let mut stepped = false;
+            for c in cands.iter_mut().filter(|c| !c.paused) {
+                let left = &mut shares[c.slot].left;
+                if let Some(k) = c.step_up(*left) {
+                    *left = left.saturating_sub(c.order[k].1.saturating_sub(c.rate()));
+                    c.pos = k;
+                    stepped = true;
                 }
             }
+            if !stepped {
+                break;
+            }
+        }
+        for c in cands.iter_mut().filter(|c| c.paused) {
+            while let Some(k) = c.step_up(shares[c.slot].left.saturating_sub(c.rate())) {
+                c.pos = k;
+            }
+        }
+
+        let mut requests: Vec<(SourceKey, u8)> = Vec::new();
+        for c in &cands {
+            let share = &mut shares[c.slot];
+            let s = &mut self.sinks[c.sink];
+            let layers = c.layers();
+            let budget = share.budget;
+            // What this sink may use: what is left plus its own layer.
+            let mine = if c.paused {
+                share.left
+            } else {
+                share.left.saturating_add(c.rate())
+            };
+            let mut best = c.order[c.pos].0;
             // A receiver-side estimate (REMB) grows to at most ~1.5x what arrives, so a sink
             // on a low layer would never earn a higher one. When the estimate sits well above
-            // the current layer's rate (at least 1.3x: the link is not the limit) and within
-            // 4x of the next layer's, try the next layer up; keep it while the estimate grows
-            // towards it, and go back (waiting longer before the next try) if the estimate
-            // falls by an eighth, has not grown by 5% within PROBE_GROWTH, or has not caught up
-            // within PROBE_GRACE.
-            let rate_of = |layer: u8| order.iter().find(|(i, _)| *i == layer).map(|(_, r)| *r);
+            // what the transport gets (at least 1.3x: the link is not the limit) and within
+            // 4x of the sink's next layer, that sink (one per transport at a time) tries the
+            // next layer up; it keeps it while the estimate grows towards it, and goes back
+            // (waiting longer before the next try) if the estimate falls by an eighth, has not
+            // grown by 5% within PROBE_GROWTH, or has not caught up within PROBE_GRACE.
+            let rate_of = |layer: u8| layers.iter().find(|(i, _)| *i == layer).map(|(_, r)| *r);
             // Layer indices follow the offer's rid order, not the rates.
-            let rank = |layer: u8| order.iter().position(|(i, _)| *i == layer);
+            let rank = |layer: u8| layers.iter().position(|(i, _)| *i == layer);
             // Waiting out the back-off after the sink went down (an ended try, or the estimate
             // falling below a layer a try earned): a sink at its limit does not flip back and
             // forth.
@@ -1201,10 +1346,10 @@ impl Router {
                     s.probe = None;
                     back_off(s);
                 }
-                // The sink is on the tried layer and the estimate reached its rate: earned.
+                // The sink is on the tried layer and its share reached its rate: earned.
                 Some(_)
                     if s.rw.layer() == Some(s.target)
-                        && rate_of(s.target).is_some_and(|r| r <= budget) =>
+                        && rate_of(s.target).is_some_and(|r| r <= mine) =>
                 {
                     s.probe = None;
                     s.earned = true;
@@ -1236,16 +1381,20 @@ impl Router {
                     }
                     let next_up = current.filter(|l| *l == best).and_then(|cur| {
                         let pos = rank(cur)?;
-                        Some((cur, order.get(pos + 1)?.0))
+                        Some((cur, layers.get(pos + 1)?.0))
                     });
+                    // What the transport's sinks get now.
+                    let used = budget.saturating_sub(share.left);
                     // Not when the estimate is far below the next layer (a hard limit, such
                     // as a bandwidth cap, rather than a receiver that has not seen more), nor
                     // for a paused sink (nothing arrives, so its estimate cannot grow).
                     if let Some((cur, up)) = next_up
                         && !s.paused
+                        && !share.trying
                         && budget != u64::MAX
-                        && rate_of(cur).is_some_and(|r| r > 0 && budget >= r + r * 3 / 10)
-                        && rate_of(up).is_some_and(|r| budget >= r / 4)
+                        && rate_of(cur).is_some_and(|r| r > 0)
+                        && budget >= used + used * 3 / 10
+                        && rate_of(up).is_some_and(|r| mine >= r / 4)
                         && s.probe_after.is_none_or(|t| now >= t)
                     {
                         s.probe = Some(Probe {
@@ -1253,6 +1402,7 @@ impl Router {
                             estimate: budget,
                             from: cur,
                         });
+                        share.trying = true;
                         best = up;
                     }
                 }

@@ -1010,14 +1010,14 @@ fn picture_ids_stay_continuous_across_a_layer_switch() {
     }
 }
 
-/// Feeds `frames` frames of a two-layer source (layer 0 small, layer 1 four times larger, a key
+/// Feeds `frames` frames of two-layer sources (layer 0 small, layer 1 four times larger, a key
 /// frame every 10 frames on both), 33 ms apart, polling after each; `estimate` gives the
-/// subscriber's estimate per frame.
+/// estimate of the subscriber (transport 1) per frame. Each source comes with its layers' next
+/// sequence numbers.
 fn run_two_layers(
     r: &mut Router,
     t: &mut Instant,
-    src: SourceKey,
-    seq: &mut [u16; 2],
+    sources: &mut [(SourceKey, [u16; 2])],
     frames: std::ops::Range<u32>,
     estimate: &dyn Fn(u32) -> Option<u64>,
     out: &mut Recorder,
@@ -1027,18 +1027,15 @@ fn run_two_layers(
         if let Some(e) = estimate(frame) {
             r.set_estimate(1, e);
         }
-        for layer in 0..2u8 {
-            let mut payload = vp8(frame % 10 == 0);
-            payload.extend_from_slice(&vec![0u8; if layer == 0 { 100 } else { 400 }]);
-            let p = packet(
-                60 + layer as u32,
-                seq[layer as usize],
-                frame * 3000,
-                &payload,
-                &[],
-            );
-            feed(r, *t, src, layer, &p, out);
-            seq[layer as usize] = seq[layer as usize].wrapping_add(1);
+        for (n, (src, seq)) in sources.iter_mut().enumerate() {
+            for layer in 0..2u8 {
+                let mut payload = vp8(frame % 10 == 0);
+                payload.extend_from_slice(&vec![0u8; if layer == 0 { 100 } else { 400 }]);
+                let ssrc = 60 + 10 * n as u32 + layer as u32;
+                let p = packet(ssrc, seq[layer as usize], frame * 3000, &payload, &[]);
+                feed(r, *t, *src, layer, &p, out);
+                seq[layer as usize] = seq[layer as usize].wrapping_add(1);
+            }
         }
         r.poll(*t, out);
     }
@@ -1051,14 +1048,13 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
     let src = r.add_source(video_spec(2));
     let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
     let mut out = Recorder::default();
-    let (mut t, mut seq) = (t0, [100u16, 5000u16]);
+    let (mut t, mut feeds) = (t0, [(src, [100u16, 5000u16])]);
     // Layers at about 27 and 99 kbit/s. An estimate of 40 kbit/s (1.5x the low layer, as a
     // REMB from a receiver that gets only it) selects layer 0 and then tries layer 1.
     run_two_layers(
         &mut r,
         &mut t,
-        src,
-        &mut seq,
+        &mut feeds,
         0..60,
         &|_| Some(40_000),
         &mut out,
@@ -1070,7 +1066,7 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
     );
     // The receiver now gets more and its estimate grows past layer 1's rate: it stays.
     let grows = |f: u32| Some(40_000 + u64::from(f - 60) * 1_500);
-    run_two_layers(&mut r, &mut t, src, &mut seq, 60..300, &grows, &mut out);
+    run_two_layers(&mut r, &mut t, &mut feeds, 60..300, &grows, &mut out);
     assert_eq!(
         r.sink_layers(sink).unwrap(),
         (Some(1), 1),
@@ -1080,8 +1076,7 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
     run_two_layers(
         &mut r,
         &mut t,
-        src,
-        &mut seq,
+        &mut feeds,
         300..330,
         &|_| Some(30_000),
         &mut out,
@@ -1089,13 +1084,13 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
     assert_eq!(r.sink_layers(sink).unwrap().1, 0, "down with the estimate");
     // Leaving an earned layer backs off: with room again, no new try for 15 s, then one.
     let room = |_| Some(40_000);
-    run_two_layers(&mut r, &mut t, src, &mut seq, 330..630, &room, &mut out);
+    run_two_layers(&mut r, &mut t, &mut feeds, 330..630, &room, &mut out);
     assert_eq!(
         r.sink_layers(sink).unwrap().1,
         0,
         "no try within the back-off"
     );
-    run_two_layers(&mut r, &mut t, src, &mut seq, 630..800, &room, &mut out);
+    run_two_layers(&mut r, &mut t, &mut feeds, 630..800, &room, &mut out);
     assert_eq!(r.sink_layers(sink).unwrap().1, 1, "tried again after it");
 }
 
@@ -1106,24 +1101,124 @@ fn a_paused_subscriber_tries_no_higher_layer() {
     let src = r.add_source(video_spec(2));
     let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
     let mut out = Recorder::default();
-    let (mut t, mut seq) = (t0, [100u16, 5000u16]);
+    let (mut t, mut feeds) = (t0, [(src, [100u16, 5000u16])]);
     let low = |_| Some(30_000);
     // Two seconds: both layers' rates are measured, and 30 kbit/s leaves no room on layer 0.
-    run_two_layers(&mut r, &mut t, src, &mut seq, 0..60, &low, &mut out);
+    run_two_layers(&mut r, &mut t, &mut feeds, 0..60, &low, &mut out);
     assert_eq!(r.sink_layers(sink).unwrap(), (Some(0), 0));
     r.set_sink_paused(sink, true);
     let room = |_| Some(40_000);
     // Checked every half second: a try would show at once (and end after 3 s).
     for end in (75..=165).step_by(15) {
-        run_two_layers(
-            &mut r,
-            &mut t,
-            src,
-            &mut seq,
-            end - 15..end,
-            &room,
-            &mut out,
-        );
+        run_two_layers(&mut r, &mut t, &mut feeds, end - 15..end, &room, &mut out);
         assert_eq!(r.sink_layers(sink).unwrap().1, 0, "nothing arrives: no try");
     }
+}
+
+#[test]
+fn subscriptions_on_one_connection_share_its_estimate() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let (a, b) = (r.add_source(video_spec(2)), r.add_source(video_spec(2)));
+    let sink_a = r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap();
+    let sink_b = r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap();
+    let mut out = Recorder::default();
+    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000u16]), (b, [300u16, 7000u16])]);
+    let layers = |r: &Router| [sink_a, sink_b].map(|k| r.sink_layers(k).unwrap().1);
+    // Layers at about 27 and 99 kbit/s each. 160 kbit/s would carry either source's layer 1
+    // alone (with 20% headroom), not both: one goes up, and 126 kbit/s used leaves too little
+    // room (1.3x) for the other to try.
+    run_two_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        0..90,
+        &|_| Some(160_000),
+        &mut out,
+    );
+    let mut got = layers(&r);
+    got.sort();
+    assert_eq!(got, [0, 1], "one of the two on layer 1");
+    // Room for both.
+    run_two_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        90..150,
+        &|_| Some(260_000),
+        &mut out,
+    );
+    assert_eq!(layers(&r), [1, 1], "both on layer 1");
+    // Too little again: both back on layer 0 at 60 kbit/s.
+    run_two_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        150..210,
+        &|_| Some(60_000),
+        &mut out,
+    );
+    assert_eq!(layers(&r), [0, 0]);
+    // A paused subscription leaves its share to the other (for good: a try, had the paused
+    // one kept its share, would have ended after 3 s).
+    r.set_sink_paused(sink_b, true);
+    run_two_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        210..360,
+        &|_| Some(125_000),
+        &mut out,
+    );
+    assert_eq!(
+        r.sink_layers(sink_a).unwrap().1,
+        1,
+        "alone on the connection"
+    );
+    // Resumed, it shares again: at 160 kbit/s the one on layer 1 keeps it, the other stays.
+    r.set_sink_paused(sink_b, false);
+    run_two_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        360..420,
+        &|_| Some(160_000),
+        &mut out,
+    );
+    assert_eq!(layers(&r), [1, 0], "sharing again");
+}
+
+#[test]
+fn other_subscriptions_on_the_connection_count_against_its_estimate() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let (a, b) = (r.add_source(video_spec(2)), r.add_source(video_spec(2)));
+    let sink_a = r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap();
+    // Source b's layer 1 (about 99 kbit/s) fixed for the same subscriber.
+    let mut fixed = sink_spec(1, 2222, 96);
+    fixed.layer = LayerChoice::Fixed(1);
+    let sink_b = r.add_sink(t0, b, fixed, 1).unwrap();
+    let mut out = Recorder::default();
+    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000u16]), (b, [300u16, 7000u16])]);
+    // 150 kbit/s less b's 99 leaves about 50: not enough for a's layer 1 (nor a try: 126
+    // kbit/s in use leaves less than 30% room).
+    run_two_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        0..90,
+        &|_| Some(150_000),
+        &mut out,
+    );
+    assert_eq!(r.sink_layers(sink_b).unwrap().1, 1);
+    assert_eq!(r.sink_layers(sink_a).unwrap().1, 0);
+    run_two_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        90..150,
+        &|_| Some(260_000),
+        &mut out,
+    );
+    assert_eq!(r.sink_layers(sink_a).unwrap().1, 1);
 }
