@@ -1,6 +1,8 @@
 //! Key-frame resolution parsing (`tessera_rtp::codec::keyframe_resolution`): VP8 key-frame
-//! headers and H.264 SPSs (exp-Golomb, scaling lists, emulation-prevention bytes, cropping)
-//! never panic, and a size they report is never zero. The first byte picks the codec.
+//! headers, VP9 uncompressed headers, H.264 SPSs (exp-Golomb, scaling lists,
+//! emulation-prevention bytes, cropping) and AV1 sequence headers (OBU elements, LEB128
+//! lengths, timing and decoder-model fields) never panic, and a size they report is never
+//! zero. The first byte picks the codec.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +20,5 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Some((w, h)) = keyframe_resolution(codec, payload) {
         assert!(w > 0 && h > 0);
-        assert!(matches!(codec, Codec::Vp8 | Codec::H264));
     }
 });

@@ -202,6 +202,26 @@ fn chromium_h264() {
     assert_consent(&out, true);
 }
 
+/// Chromium publishing VP9 (profile 0): the room lists it as VP9, the player decodes it for
+/// 30 s, and the resolution read from the key frames' uncompressed header is the decoded one.
+#[test]
+fn chromium_vp9() {
+    require_chromium();
+    let out = scenario(&[], "whip_whep.mjs", &[("WHIP_VIDEO_CODEC", "VP9".into())]);
+    assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    assert!(out.contains(r#"video format: {"codec":"vp9""#), "{out}");
+}
+
+/// Chromium publishing AV1: as for VP9, the size read from the sequence header OBU of its key
+/// frames is the decoded one.
+#[test]
+fn chromium_av1() {
+    require_chromium();
+    let out = scenario(&[], "whip_whep.mjs", &[("WHIP_VIDEO_CODEC", "AV1".into())]);
+    assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    assert!(out.contains(r#"video format: {"codec":"av1""#), "{out}");
+}
+
 /// Chromium publishing two VP8 simulcast layers (rids `h` at half size and `f`) over WHIP: the
 /// player decodes for 30 s and reaches the top layer (it starts low; the server tries the top
 /// layer when the player's REMB leaves room and keeps it as the estimate follows), and the

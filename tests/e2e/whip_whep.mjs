@@ -16,7 +16,11 @@ deadline(90_000 + hold * 1000, 'the WHIP/WHEP browser test');
 await waitForHttp(`${base}/metrics`, 30_000);
 const service = await waitForFile(`${dataDir}/service.json`, 30_000);
 const rest = new Rest(base, service);
-const room = (await rest.call('POST', '/v1/rooms', { name: 'whip-e2e' }))._id;
+// AV1 is not in a room's default mediaIn (OWT's defaults: h264, vp8, vp9); the room allows it.
+const options = videoCodec === 'AV1'
+  ? { mediaIn: { audio: [{ codec: 'opus', sampleRate: 48000, channelNum: 2 }], video: [{ codec: 'av1' }, { codec: 'vp8' }] } }
+  : undefined;
+const room = (await rest.call('POST', '/v1/rooms', { name: 'whip-e2e', options }))._id;
 const pubToken = await rest.token(room, 'camera', 'presenter');
 const subToken = await rest.token(room, 'player', 'viewer');
 

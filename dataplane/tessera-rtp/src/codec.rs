@@ -369,16 +369,168 @@ pub fn is_h264_keyframe(payload: &[u8]) -> bool {
 
 // ---- Resolution ----------------------------------------------------------------------------
 
-/// The picture size a key frame's first packet announces: VP8's key-frame header (RFC 6386
-/// §9.1: start code, then 14-bit width and height) or H.264's sequence parameter set (ITU-T
-/// H.264 §7.3.2.1.1, cropping applied), single, in a STAP-A or starting an FU-A. `None` for
-/// other packets, malformed ones, VP9 and AV1 (not parsed).
+/// The picture size a key frame's first packet announces:
+///
+/// * VP8: the key-frame header (RFC 6386 §9.1: start code, then 14-bit width and height);
+/// * VP9: the key frame's uncompressed header (VP9 bitstream specification §6.2: frame sync
+///   code, colour configuration, then the frame size), in the packet that begins the frame;
+/// * H.264: the sequence parameter set (ITU-T H.264 §7.3.2.1.1, cropping applied), single, in
+///   a STAP-A or starting an FU-A;
+/// * AV1: the sequence header OBU's maximum frame size (AV1 specification §5.5.1), in any OBU
+///   element of the packet but a continued one.
+///
+/// `None` for other packets and malformed ones.
 pub fn keyframe_resolution(codec: Codec, payload: &[u8]) -> Option<(u16, u16)> {
     match codec {
         Codec::Vp8 => vp8_resolution(payload),
+        Codec::Vp9 => vp9_resolution(payload),
         Codec::H264 => h264_resolution(payload),
-        Codec::Vp9 | Codec::Av1 => None,
+        Codec::Av1 => av1_resolution(payload),
     }
+}
+
+fn vp9_resolution(payload: &[u8]) -> Option<(u16, u16)> {
+    let d = Vp9Descriptor::parse(payload).ok()?;
+    if !d.begin_of_frame || d.inter_picture_predicted {
+        return None;
+    }
+    let mut r = Bits::plain(payload.get(d.len..)?);
+    if r.bits(2)? != 2 {
+        return None; // frame_marker
+    }
+    let profile = r.bit()? | (r.bit()? << 1);
+    if profile == 3 && r.bit()? != 0 {
+        return None;
+    }
+    // show_existing_frame, then frame_type 0 (a key frame).
+    if r.bit()? != 0 || r.bit()? != 0 {
+        return None;
+    }
+    r.bits(2)?; // show_frame, error_resilient_mode
+    if r.bits(24)? != 0x49_83_42 {
+        return None;
+    }
+    if profile >= 2 {
+        r.bit()?; // ten_or_twelve_bit
+    }
+    let odd_profile = profile == 1 || profile == 3;
+    if r.bits(3)? != 7 {
+        // Not RGB: color_range, and subsampling_x/y + reserved_zero in profiles 1 and 3.
+        r.bits(if odd_profile { 4 } else { 1 })?;
+    } else if odd_profile {
+        r.bit()?; // reserved_zero
+    }
+    let w = r.bits(16)? + 1;
+    let h = r.bits(16)? + 1;
+    Some((u16::try_from(w).ok()?, u16::try_from(h).ok()?))
+}
+
+/// LEB128 (AV1 specification §4.10.5) at `*at`, at most 8 bytes.
+fn leb128(p: &[u8], at: &mut usize) -> Option<usize> {
+    let mut v: u64 = 0;
+    for i in 0..8 {
+        let b = *p.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7F) << (7 * i);
+        if b & 0x80 == 0 {
+            return usize::try_from(v).ok();
+        }
+    }
+    None
+}
+
+fn av1_resolution(payload: &[u8]) -> Option<(u16, u16)> {
+    const OBU_SEQUENCE_HEADER: u8 = 1;
+    let (&agg, rest) = payload.split_first()?;
+    let continued = agg & 0x80 != 0;
+    let count = usize::from((agg >> 4) & 0x03);
+    let mut at = 0;
+    let mut element = 0;
+    while at < rest.len() {
+        element += 1;
+        // With W set, the W-th (last) element has no length field.
+        let size = if count != 0 && element == count {
+            rest.len() - at
+        } else {
+            leb128(rest, &mut at)?
+        };
+        let obu = rest.get(at..at.checked_add(size)?)?;
+        at += size;
+        if element == 1 && continued {
+            continue;
+        }
+        let &header = obu.first()?;
+        if (header >> 3) & 0x0F == OBU_SEQUENCE_HEADER {
+            let mut body = 1 + usize::from(header & 0x04 != 0);
+            let end = if header & 0x02 != 0 {
+                let n = leb128(obu, &mut body)?;
+                body.checked_add(n)?
+            } else {
+                obu.len()
+            };
+            return av1_sequence_size(obu.get(body..end)?);
+        }
+        if count != 0 && element == count {
+            break;
+        }
+    }
+    None
+}
+
+/// The maximum frame size of an AV1 sequence header OBU's payload.
+fn av1_sequence_size(seq: &[u8]) -> Option<(u16, u16)> {
+    let mut r = Bits::plain(seq);
+    r.bits(4)?; // seq_profile, still_picture
+    if r.bit()? == 1 {
+        // reduced_still_picture_header: seq_level_idx[0] only.
+        r.bits(5)?;
+    } else {
+        let mut decoder_model = false;
+        let mut delay_bits = 0;
+        if r.bit()? == 1 {
+            // timing_info
+            r.bits(32)?;
+            r.bits(32)?;
+            if r.bit()? == 1 {
+                // num_ticks_per_picture_minus_1, uvlc
+                let mut zeros = 0;
+                while r.bit()? == 0 {
+                    zeros += 1;
+                    if zeros >= 32 {
+                        return None;
+                    }
+                }
+                r.bits(zeros)?;
+            }
+            decoder_model = r.bit()? == 1;
+            if decoder_model {
+                delay_bits = r.bits(5)? + 1; // buffer_delay_length_minus_1
+                r.bits(32)?; // num_units_in_decoding_tick
+                r.bits(10)?; // buffer_removal_time and frame_presentation_time lengths
+            }
+        }
+        let display_delay = r.bit()? == 1;
+        let points = r.bits(5)? + 1;
+        for _ in 0..points {
+            r.bits(12)?; // operating_point_idc
+            if r.bits(5)? > 7 {
+                r.bit()?; // seq_tier
+            }
+            if decoder_model && r.bit()? == 1 {
+                r.bits(delay_bits)?; // decoder_buffer_delay
+                r.bits(delay_bits)?; // encoder_buffer_delay
+                r.bit()?; // low_delay_mode_flag
+            }
+            if display_delay && r.bit()? == 1 {
+                r.bits(4)?;
+            }
+        }
+    }
+    let width_bits = r.bits(4)? + 1;
+    let height_bits = r.bits(4)? + 1;
+    let w = r.bits(width_bits)? + 1;
+    let h = r.bits(height_bits)? + 1;
+    Some((u16::try_from(w).ok()?, u16::try_from(h).ok()?))
 }
 
 fn vp8_resolution(payload: &[u8]) -> Option<(u16, u16)> {
@@ -429,20 +581,43 @@ struct Bits<'a> {
     byte: usize,
     bit: u8,
     zeros: u8,
+    /// Skip H.264 emulation-prevention bytes (an RBSP), or not (VP9, AV1).
+    rbsp: bool,
 }
 
-impl Bits<'_> {
+impl<'a> Bits<'a> {
+    fn rbsp(data: &'a [u8]) -> Self {
+        Bits {
+            data,
+            byte: 0,
+            bit: 0,
+            zeros: 0,
+            rbsp: true,
+        }
+    }
+
+    fn plain(data: &'a [u8]) -> Self {
+        Bits {
+            rbsp: false,
+            ..Bits::rbsp(data)
+        }
+    }
+
     fn bit(&mut self) -> Option<u32> {
-        if self.bit == 0 {
+        if self.bit == 0 && self.rbsp {
             // Entering a new byte: skip an emulation-prevention byte.
             if self.zeros >= 2 && self.data.get(self.byte) == Some(&0x03) {
                 self.byte += 1;
                 self.zeros = 0;
             }
             let b = *self.data.get(self.byte)?;
-            self.zeros = if b == 0 { self.zeros + 1 } else { 0 };
+            self.zeros = if b == 0 {
+                self.zeros.saturating_add(1)
+            } else {
+                0
+            };
         }
-        let b = self.data[self.byte];
+        let b = *self.data.get(self.byte)?;
         let v = (b >> (7 - self.bit)) & 1;
         self.bit += 1;
         if self.bit == 8 {
@@ -477,12 +652,7 @@ impl Bits<'_> {
 
 /// Width and height from an SPS's RBSP (after its NAL header byte).
 fn sps_resolution(sps: &[u8]) -> Option<(u16, u16)> {
-    let mut r = Bits {
-        data: sps,
-        byte: 0,
-        bit: 0,
-        zeros: 0,
-    };
+    let mut r = Bits::rbsp(sps);
     let profile = r.bits(8)?;
     r.bits(16)?; // constraint flags, level_idc
     r.ue()?; // seq_parameter_set_id
@@ -656,6 +826,67 @@ mod tests {
         }
         assert_eq!(keyframe_resolution(Codec::H264, &[0x65, 0x88]), None);
         assert_eq!(keyframe_resolution(Codec::Vp9, &vp8), None);
+        // The first 16 bytes of libvpx VP9 key frames (ffmpeg): profile 0 (4:2:0), 1 (4:4:4),
+        // 2 (10 bit) and RGB (profile 1), behind a descriptor (I, 15-bit PictureID; B, E, V
+        // with a one-layer scalability structure that carries no size).
+        let vp9 = [
+            ("824983420013f00ef60838241c184a00", (320, 240)),
+            ("a24983420004fe02cec1470483830942", (640, 360)),
+            ("924983420027f8167b041c120e0c2c0c", (1280, 720)),
+            ("a2498342e077d043760c38241c184a18", (1918, 1080)),
+        ];
+        for (frame, want) in vp9 {
+            let mut p = vec![0x8E, 0x81, 0x23, 0x00];
+            p.extend_from_slice(&hex(frame));
+            assert_eq!(keyframe_resolution(Codec::Vp9, &p), Some(want), "{frame}");
+            // An inter picture (P), a packet that does not begin the frame (B = 0), a
+            // truncated header: no size.
+            for bad in [
+                [&[0xCE][..], &p[1..]].concat(),
+                [&[0x86][..], &p[1..]].concat(),
+                p[..12].to_vec(),
+            ] {
+                assert_eq!(keyframe_resolution(Codec::Vp9, &bad), None, "{frame}");
+            }
+        }
+        // AV1 sequence header OBUs (with their OBU headers and size fields) from libaom
+        // (4:4:4), rav1e, SVT-AV1 and libaom (4:4:4) again (ffmpeg).
+        let av1 = [
+            ("0a0d200000043cffbcdaf92021a004", (320, 240)),
+            ("0a0e200000fa627fb38842b408080940", (640, 360)),
+            ("0a0b0000002d4cffb3cfbf9004", (1280, 720)),
+            ("0a0b20000042abbec3732be408", (1918, 1080)),
+            // libaom with timing info and a decoder model, with timing info only, and a
+            // still picture (reduced header).
+            (
+                "0a1e040000000400000079780000000a530000035f915f90bc457e3e6d7c8020",
+                (352, 288),
+            ),
+            ("0a1404000000040000007b400000bc457e3e6d7c8020", (352, 288)),
+            ("0a06181db1f1b601", (200, 100)),
+        ];
+        for (obu, want) in av1 {
+            let obu = hex(obu);
+            // As an RTP packet carries it: no size field (obu_has_size_field 0).
+            let unsized_obu = [&[obu[0] & !0x02][..], &obu[2..]].concat();
+            // W = 1 (one element, no length), N = 1.
+            let one = [&[0x18][..], &unsized_obu].concat();
+            assert_eq!(keyframe_resolution(Codec::Av1, &one), Some(want));
+            // W = 2: the sequence header after a length, then a (frame) OBU without one.
+            let mut two = vec![0x28, unsized_obu.len() as u8];
+            two.extend_from_slice(&unsized_obu);
+            two.extend_from_slice(&[0x30, 0x10]);
+            assert_eq!(keyframe_resolution(Codec::Av1, &two), Some(want));
+            // W = 0: every element has a length; the OBU keeps its own size field.
+            let mut lengths = vec![0x08, 2, 0x12, 0x00, obu.len() as u8];
+            lengths.extend_from_slice(&obu);
+            assert_eq!(keyframe_resolution(Codec::Av1, &lengths), Some(want));
+            // Z = 1: the first element continues an OBU from the previous packet.
+            let continued = [&[0x98][..], &unsized_obu].concat();
+            assert_eq!(keyframe_resolution(Codec::Av1, &continued), None);
+            // Truncated.
+            assert_eq!(keyframe_resolution(Codec::Av1, &one[..6]), None);
+        }
     }
 
     fn hex(s: &str) -> Vec<u8> {

@@ -47,13 +47,15 @@ pub fn is_keyframe_start(codec: Codec, payload: &[u8]) -> bool {
     tessera_rtp::codec::is_keyframe(c, payload)
 }
 
-/// The picture size a key frame's first packet announces (VP8, H.264), if any.
+/// The picture size a key frame's first packet announces (VP8, VP9, H.264, AV1), if any.
 pub fn keyframe_resolution(codec: Codec, payload: &[u8]) -> Option<(u16, u16)> {
     use tessera_rtp::codec as c;
     let c = match codec {
         Codec::Vp8 => c::Codec::Vp8,
+        Codec::Vp9 => c::Codec::Vp9,
         Codec::H264 => c::Codec::H264,
-        _ => return None,
+        Codec::Av1 => c::Codec::Av1,
+        Codec::Opus | Codec::Other => return None,
     };
     tessera_rtp::codec::keyframe_resolution(c, payload)
 }

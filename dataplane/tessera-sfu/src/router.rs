@@ -928,7 +928,7 @@ impl Router {
         let mut keyframe: Option<bool> = None;
         // The VP8/VP9 descriptor, parsed for the first sink that forwards the packet.
         let mut pictures: Option<codec::Pictures> = None;
-        // Key frames announce the picture size (VP8, H.264); the source shard reports it, a
+        // Key frames announce the picture size; the source shard reports it, a
         // relayed copy does not.
         if kind == Kind::Video
             && !src.spec.relayed
