@@ -117,6 +117,18 @@ pub struct NodeMetrics {
     pub consent_checks: Counter,
     /// Consent checks the peer answered authentically.
     pub consent_confirmed: Counter,
+    /// Packets retransmitted to subscribers on their NACKs.
+    pub retransmitted: Counter,
+    /// NACKed packets no longer in the retransmission buffer.
+    pub nack_misses: Counter,
+    /// Key-frame requests (PLI/FIR) sent to publishers.
+    pub keyframe_requests: Counter,
+    /// Layer changes of estimate-following simulcast subscriptions.
+    pub layer_changes: Counter,
+    /// Tries of a higher simulcast layer started.
+    pub layer_tries: Counter,
+    /// Tries of a higher simulcast layer that kept it.
+    pub layer_tries_kept: Counter,
 }
 
 impl Default for NodeMetrics {
@@ -135,6 +147,12 @@ impl Default for NodeMetrics {
             ice_keepalives: Counter::default(),
             consent_checks: Counter::default(),
             consent_confirmed: Counter::default(),
+            retransmitted: Counter::default(),
+            nack_misses: Counter::default(),
+            keyframe_requests: Counter::default(),
+            layer_changes: Counter::default(),
+            layer_tries: Counter::default(),
+            layer_tries_kept: Counter::default(),
         }
     }
 }
@@ -206,6 +224,36 @@ impl NodeMetrics {
             "tessera_ice_consent_confirmed",
             "Consent checks the peer answered with a valid response",
             self.consent_confirmed.clone(),
+        );
+        registry.register(
+            "tessera_rtp_retransmitted",
+            "RTP packets retransmitted to subscribers on their NACKs",
+            self.retransmitted.clone(),
+        );
+        registry.register(
+            "tessera_nack_misses",
+            "Packets subscribers NACKed that were no longer in the retransmission buffer",
+            self.nack_misses.clone(),
+        );
+        registry.register(
+            "tessera_keyframe_requests",
+            "Key-frame requests (PLI or FIR) sent to publishers",
+            self.keyframe_requests.clone(),
+        );
+        registry.register(
+            "tessera_layer_changes",
+            "Simulcast layer changes of subscriptions that follow their bandwidth estimate",
+            self.layer_changes.clone(),
+        );
+        registry.register(
+            "tessera_layer_tries",
+            "Tries of a higher simulcast layer than a subscriber's estimate allowed",
+            self.layer_tries.clone(),
+        );
+        registry.register(
+            "tessera_layer_tries_kept",
+            "Tries of a higher simulcast layer that the subscriber's estimate then reached",
+            self.layer_tries_kept.clone(),
         );
     }
 

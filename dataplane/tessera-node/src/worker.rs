@@ -517,6 +517,8 @@ pub struct ShardWorker {
     peer_deadline_stale: bool,
     epoch: Instant,
     sent_before: u64,
+    /// The router's counters when they were last added to the node's metrics.
+    router_before: tessera_sfu::RouterStats,
     /// Layers whose picture size changed (router hand-out, reused).
     resized: Vec<(SourceKey, u8, (u16, u16))>,
     relays: Relays,
@@ -564,6 +566,7 @@ impl ShardWorker {
             peer_deadline_stale: true,
             epoch: now,
             sent_before: 0,
+            router_before: tessera_sfu::RouterStats::default(),
             resized: Vec::new(),
             relays: Relays::default(),
         }
@@ -1898,6 +1901,23 @@ impl Worker for ShardWorker {
             .datagrams_out
             .inc_by((sent + queued).saturating_sub(self.sent_before));
         self.sent_before = sent + queued;
+        let (now_stats, before) = (self.router.stats(), self.router_before);
+        if now_stats != before {
+            let m = &self.metrics;
+            m.retransmitted
+                .inc_by(now_stats.retransmitted - before.retransmitted);
+            m.nack_misses
+                .inc_by(now_stats.nack_misses - before.nack_misses);
+            m.keyframe_requests
+                .inc_by(now_stats.keyframe_requests - before.keyframe_requests);
+            m.layer_changes
+                .inc_by(now_stats.layer_changes - before.layer_changes);
+            m.layer_tries
+                .inc_by(now_stats.layer_tries - before.layer_tries);
+            m.layer_tries_kept
+                .inc_by(now_stats.layer_tries_kept - before.layer_tries_kept);
+            self.router_before = now_stats;
+        }
     }
 }
 

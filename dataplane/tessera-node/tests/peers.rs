@@ -439,6 +439,11 @@ fn a_lost_packet_is_nacked_by_the_subscriber_and_retransmitted_from_the_buffer()
     );
     let stats = h.worker.router_stats();
     assert_eq!((stats.retransmitted, stats.nack_misses), (1, 0));
+    // And /metrics shows it.
+    assert_eq!(
+        (h.metrics.retransmitted.get(), h.metrics.nack_misses.get()),
+        (1, 0)
+    );
 
     let video = received(&h, s, vssrc);
     let mut seqs: Vec<u16> = video.iter().map(|v| v.0).collect();
@@ -500,10 +505,12 @@ fn a_subscriber_pli_reaches_the_publisher() {
     let (mut h, mut publ, subs) = video_room(1);
     let t0 = h.now;
     assert_eq!(publ.requests_since(t0), vec![]);
+    let counted = h.metrics.keyframe_requests.get();
     request_pli(&mut h, subs[0]);
     h.run_for(ms(500), |h| publ.drive(h));
     let r = publ.requests_since(t0);
     assert_eq!(r.len(), 1, "one keyframe request: {r:?}");
+    assert_eq!(h.metrics.keyframe_requests.get(), counted + 1, "counted");
     assert_eq!((r[0].1, r[0].2), (None, KeyframeRequestKind::Pli));
     assert!(
         r[0].0 - t0 <= ms(2),
@@ -694,6 +701,16 @@ fn a_subscriber_whose_estimate_has_room_tries_the_next_layer_up() {
         layer_sequence(&h, sub),
         vec![0, 2, 1, 2, 1],
         "no new try within the back-off"
+    );
+    // /metrics: one try, not kept; four layer changes (to the top while there is no
+    // estimate, to the middle with it, the try up and back down).
+    assert_eq!(
+        (
+            h.metrics.layer_tries.get(),
+            h.metrics.layer_tries_kept.get(),
+            h.metrics.layer_changes.get()
+        ),
+        (1, 0, 4)
     );
     assert!(h.client_errors.is_empty(), "{:?}", h.client_errors);
 }

@@ -170,6 +170,12 @@ pub struct RouterStats {
     pub nack_misses: u64,
     /// Keyframe requests sent to publishers.
     pub keyframe_requests: u64,
+    /// Layer changes of estimate-following simulcast sinks (up or down, tries included).
+    pub layer_changes: u64,
+    /// Tries of a higher layer started ([`PROBE_GRACE`]).
+    pub layer_tries: u64,
+    /// Tries that kept the higher layer.
+    pub layer_tries_kept: u64,
 }
 
 /// One layer's receive counters ([`Router::source_counters`]).
@@ -1353,6 +1359,7 @@ impl Router {
                 {
                     s.probe = None;
                     s.earned = true;
+                    self.stats.layer_tries_kept += 1;
                     if rank(best) < rank(s.target) {
                         best = s.target;
                     }
@@ -1403,12 +1410,14 @@ impl Router {
                             from: cur,
                         });
                         share.trying = true;
+                        self.stats.layer_tries += 1;
                         best = up;
                     }
                 }
             }
             if best != s.target {
                 s.target = best;
+                self.stats.layer_changes += 1;
                 requests.push((s.source, best));
             }
         }

@@ -1072,6 +1072,8 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
         (Some(1), 1),
         "the layer is earned"
     );
+    let stats = r.stats();
+    assert_eq!((stats.layer_tries, stats.layer_tries_kept), (1, 1));
     // A real drop of the estimate brings it down.
     run_two_layers(
         &mut r,
