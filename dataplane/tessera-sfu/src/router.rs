@@ -294,6 +294,8 @@ pub struct Router {
     resolution_changed: Vec<SourceKey>,
     /// Picture-size changes are handed out at most once per [`RESOLUTION_INTERVAL`].
     next_resolution: Instant,
+    /// Reused by [`Router::choose_layers`].
+    layer_scratch: (Vec<Candidate>, Vec<Share>),
 }
 
 /// The shortest time between two hand-outs of picture-size changes
@@ -305,6 +307,7 @@ pub const ALL_LAYERS: u8 = u8::MAX;
 
 /// An estimate-following simulcast sink while [`Router::choose_layers`] shares out its
 /// transport's estimate.
+#[derive(Debug)]
 struct Candidate {
     sink: SinkKey,
     /// Its transport's entry in the share-out.
@@ -317,6 +320,8 @@ struct Candidate {
     paused: bool,
     /// The layer it forwards now.
     current: Option<u8>,
+    /// It is trying a higher layer, this one (a position in `order`).
+    tried: Option<usize>,
 }
 
 impl Candidate {
@@ -328,11 +333,16 @@ impl Candidate {
         self.order[self.pos].1
     }
 
-    /// The first layer above the allotted one whose extra cost fits in `left`: a layer other
-    /// than the current one needs 20% headroom (going up), the current one none (staying).
-    fn step_up(&self, left: u64) -> Option<usize> {
+    fn rank(&self, layer: u8) -> Option<usize> {
+        self.layers().iter().position(|(i, _)| *i == layer)
+    }
+
+    /// The first layer above the allotted one, and below position `end`, whose extra cost
+    /// fits in `left`: a layer other than the current one needs 20% headroom (going up), the
+    /// current one none (staying).
+    fn step_up(&self, left: u64, end: usize) -> Option<usize> {
         let base = self.rate();
-        (self.pos + 1..self.n).find(|&k| {
+        (self.pos + 1..end.min(self.n)).find(|&k| {
             let (i, r) = self.order[k];
             let need = if Some(i) == self.current {
                 r
@@ -344,45 +354,100 @@ impl Candidate {
     }
 }
 
+/// Rounds in which each running sink not trying a layer goes up one step if it fits, until
+/// none can; with `back_up`, only sinks below the layer they are on, and at most up to it.
+fn step_rounds(cands: &mut [Candidate], shares: &mut [Share], back_up: bool) {
+    loop {
+        let mut stepped = false;
+        for c in cands.iter_mut().filter(|c| !c.paused && c.tried.is_none()) {
+            let end = if back_up {
+                match c.current.and_then(|l| c.rank(l)) {
+                    Some(k) if k > c.pos => k + 1,
+                    _ => continue,
+                }
+            } else {
+                c.n
+            };
+            let share = &mut shares[c.slot];
+            if let Some(k) = c.step_up(share.left(), end) {
+                share.charge(c.order[k].1.saturating_sub(c.rate()));
+                c.pos = k;
+                stepped = true;
+            }
+        }
+        if !stepped {
+            return;
+        }
+    }
+}
+
 /// One transport's estimate in the share-out.
+#[derive(Debug)]
 struct Share {
     transport: TransportKey,
     /// The estimate (`u64::MAX` without one).
     budget: u64,
-    /// What is not allotted yet.
-    left: u64,
+    /// What is allotted so far (may exceed the budget: every sink gets its lowest layer, and a
+    /// try its layer).
+    used: u64,
     /// One of its sinks is trying a higher layer.
     trying: bool,
 }
 
-/// A source's layer bitrate: as its shard last reported it for a relayed source (while the
-/// report is recent), otherwise as measured here.
-fn layer_rate(src: &Source, now: Instant, layer: u8) -> u64 {
-    let i = usize::from(layer);
+impl Share {
+    fn left(&self) -> u64 {
+        self.budget.saturating_sub(self.used)
+    }
+
+    fn charge(&mut self, bps: u64) {
+        self.used = self.used.saturating_add(bps);
+    }
+}
+
+/// Whether a source's layer is live, and its bitrate: as its shard last reported them for a
+/// relayed source (while the report is recent), otherwise as measured here.
+fn layer_state(src: &Source, now: Instant, layer: usize) -> (bool, u64) {
     match src.recent_report(now) {
-        Some((_, rates, _)) => rates.get(i).copied().unwrap_or(0),
-        None => src.layers.get(i).map_or(0, |l| l.bitrate),
+        Some((_, rates, live)) if layer < MAX_LAYERS => (live & (1 << layer) != 0, rates[layer]),
+        Some(_) => (false, 0),
+        None => src.layers.get(layer).map_or((false, 0), |l| {
+            let live = l
+                .last_packet
+                .is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT);
+            (live, l.bitrate)
+        }),
+    }
+}
+
+/// What a sink on `layer` of `src` costs: the layer's bitrate while it is live.
+fn layer_rate(src: &Source, now: Instant, layer: u8) -> u64 {
+    match layer_state(src, now, usize::from(layer)) {
+        (true, rate) => rate,
+        (false, _) => 0,
     }
 }
 
 /// A source's live layers with their bitrates, lowest rate first, and how many there are.
+/// While some layer has a measured rate, layers without one yet (just started) are left out:
+/// they would look free.
 fn live_layers(src: &Source, now: Instant) -> ([(u8, u64); MAX_LAYERS], usize) {
-    let reported = src.recent_report(now);
     let mut order = [(0u8, 0u64); MAX_LAYERS];
     let mut n = 0;
-    for (i, l) in src.layers.iter().enumerate().take(MAX_LAYERS) {
-        let (live, rate) = match reported {
-            Some((_, rates, live)) => (live & (1 << i) != 0, rates[i]),
-            None => (
-                l.last_packet
-                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT),
-                l.bitrate,
-            ),
-        };
-        if live {
+    for i in 0..src.layers.len().min(MAX_LAYERS) {
+        if let (true, rate) = layer_state(src, now, i) {
             order[n] = (i as u8, rate);
             n += 1;
         }
+    }
+    if order[..n].iter().any(|(_, r)| *r > 0) {
+        let mut kept = 0;
+        for k in 0..n {
+            if order[k].1 > 0 {
+                order[kept] = order[k];
+                kept += 1;
+            }
+        }
+        n = kept;
     }
     order[..n].sort_by_key(|(_, b)| *b);
     (order, n)
@@ -417,6 +482,7 @@ impl Router {
             wanted_changed: Vec::new(),
             resolution_changed: Vec::new(),
             next_resolution: now,
+            layer_scratch: (Vec::new(), Vec::new()),
         }
     }
 
@@ -1224,13 +1290,25 @@ impl Router {
     }
 
     /// Picks each estimate-following sink's target layer. A transport's estimate is shared
-    /// out among its sinks: what the other sinks forward (audio, single-layer video, fixed
-    /// layers) comes off first; every estimate-following simulcast sink then gets its lowest
-    /// live layer, and the rest goes up one layer at a time, a sink per turn, while it fits
-    /// (so two subscriptions on one connection do not each take the whole estimate). Paused
-    /// sinks cost nothing and take what is left when they resume.
+    /// out among its sinks, in this order:
+    ///
+    /// 1. what the other sinks forward (audio, single-layer video, fixed layers);
+    /// 2. every estimate-following simulcast sink's lowest live layer;
+    /// 3. sinks on a higher layer go back up towards it, one layer per sink per round, while
+    ///    it fits (staying on the layer it is on needs no headroom, a layer below it 20%), so
+    ///    a sink already on a layer is not pushed off it by another one's step, and sinks that
+    ///    hold more than their turn share it;
+    /// 4. a sink trying a higher layer, that layer (even when it does not fit: that is the
+    ///    try), so that no other sink takes what the try makes the estimate grow by;
+    /// 5. the rest goes up one layer at a time, a sink per turn, while it fits with 20%
+    ///    headroom, so two subscriptions on one connection do not each take the whole
+    ///    estimate.
+    ///
+    /// Paused sinks cost nothing and take the highest layer what is left would carry.
     fn choose_layers(&mut self, now: Instant) {
-        let mut cands: Vec<Candidate> = Vec::new();
+        let (mut cands, mut shares) = std::mem::take(&mut self.layer_scratch);
+        cands.clear();
+        shares.clear();
         for (key, s) in self.sinks.iter() {
             if s.spec.layer != LayerChoice::Auto {
                 continue;
@@ -1245,6 +1323,9 @@ impl Router {
             if n == 0 {
                 continue;
             }
+            let tried = s
+                .probe
+                .and_then(|_| order[..n].iter().position(|(i, _)| *i == s.target));
             cands.push(Candidate {
                 sink: key,
                 slot: 0,
@@ -1253,13 +1334,13 @@ impl Router {
                 pos: 0,
                 paused: s.paused,
                 current: s.rw.layer(),
+                tried,
             });
         }
         if cands.is_empty() {
+            self.layer_scratch = (cands, shares);
             return;
         }
-        // The transports concerned: (transport, estimate, what is left of it, a try running).
-        let mut shares: Vec<Share> = Vec::new();
         for c in &mut cands {
             let transport = self.sinks[c.sink].spec.transport;
             c.slot = match shares.iter().position(|t| t.transport == transport) {
@@ -1269,7 +1350,7 @@ impl Router {
                     shares.push(Share {
                         transport,
                         budget,
-                        left: budget,
+                        used: 0,
                         trying: false,
                     });
                     shares.len() - 1
@@ -1279,7 +1360,7 @@ impl Router {
                 shares[c.slot].trying = true;
             }
         }
-        // What the transports' other sinks forward.
+        // 1. What the transports' other sinks forward.
         for (_, s) in self.sinks.iter() {
             let Some(t) = shares.iter_mut().find(|t| t.transport == s.spec.transport) else {
                 continue;
@@ -1290,28 +1371,25 @@ impl Router {
             if s.paused || (s.spec.layer == LayerChoice::Auto && src.layers.len() >= 2) {
                 continue;
             }
-            t.left = t.left.saturating_sub(layer_rate(src, now, s.target));
+            t.charge(layer_rate(src, now, s.target));
         }
-        // Every running sink's lowest layer, then one step up per sink per round.
+        // 2. Every running sink's lowest layer.
         for c in cands.iter().filter(|c| !c.paused) {
-            shares[c.slot].left = shares[c.slot].left.saturating_sub(c.rate());
+            shares[c.slot].charge(c.rate());
         }
-        loop {
-            let mut stepped = false;
-            for c in cands.iter_mut().filter(|c| !c.paused) {
-                let left = &mut shares[c.slot].left;
-                if let Some(k) = c.step_up(*left) {
-                    *left = left.saturating_sub(c.order[k].1.saturating_sub(c.rate()));
-                    c.pos = k;
-                    stepped = true;
-                }
-            }
-            if !stepped {
-                break;
+        // 3. Sinks on a higher layer than that get back up to it, a step per sink per round.
+        step_rounds(&mut cands, &mut shares, true);
+        // 4. Tries.
+        for c in cands.iter_mut().filter(|c| !c.paused) {
+            if let Some(k) = c.tried {
+                shares[c.slot].charge(c.order[k].1.saturating_sub(c.rate()));
+                c.pos = k;
             }
         }
+        // 5. Then every sink, a step per sink per round.
+        step_rounds(&mut cands, &mut shares, false);
         for c in cands.iter_mut().filter(|c| c.paused) {
-            while let Some(k) = c.step_up(shares[c.slot].left.saturating_sub(c.rate())) {
+            while let Some(k) = c.step_up(shares[c.slot].left().saturating_sub(c.rate()), c.n) {
                 c.pos = k;
             }
         }
@@ -1324,9 +1402,9 @@ impl Router {
             let budget = share.budget;
             // What this sink may use: what is left plus its own layer.
             let mine = if c.paused {
-                share.left
+                share.left()
             } else {
-                share.left.saturating_add(c.rate())
+                share.left().saturating_add(c.rate())
             };
             let mut best = c.order[c.pos].0;
             // A receiver-side estimate (REMB) grows to at most ~1.5x what arrives, so a sink
@@ -1352,11 +1430,9 @@ impl Router {
                     s.probe = None;
                     back_off(s);
                 }
-                // The sink is on the tried layer and its share reached its rate: earned.
-                Some(_)
-                    if s.rw.layer() == Some(s.target)
-                        && rate_of(s.target).is_some_and(|r| r <= mine) =>
-                {
+                // The sink is on the tried layer and the estimate carries it next to what the
+                // connection's other sinks keep: earned.
+                Some(_) if s.rw.layer() == Some(s.target) && share.used <= budget => {
                     s.probe = None;
                     s.earned = true;
                     self.stats.layer_tries_kept += 1;
@@ -1390,8 +1466,7 @@ impl Router {
                         let pos = rank(cur)?;
                         Some((cur, layers.get(pos + 1)?.0))
                     });
-                    // What the transport's sinks get now.
-                    let used = budget.saturating_sub(share.left);
+                    let used = share.used;
                     // Not when the estimate is far below the next layer (a hard limit, such
                     // as a bandwidth cap, rather than a receiver that has not seen more), nor
                     // for a paused sink (nothing arrives, so its estimate cannot grow).
@@ -1400,7 +1475,7 @@ impl Router {
                         && !share.trying
                         && budget != u64::MAX
                         && rate_of(cur).is_some_and(|r| r > 0)
-                        && budget >= used + used * 3 / 10
+                        && budget >= used.saturating_mul(13) / 10
                         && rate_of(up).is_some_and(|r| mine >= r / 4)
                         && s.probe_after.is_none_or(|t| now >= t)
                     {
@@ -1421,6 +1496,7 @@ impl Router {
                 requests.push((s.source, best));
             }
         }
+        self.layer_scratch = (cands, shares);
         for (src, layer) in requests {
             self.request_keyframe(now, src, layer);
             self.wanted_may_change(src);

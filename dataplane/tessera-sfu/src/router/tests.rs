@@ -1010,14 +1010,14 @@ fn picture_ids_stay_continuous_across_a_layer_switch() {
     }
 }
 
-/// Feeds `frames` frames of two-layer sources (layer 0 small, layer 1 four times larger, a key
-/// frame every 10 frames on both), 33 ms apart, polling after each; `estimate` gives the
-/// estimate of the subscriber (transport 1) per frame. Each source comes with its layers' next
-/// sequence numbers.
-fn run_two_layers(
+/// Feeds `frames` frames of `L`-layer sources (payloads of 100, 400 and 1000 bytes: about 27,
+/// 99 and 243 kbit/s; a key frame every 10 frames on every layer), 33 ms apart, polling after
+/// each; `estimate` gives the estimate of the subscriber (transport 1) per frame. Each source
+/// comes with its layers' next sequence numbers.
+fn run_layers<const L: usize>(
     r: &mut Router,
     t: &mut Instant,
-    sources: &mut [(SourceKey, [u16; 2])],
+    sources: &mut [(SourceKey, [u16; L])],
     frames: std::ops::Range<u32>,
     estimate: &dyn Fn(u32) -> Option<u64>,
     out: &mut Recorder,
@@ -1028,13 +1028,13 @@ fn run_two_layers(
             r.set_estimate(1, e);
         }
         for (n, (src, seq)) in sources.iter_mut().enumerate() {
-            for layer in 0..2u8 {
+            for (layer, seq) in seq.iter_mut().enumerate() {
                 let mut payload = vp8(frame % 10 == 0);
-                payload.extend_from_slice(&vec![0u8; if layer == 0 { 100 } else { 400 }]);
+                payload.extend_from_slice(&vec![0u8; [100, 400, 1000][layer]]);
                 let ssrc = 60 + 10 * n as u32 + layer as u32;
-                let p = packet(ssrc, seq[layer as usize], frame * 3000, &payload, &[]);
-                feed(r, *t, *src, layer, &p, out);
-                seq[layer as usize] = seq[layer as usize].wrapping_add(1);
+                let p = packet(ssrc, *seq, frame * 3000, &payload, &[]);
+                feed(r, *t, *src, layer as u8, &p, out);
+                *seq = seq.wrapping_add(1);
             }
         }
         r.poll(*t, out);
@@ -1051,7 +1051,7 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
     let (mut t, mut feeds) = (t0, [(src, [100u16, 5000u16])]);
     // Layers at about 27 and 99 kbit/s. An estimate of 40 kbit/s (1.5x the low layer, as a
     // REMB from a receiver that gets only it) selects layer 0 and then tries layer 1.
-    run_two_layers(
+    run_layers(
         &mut r,
         &mut t,
         &mut feeds,
@@ -1066,7 +1066,7 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
     );
     // The receiver now gets more and its estimate grows past layer 1's rate: it stays.
     let grows = |f: u32| Some(40_000 + u64::from(f - 60) * 1_500);
-    run_two_layers(&mut r, &mut t, &mut feeds, 60..300, &grows, &mut out);
+    run_layers(&mut r, &mut t, &mut feeds, 60..300, &grows, &mut out);
     assert_eq!(
         r.sink_layers(sink).unwrap(),
         (Some(1), 1),
@@ -1075,7 +1075,7 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
     let stats = r.stats();
     assert_eq!((stats.layer_tries, stats.layer_tries_kept), (1, 1));
     // A real drop of the estimate brings it down.
-    run_two_layers(
+    run_layers(
         &mut r,
         &mut t,
         &mut feeds,
@@ -1086,13 +1086,13 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
     assert_eq!(r.sink_layers(sink).unwrap().1, 0, "down with the estimate");
     // Leaving an earned layer backs off: with room again, no new try for 15 s, then one.
     let room = |_| Some(40_000);
-    run_two_layers(&mut r, &mut t, &mut feeds, 330..630, &room, &mut out);
+    run_layers(&mut r, &mut t, &mut feeds, 330..630, &room, &mut out);
     assert_eq!(
         r.sink_layers(sink).unwrap().1,
         0,
         "no try within the back-off"
     );
-    run_two_layers(&mut r, &mut t, &mut feeds, 630..800, &room, &mut out);
+    run_layers(&mut r, &mut t, &mut feeds, 630..800, &room, &mut out);
     assert_eq!(r.sink_layers(sink).unwrap().1, 1, "tried again after it");
 }
 
@@ -1106,13 +1106,13 @@ fn a_paused_subscriber_tries_no_higher_layer() {
     let (mut t, mut feeds) = (t0, [(src, [100u16, 5000u16])]);
     let low = |_| Some(30_000);
     // Two seconds: both layers' rates are measured, and 30 kbit/s leaves no room on layer 0.
-    run_two_layers(&mut r, &mut t, &mut feeds, 0..60, &low, &mut out);
+    run_layers(&mut r, &mut t, &mut feeds, 0..60, &low, &mut out);
     assert_eq!(r.sink_layers(sink).unwrap(), (Some(0), 0));
     r.set_sink_paused(sink, true);
     let room = |_| Some(40_000);
     // Checked every half second: a try would show at once (and end after 3 s).
     for end in (75..=165).step_by(15) {
-        run_two_layers(&mut r, &mut t, &mut feeds, end - 15..end, &room, &mut out);
+        run_layers(&mut r, &mut t, &mut feeds, end - 15..end, &room, &mut out);
         assert_eq!(r.sink_layers(sink).unwrap().1, 0, "nothing arrives: no try");
     }
 }
@@ -1130,7 +1130,7 @@ fn subscriptions_on_one_connection_share_its_estimate() {
     // Layers at about 27 and 99 kbit/s each. 160 kbit/s would carry either source's layer 1
     // alone (with 20% headroom), not both: one goes up, and 126 kbit/s used leaves too little
     // room (1.3x) for the other to try.
-    run_two_layers(
+    run_layers(
         &mut r,
         &mut t,
         &mut feeds,
@@ -1142,7 +1142,7 @@ fn subscriptions_on_one_connection_share_its_estimate() {
     got.sort();
     assert_eq!(got, [0, 1], "one of the two on layer 1");
     // Room for both.
-    run_two_layers(
+    run_layers(
         &mut r,
         &mut t,
         &mut feeds,
@@ -1152,7 +1152,7 @@ fn subscriptions_on_one_connection_share_its_estimate() {
     );
     assert_eq!(layers(&r), [1, 1], "both on layer 1");
     // Too little again: both back on layer 0 at 60 kbit/s.
-    run_two_layers(
+    run_layers(
         &mut r,
         &mut t,
         &mut feeds,
@@ -1164,7 +1164,7 @@ fn subscriptions_on_one_connection_share_its_estimate() {
     // A paused subscription leaves its share to the other (for good: a try, had the paused
     // one kept its share, would have ended after 3 s).
     r.set_sink_paused(sink_b, true);
-    run_two_layers(
+    run_layers(
         &mut r,
         &mut t,
         &mut feeds,
@@ -1179,7 +1179,7 @@ fn subscriptions_on_one_connection_share_its_estimate() {
     );
     // Resumed, it shares again: at 160 kbit/s the one on layer 1 keeps it, the other stays.
     r.set_sink_paused(sink_b, false);
-    run_two_layers(
+    run_layers(
         &mut r,
         &mut t,
         &mut feeds,
@@ -1204,7 +1204,7 @@ fn other_subscriptions_on_the_connection_count_against_its_estimate() {
     let (mut t, mut feeds) = (t0, [(a, [100u16, 5000u16]), (b, [300u16, 7000u16])]);
     // 150 kbit/s less b's 99 leaves about 50: not enough for a's layer 1 (nor a try: 126
     // kbit/s in use leaves less than 30% room).
-    run_two_layers(
+    run_layers(
         &mut r,
         &mut t,
         &mut feeds,
@@ -1214,7 +1214,7 @@ fn other_subscriptions_on_the_connection_count_against_its_estimate() {
     );
     assert_eq!(r.sink_layers(sink_b).unwrap().1, 1);
     assert_eq!(r.sink_layers(sink_a).unwrap().1, 0);
-    run_two_layers(
+    run_layers(
         &mut r,
         &mut t,
         &mut feeds,
@@ -1223,4 +1223,177 @@ fn other_subscriptions_on_the_connection_count_against_its_estimate() {
         &mut out,
     );
     assert_eq!(r.sink_layers(sink_a).unwrap().1, 1);
+    let limited = |_| Some(150_000);
+    run_layers(&mut r, &mut t, &mut feeds, 150..180, &limited, &mut out);
+    assert_eq!(r.sink_layers(sink_a).unwrap().1, 0, "150 kbit/s again");
+    // A paused subscription costs nothing.
+    r.set_sink_paused(sink_b, true);
+    run_layers(&mut r, &mut t, &mut feeds, 180..210, &limited, &mut out);
+    assert_eq!(r.sink_layers(sink_a).unwrap().1, 1, "b paused");
+    r.set_sink_paused(sink_b, false);
+    run_layers(&mut r, &mut t, &mut feeds, 210..240, &limited, &mut out);
+    assert_eq!(r.sink_layers(sink_a).unwrap().1, 0, "b resumed");
+    // Nor does one whose source stopped sending (once its layer times out, after 1.5 s).
+    let mut only_a = [feeds[0]];
+    run_layers(&mut r, &mut t, &mut only_a, 240..330, &limited, &mut out);
+    assert_eq!(r.sink_layers(sink_a).unwrap().1, 1, "b's source stopped");
+}
+
+/// The targets of sinks, in order.
+fn targets<const N: usize>(r: &Router, sinks: [SinkKey; N]) -> [u8; N] {
+    sinks.map(|k| r.sink_layers(k).unwrap().1)
+}
+
+#[test]
+fn a_connections_estimate_goes_up_a_layer_per_subscription_in_turn() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let (a, b) = (r.add_source(video_spec(3)), r.add_source(video_spec(3)));
+    let sinks = [
+        r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap(),
+        r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap(),
+    ];
+    let mut out = Recorder::default();
+    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000, 9000]), (b, [300u16, 7000, 11000])]);
+    // 330 kbit/s: both middle layers (2 x 99 with headroom) fit, one top layer next to a
+    // lowest one would too (243 + 27), but the turns give each subscription the middle one.
+    // Each then tries the top layer in turn (the estimate does not grow, so each try ends
+    // after 3 s and backs off for 15 s); at 12 s both are back on the middle layer.
+    run_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        0..360,
+        &|_| Some(330_000),
+        &mut out,
+    );
+    assert_eq!(targets(&r, sinks), [1, 1]);
+    let stats = r.stats();
+    assert_eq!(
+        (stats.layer_tries, stats.layer_tries_kept),
+        (2, 0),
+        "one try each"
+    );
+}
+
+#[test]
+fn only_one_subscription_of_a_connection_tries_at_a_time() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let (a, b) = (r.add_source(video_spec(2)), r.add_source(video_spec(2)));
+    let sinks = [
+        r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap(),
+        r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap(),
+    ];
+    let mut out = Recorder::default();
+    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000]), (b, [300u16, 7000])]);
+    // 100 kbit/s: both on layer 0 (54 in use, 1.85x), and either could try layer 1.
+    let mut tried = [false; 2];
+    for f in 0..360 {
+        run_layers(
+            &mut r,
+            &mut t,
+            &mut feeds,
+            f..f + 1,
+            &|_| Some(100_000),
+            &mut out,
+        );
+        // (Until the rates are measured, at 1 s, every layer looks free.)
+        if f < 50 {
+            continue;
+        }
+        let now = targets(&r, sinks);
+        assert_ne!(now, [1, 1], "two tries at once at frame {f}");
+        for (i, l) in now.iter().enumerate() {
+            tried[i] |= *l == 1;
+        }
+    }
+    assert_eq!(tried, [true, true], "each tried once the rates were known");
+}
+
+#[test]
+fn a_subscription_on_a_layer_keeps_it_when_another_one_resumes() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let (a, b) = (r.add_source(video_spec(2)), r.add_source(video_spec(2)));
+    // The first sink (the one with the lower key, which has the first turn) is paused.
+    let sinks = [
+        r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap(),
+        r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap(),
+    ];
+    r.set_sink_paused(sinks[0], true);
+    let mut out = Recorder::default();
+    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000]), (b, [300u16, 7000])]);
+    run_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        0..90,
+        &|_| Some(160_000),
+        &mut out,
+    );
+    assert_eq!(targets(&r, sinks)[1], 1, "alone: layer 1");
+    // 160 kbit/s carries one layer 1 next to a layer 0: the one on it keeps it.
+    r.set_sink_paused(sinks[0], false);
+    run_layers(
+        &mut r,
+        &mut t,
+        &mut feeds,
+        90..150,
+        &|_| Some(160_000),
+        &mut out,
+    );
+    assert_eq!(targets(&r, sinks), [0, 1]);
+}
+
+#[test]
+fn what_a_try_makes_the_estimate_grow_by_stays_with_the_try() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let (a, b) = (r.add_source(video_spec(2)), r.add_source(video_spec(2)));
+    let sinks = [
+        r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap(),
+        r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap(),
+    ];
+    let mut out = Recorder::default();
+    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000]), (b, [300u16, 7000])]);
+    // 100 kbit/s: both on layer 0; the first tries layer 1, which 100 kbit/s does not carry
+    // next to the other's layer 0.
+    let start = |_| Some(100_000);
+    run_layers(&mut r, &mut t, &mut feeds, 0..75, &start, &mut out);
+    assert_eq!(targets(&r, sinks), [1, 0], "the first one tries");
+    assert_eq!(
+        r.sink_layers(sinks[0]).unwrap().0,
+        Some(1),
+        "on the tried layer"
+    );
+    assert_eq!(r.stats().layer_tries_kept, 0, "not kept yet");
+    // The estimate grows with the try, to 160 kbit/s: that carries the try's layer 1 next to
+    // the other's layer 0 (99 + 27), not both on layer 1 (the other one's step needs 92 more
+    // with headroom: it would have it, had the try been charged its layer 0).
+    let grows = |f: u32| Some((100_000 + u64::from(f - 75) * 2_000).min(160_000));
+    run_layers(&mut r, &mut t, &mut feeds, 75..135, &grows, &mut out);
+    assert_eq!(r.stats().layer_tries_kept, 1, "the try kept its layer");
+    assert_eq!(targets(&r, sinks), [1, 0]);
+}
+
+#[test]
+fn a_layer_that_just_started_is_not_taken_for_free() {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0);
+    let src = r.add_source(video_spec(2));
+    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
+    let mut out = Recorder::default();
+    let mut t = t0;
+    // Only layer 0 for two seconds: its rate is known (27 kbit/s, more than the estimate:
+    // the sink stays on it as the lowest layer, not because it fits).
+    let low = |_| Some(20_000);
+    let mut one = [(src, [100u16])];
+    run_layers(&mut r, &mut t, &mut one, 0..60, &low, &mut out);
+    // Layer 1 starts; until its first second is measured it would look free.
+    let mut two = [(src, [one[0].1[0], 5000u16])];
+    for f in 60..88 {
+        run_layers(&mut r, &mut t, &mut two, f..f + 1, &low, &mut out);
+        assert_eq!(r.sink_layers(sink).unwrap().1, 0, "frame {f}");
+    }
 }
