@@ -50,6 +50,9 @@ pub struct WebrtcConfig {
     /// The loop that drives each shard: "uring" (our own io_uring loop) or "glommio".
     #[serde(with = "runtime_name")]
     pub runtime: tessera_node::ShardRuntime,
+    /// Send a burst of datagrams to one peer as one UDP GSO message (the kernel or the NIC
+    /// splits it); off: one message per datagram.
+    pub udp_gso: bool,
 }
 
 /// `webrtc.runtime` as its name.
@@ -77,6 +80,7 @@ impl Default for WebrtcConfig {
             public_ips: Vec::new(),
             relay_slack: tessera_node::DEFAULT_RELAY_SLACK,
             runtime: tessera_node::ShardRuntime::default(),
+            udp_gso: true,
         }
     }
 }

@@ -227,6 +227,7 @@ impl Server {
             public_ips,
             relay_slack: config.webrtc.relay_slack,
             runtime: config.webrtc.runtime,
+            udp_gso: config.webrtc.udp_gso,
         };
         let media = Arc::new(
             MediaNode::start_with_metrics(node_config, node_metrics)

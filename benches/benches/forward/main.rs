@@ -17,7 +17,10 @@
 //! `FORWARD_N`), `FORWARD_FANOUT=1` (with `FORWARD_SCALE`: one stream's N subscribers spread
 //! over the K shards), `FORWARD_JANUS_LIB` (Janus's plugin folders, default Debian's),
 //! `FORWARD_JANUS_IFACE` (with `FORWARD_NETNS=0`: a non-loopback interface for Janus's
-//! candidate instead of the namespace's veth `jb0`, see `servers::janus_iface`).
+//! candidate instead of the namespace's veth `jb0`, see `servers::janus_iface`),
+//! `FORWARD_BURST=1` (the publisher sends each frame's packets back to back instead of paced),
+//! `FORWARD_RUNTIMES` (Tessera's shard loops, default `uring,glommio`; a `-nogso` suffix, e.g.
+//! `uring-nogso`, runs that loop with `--no-udp-gso`).
 //!
 //! Layout: the servers (and the raw loop) are pinned to CPU 0; the load generator (publisher
 //! and all subscribers, one thread) to CPU 1. CPU-seconds are read from /proc (schedstat, ns)

@@ -25,6 +25,19 @@ pub const KEYFRAME_EVERY: u32 = 60;
 /// Gap between the packets of one frame: 1162-byte packets at 2.5 x 2.5 Mbit/s.
 pub const PACING_GAP: Duration = Duration::from_micros(1490);
 
+/// The gap between a frame's packets: [`PACING_GAP`], or none with `FORWARD_BURST=1` (each
+/// frame's packets back to back, as an encoder without a pacer sends them: GStreamer, OBS).
+pub fn pacing_gap() -> Duration {
+    static GAP: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *GAP.get_or_init(|| {
+        if std::env::var("FORWARD_BURST").as_deref() == Ok("1") {
+            Duration::ZERO
+        } else {
+            PACING_GAP
+        }
+    })
+}
+
 /// Packets per second the publisher sends.
 pub const fn packets_per_second() -> u32 {
     FPS * PACKETS_PER_FRAME + AUDIO_PPS
@@ -184,7 +197,7 @@ impl Stream {
             self.picture_id = (self.picture_id + 1) & 0x7fff;
             self.next_video = self.start + Duration::from_secs(1) * self.frame / FPS;
         } else {
-            self.next_video += PACING_GAP;
+            self.next_video += pacing_gap();
         }
         self.sent += 1;
         Some((Kind::Video, n + VIDEO_PAYLOAD))

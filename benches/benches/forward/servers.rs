@@ -134,6 +134,11 @@ impl Tessera {
         runtime: &str,
     ) -> Res<Tessera> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        // "uring-nogso": the uring loop with `--no-udp-gso`.
+        let (runtime, no_gso) = match runtime.strip_suffix("-nogso") {
+            Some(r) => (r, true),
+            None => (runtime, false),
+        };
         let args: Vec<String> = [
             "--data-dir",
             &dir.path().display().to_string(),
@@ -159,6 +164,9 @@ impl Tessera {
         let mut args = args;
         if let Some(n) = relay_slack {
             args.extend(["--relay-slack".to_string(), n.to_string()]);
+        }
+        if no_gso {
+            args.push("--no-udp-gso".to_string());
         }
         let cpus: Vec<usize> = (0..cores).collect();
         let child = spawn_on(bin, &args, &dir.path().join("tessera.log"), &cpus)?;

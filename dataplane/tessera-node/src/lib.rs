@@ -59,6 +59,8 @@ pub struct NodeConfig {
     pub relay_slack: usize,
     /// The loop that drives each shard.
     pub runtime: ShardRuntime,
+    /// Send bursts to one destination as UDP GSO messages.
+    pub udp_gso: bool,
 }
 
 /// Default of [`NodeConfig::relay_slack`].
@@ -74,6 +76,7 @@ impl Default for NodeConfig {
             public_ips: Vec::new(),
             relay_slack: DEFAULT_RELAY_SLACK,
             runtime: ShardRuntime::default(),
+            udp_gso: true,
         }
     }
 }
@@ -226,6 +229,7 @@ impl MediaNode {
                     },
                 ),
                 backend: config.runtime,
+                gso: config.udp_gso,
             })
             .collect();
         let (events, _) = broadcast::channel(1024);

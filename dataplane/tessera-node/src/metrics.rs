@@ -129,6 +129,8 @@ pub struct NodeMetrics {
     pub layer_tries: Counter,
     /// Tries of a higher simulcast layer that kept it.
     pub layer_tries_kept: Counter,
+    /// Datagrams sent inside UDP GSO messages (bursts to one peer).
+    pub gso_datagrams: Counter,
 }
 
 impl Default for NodeMetrics {
@@ -153,6 +155,7 @@ impl Default for NodeMetrics {
             layer_changes: Counter::default(),
             layer_tries: Counter::default(),
             layer_tries_kept: Counter::default(),
+            gso_datagrams: Counter::default(),
         }
     }
 }
@@ -254,6 +257,11 @@ impl NodeMetrics {
             "tessera_layer_tries_kept",
             "Tries of a higher simulcast layer that the subscriber's estimate then reached",
             self.layer_tries_kept.clone(),
+        );
+        registry.register(
+            "tessera_datagrams_sent_gso",
+            "Datagrams (of tessera_datagrams_sent) sent inside UDP GSO messages: bursts to one peer",
+            self.gso_datagrams.clone(),
         );
     }
 

@@ -517,6 +517,7 @@ pub struct ShardWorker {
     peer_deadline_stale: bool,
     epoch: Instant,
     sent_before: u64,
+    gso_before: u64,
     /// The router's counters when they were last added to the node's metrics.
     router_before: tessera_sfu::RouterStats,
     /// Layers whose picture size changed (router hand-out, reused).
@@ -566,6 +567,7 @@ impl ShardWorker {
             peer_deadline_stale: true,
             epoch: now,
             sent_before: 0,
+            gso_before: 0,
             router_before: tessera_sfu::RouterStats::default(),
             resized: Vec::new(),
             relays: Relays::default(),
@@ -1901,6 +1903,11 @@ impl Worker for ShardWorker {
             .datagrams_out
             .inc_by((sent + queued).saturating_sub(self.sent_before));
         self.sent_before = sent + queued;
+        let (_, gso) = tx.gso_counters();
+        if gso != self.gso_before {
+            self.metrics.gso_datagrams.inc_by(gso - self.gso_before);
+            self.gso_before = gso;
+        }
         let (now_stats, before) = (self.router.stats(), self.router_before);
         if now_stats != before {
             let m = &self.metrics;

@@ -5,8 +5,16 @@ use std::os::fd::RawFd;
 
 /// Datagrams received per `recvmmsg`.
 pub const RECV_BATCH: usize = 32;
-/// Datagrams per `sendmmsg`.
-pub const SEND_BATCH: usize = 64;
+/// Datagrams queued before a flush (one `sendmmsg`, or a few where the kernel takes fewer).
+/// Large enough that a burst of several packets to each of a few dozen subscribers is grouped
+/// per subscriber in one flush (UDP GSO, [`SendBatch::flush`]).
+pub const SEND_BATCH: usize = 256;
+/// Most datagrams in one UDP GSO message (the kernel's `UDP_MAX_SEGMENTS` is at least 64).
+const GSO_SEGMENTS: usize = 64;
+/// Most bytes in one UDP GSO message (below the 65,507-byte UDP payload limit).
+const GSO_BYTES: usize = 60_000;
+/// GSO messages the kernel may refuse before a batch stops trying.
+const GSO_REFUSALS: u32 = 8;
 /// Size of one datagram slot (larger than any WebRTC datagram; MTU is 1200-1500).
 pub const SLOT_SIZE: usize = 2048;
 
@@ -144,18 +152,34 @@ impl RecvBatch {
     }
 }
 
-/// Outgoing datagrams of one shard, sent together with `sendmmsg`.
+/// Outgoing datagrams of one shard, sent together with `sendmmsg`. Where a destination has
+/// several datagrams in the batch (a burst of packets forwarded in one wake-up, retransmissions),
+/// they go to it as UDP GSO messages: one message per run of equal-sized datagrams (the last
+/// of a run may be shorter), which the kernel (or the NIC) splits; the datagrams on the wire
+/// are the same, the sender's cost per datagram is about half (docs/BENCHMARKS.md, "UDP GSO").
 pub struct SendBatch {
     fd: RawFd,
     bufs: Box<[[u8; SLOT_SIZE]]>,
     lens: Box<[usize]>,
     dests: Box<[SocketAddr]>,
     count: usize,
+    /// Send order (grouped by destination when `repeats`).
+    order: Box<[u16]>,
     addrs: Box<[libc::sockaddr_storage]>,
     iovs: Box<[libc::iovec]>,
     hdrs: Box<[libc::mmsghdr]>,
+    /// Per message: the `UDP_SEGMENT` control message (8-byte aligned), and its datagrams.
+    ctrl: Box<[[u64; 4]]>,
+    msg_datagrams: Box<[u16]>,
+    /// A destination was queued twice since the last flush (first or last one again).
+    repeats: bool,
+    /// Whether to try GSO, and how often the kernel refused a GSO message.
+    gso: bool,
+    gso_refused: u32,
     sent: u64,
     failed: u64,
+    gso_messages: u64,
+    gso_datagrams: u64,
 }
 
 impl std::fmt::Debug for SendBatch {
@@ -190,9 +214,22 @@ impl SendBatch {
             ]
             .into_boxed_slice(),
             hdrs: vec![zero_hdr; SEND_BATCH].into_boxed_slice(),
+            order: vec![0; SEND_BATCH].into_boxed_slice(),
+            ctrl: vec![[0; 4]; SEND_BATCH].into_boxed_slice(),
+            msg_datagrams: vec![0; SEND_BATCH].into_boxed_slice(),
+            repeats: false,
+            gso: fd >= 0,
+            gso_refused: 0,
             sent: 0,
             failed: 0,
+            gso_messages: 0,
+            gso_datagrams: 0,
         }
+    }
+
+    /// Sends every datagram as its own message, never as UDP GSO.
+    pub fn disable_gso(&mut self) {
+        self.gso = false;
     }
 
     /// A batch that is never flushed to a socket (for tests and benchmarks of workers):
@@ -210,6 +247,9 @@ impl SendBatch {
         let len = write(&mut self.bufs[self.count]);
         if len == 0 || len > SLOT_SIZE {
             return;
+        }
+        if self.count > 0 && (to == self.dests[0] || to == self.dests[self.count - 1]) {
+            self.repeats = true;
         }
         self.lens[self.count] = len;
         self.dests[self.count] = to;
@@ -237,6 +277,11 @@ impl SendBatch {
         (self.sent, self.failed)
     }
 
+    /// UDP GSO messages sent, and the datagrams they carried, since start.
+    pub fn gso_counters(&self) -> (u64, u64) {
+        (self.gso_messages, self.gso_datagrams)
+    }
+
     /// Takes the queued datagrams out (detached batches).
     pub fn drain(&mut self, mut f: impl FnMut(SocketAddr, &[u8])) {
         for i in 0..self.count {
@@ -247,6 +292,13 @@ impl SendBatch {
 
     /// Sends everything queued with `sendmmsg` (non-blocking). Datagrams the kernel refuses
     /// (full socket buffer, unreachable destination) are counted and dropped: UDP semantics.
+    ///
+    /// When a destination was queued more than once, the batch is first ordered by destination
+    /// (each destination's datagrams keep their order) and each run of equal-sized datagrams to
+    /// one destination becomes one UDP GSO message (`UDP_SEGMENT`; the last may be shorter). A
+    /// GSO message the kernel refuses (a route whose device cannot offload the checksum, a
+    /// datagram above the path MTU) is sent again as single datagrams; after
+    /// `GSO_REFUSALS` refusals the batch stops trying.
     pub fn flush(&mut self) {
         if self.fd < 0 {
             // Detached: keep at most one batch, dropping the oldest like a full socket would.
@@ -256,44 +308,126 @@ impl SendBatch {
             }
             return;
         }
-        let mut start = 0;
-        while start < self.count {
-            let n = self.count - start;
-            for i in 0..n {
-                let j = start + i;
-                let alen = to_storage(&self.dests[j], &mut self.addrs[i]);
-                self.iovs[i] = libc::iovec {
-                    iov_base: self.bufs[j].as_mut_ptr().cast(),
-                    iov_len: self.lens[j],
+        let n = self.count;
+        let mut grouped = self.gso && self.repeats;
+        for (i, o) in self.order[..n].iter_mut().enumerate() {
+            *o = i as u16;
+        }
+        if grouped {
+            let dests = &self.dests;
+            self.order[..n].sort_unstable_by_key(|&i| (dests[usize::from(i)], i));
+        }
+        // Datagrams (positions in `order`) from `from` on are still to send.
+        let mut from = 0;
+        while from < n {
+            let msgs = self.build(from, n, grouped);
+            let mut m = 0;
+            while m < msgs {
+                // SAFETY: headers point at buffers owned by `self` for the duration of the call.
+                let r = unsafe {
+                    libc::sendmmsg(
+                        self.fd,
+                        self.hdrs[m..].as_mut_ptr(),
+                        (msgs - m) as u32,
+                        libc::MSG_DONTWAIT,
+                    )
                 };
-                let h = &mut self.hdrs[i].msg_hdr;
-                h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-                h.msg_namelen = alen;
-                h.msg_iov = &mut self.iovs[i];
-                h.msg_iovlen = 1;
-                h.msg_control = std::ptr::null_mut();
-                h.msg_controllen = 0;
-                h.msg_flags = 0;
-            }
-            // SAFETY: headers point at buffers owned by `self` for the duration of the call.
-            let r = unsafe {
-                libc::sendmmsg(
-                    self.fd,
-                    self.hdrs.as_mut_ptr(),
-                    n as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r <= 0 {
+                if r > 0 {
+                    for k in m..m + r as usize {
+                        let d = u64::from(self.msg_datagrams[k]);
+                        self.sent += d;
+                        from += d as usize;
+                        if d > 1 {
+                            self.gso_messages += 1;
+                            self.gso_datagrams += d;
+                        }
+                    }
+                    m += r as usize;
+                    continue;
+                }
+                let d = usize::from(self.msg_datagrams[m]);
+                if d > 1 {
+                    // A GSO message refused: send its datagrams (and the rest) one by one.
+                    self.gso_refused += 1;
+                    if self.gso_refused == GSO_REFUSALS {
+                        self.gso = false;
+                        tracing::warn!(target: "tessera::rt", error = %std::io::Error::last_os_error(), "the kernel refused UDP GSO {GSO_REFUSALS} times; sending single datagrams from now on");
+                    }
+                    grouped = false;
+                    break;
+                }
                 // Skip the datagram at the head (the error belongs to it) and go on.
                 self.failed += 1;
-                start += 1;
-            } else {
-                self.sent += r as u64;
-                start += r as usize;
+                from += 1;
+                m += 1;
             }
         }
         self.count = 0;
+        self.repeats = false;
+    }
+
+    /// Fills `hdrs` with messages for the datagrams at positions `from..n` of `order`; with
+    /// `grouped`, a run of datagrams to one destination of one size (the last may be shorter)
+    /// is one GSO message. Returns the number of messages.
+    fn build(&mut self, from: usize, n: usize, grouped: bool) -> usize {
+        let mut msgs = 0;
+        let mut k = from;
+        while k < n {
+            let first = usize::from(self.order[k]);
+            let seg = self.lens[first];
+            let mut end = k + 1;
+            if grouped {
+                let mut total = seg;
+                while end < n && end - k < GSO_SEGMENTS {
+                    let j = usize::from(self.order[end]);
+                    let prev = usize::from(self.order[end - 1]);
+                    if self.dests[j] != self.dests[first]
+                        || self.lens[prev] != seg
+                        || self.lens[j] > seg
+                        || total + self.lens[j] > GSO_BYTES
+                    {
+                        break;
+                    }
+                    total += self.lens[j];
+                    end += 1;
+                }
+            }
+            for o in k..end {
+                let j = usize::from(self.order[o]);
+                self.iovs[o] = libc::iovec {
+                    iov_base: self.bufs[j].as_mut_ptr().cast(),
+                    iov_len: self.lens[j],
+                };
+            }
+            let alen = to_storage(&self.dests[first], &mut self.addrs[msgs]);
+            let h = &mut self.hdrs[msgs].msg_hdr;
+            h.msg_name = (&mut self.addrs[msgs] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = alen;
+            h.msg_iov = &mut self.iovs[k];
+            h.msg_iovlen = end - k;
+            h.msg_flags = 0;
+            if end - k > 1 {
+                let ctrl = &mut self.ctrl[msgs];
+                // SAFETY: the control buffer is 32 bytes, 8-byte aligned: room for one
+                // cmsghdr and a u16 (CMSG_SPACE(2) is 24 on Linux).
+                unsafe {
+                    h.msg_control = ctrl.as_mut_ptr().cast();
+                    h.msg_controllen = libc::CMSG_SPACE(2) as usize;
+                    let c = libc::CMSG_FIRSTHDR(h);
+                    (*c).cmsg_level = libc::SOL_UDP;
+                    (*c).cmsg_type = libc::UDP_SEGMENT;
+                    (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+                    std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), seg as u16);
+                }
+            } else {
+                h.msg_control = std::ptr::null_mut();
+                h.msg_controllen = 0;
+            }
+            self.msg_datagrams[msgs] = (end - k) as u16;
+            msgs += 1;
+            k = end;
+        }
+        msgs
     }
 }
 
@@ -329,6 +463,93 @@ mod tests {
         }
         assert_eq!(got, (0..100).collect::<Vec<_>>());
         assert_eq!(rx.recv(b.as_raw_fd()).unwrap(), 0, "drained");
+    }
+
+    /// Reads what arrived at `sock` (non-blocking), waiting up to a second for `want`.
+    fn read_all(sock: &std::net::UdpSocket, want: usize) -> Vec<Vec<u8>> {
+        sock.set_nonblocking(true).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while got.len() < want && std::time::Instant::now() < end {
+            match sock.recv(&mut buf) {
+                Ok(n) => got.push(buf[..n].to_vec()),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn bursts_to_one_destination_go_as_gso_and_arrive_as_the_same_datagrams() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rx: Vec<_> = (0..3)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let to: Vec<SocketAddr> = rx.iter().map(|r| r.local_addr().unwrap()).collect();
+        let mut tx = SendBatch::new(a.as_raw_fd());
+        // Five packets fanned out to three receivers, interleaved as a forwarder queues them.
+        // Receiver 0 gets equal sizes with a shorter last one (one GSO message), receiver 1
+        // equal sizes (one), receiver 2 sizes that change (runs of one size each).
+        let sizes: [[usize; 5]; 3] = [
+            [1200, 1200, 1200, 1200, 700],
+            [1000, 1000, 1000, 1000, 1000],
+            [1100, 1200, 1200, 900, 1000],
+        ];
+        let mut want: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 3];
+        for p in 0..5u8 {
+            for r in 0..3 {
+                let d: Vec<u8> = (0..sizes[r][usize::from(p)])
+                    .map(|i| p ^ r as u8 ^ i as u8)
+                    .collect();
+                tx.push(to[r], &d);
+                want[r].push(d);
+            }
+        }
+        tx.flush();
+        assert_eq!(tx.counters(), (15, 0));
+        // Receiver 0: one message of 5; 1: one of 5; 2: [1100], [1200, 1200, 900], [1000].
+        assert_eq!(tx.gso_counters(), (3, 13));
+        for r in 0..3 {
+            assert_eq!(read_all(&rx[r], 5), want[r], "receiver {r}");
+        }
+        // Without repeats, every datagram is its own message.
+        for r in &to {
+            tx.push(*r, &[1; 100]);
+        }
+        tx.flush();
+        assert_eq!(tx.gso_counters(), (3, 13));
+        assert_eq!(tx.counters(), (18, 0));
+        // Nor with GSO off.
+        tx.disable_gso();
+        for _ in 0..4 {
+            tx.push(to[0], &[2; 100]);
+        }
+        tx.flush();
+        assert_eq!(tx.gso_counters(), (3, 13));
+        assert_eq!(tx.counters(), (22, 0));
+        for (r, n) in [(0, 5), (1, 1), (2, 1)] {
+            assert_eq!(read_all(&rx[r], n).len(), n);
+        }
+    }
+
+    #[test]
+    fn a_refused_gso_message_is_sent_as_single_datagrams() {
+        // An IPv4 socket sending to an IPv6 address fails for every message (EAFNOSUPPORT or
+        // EINVAL): refused GSO messages are retried one datagram at a time and then counted
+        // as failed, and GSO stops after GSO_REFUSALS.
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to: SocketAddr = "[::1]:9".parse().unwrap();
+        let mut tx = SendBatch::new(a.as_raw_fd());
+        for round in 0..GSO_REFUSALS {
+            for _ in 0..3 {
+                tx.push(to, &[0; 100]);
+            }
+            tx.flush();
+            assert_eq!(tx.counters(), (0, u64::from(round + 1) * 3));
+            assert_eq!(tx.gso, round + 1 < GSO_REFUSALS);
+        }
+        assert_eq!(tx.gso_counters(), (0, 0));
     }
 
     #[test]

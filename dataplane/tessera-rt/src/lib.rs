@@ -50,6 +50,7 @@
 //!     cpu: None,
 //!     bind: "127.0.0.1:0".parse().unwrap(),
 //!     backend: Backend::Uring,
+//!     gso: true,
 //! };
 //! let shards = spawn(vec![spec], |_info| Echo).unwrap();
 //! println!("echo on {}", shards.shards()[0].local_addr());

@@ -90,6 +90,8 @@ pub struct ShardSpec {
     pub bind: SocketAddr,
     /// The loop that drives it.
     pub backend: Backend,
+    /// Send bursts to one destination as UDP GSO messages ([`SendBatch::flush`]).
+    pub gso: bool,
 }
 
 /// What a worker learns about its shard when it is created.
@@ -273,7 +275,7 @@ where
                     };
                     let worker = make(ShardInfo { index, local_addr });
                     let _ = ready_tx.send(Ok(local_addr));
-                    run_shard(index, socket, worker, rx).await;
+                    run_shard(index, socket, worker, rx, spec.gso).await;
                 })
                 .map_err(|e| RtError::Spawn {
                     index,
@@ -348,10 +350,14 @@ where
         ),
     })?;
     let worker = make(ShardInfo { index, local_addr });
+    let mut tx = SendBatch::new(socket.as_raw_fd());
+    if !spec.gso {
+        tx.disable_gso();
+    }
     let shared = Shared {
         worker,
         rb: RecvBatch::new(),
-        tx: SendBatch::new(socket.as_raw_fd()),
+        tx,
         armed: None,
     };
     Ok((socket, local_addr, ring, shared))
@@ -435,15 +441,20 @@ async fn run_shard<W: Worker>(
     socket: UdpSocket,
     worker: W,
     rx: flume::Receiver<Msg<W::Command>>,
+    gso: bool,
 ) {
     use std::cell::RefCell;
     use std::rc::Rc;
     let fd = socket.as_raw_fd();
     tracing::info!(target: "tessera::rt", shard = index, addr = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(), backend = "glommio", "shard running");
+    let mut tx = SendBatch::new(fd);
+    if !gso {
+        tx.disable_gso();
+    }
     let shared = Rc::new(RefCell::new(Shared {
         worker,
         rb: RecvBatch::new(),
-        tx: SendBatch::new(fd),
+        tx,
         armed: None,
     }));
     let (rearm_tx, rearm_rx) = glommio::channels::local_channel::new_bounded::<()>(1);

@@ -16,6 +16,7 @@ fn spec(backend: Backend) -> Vec<ShardSpec> {
         cpu: None,
         bind: "127.0.0.1:0".parse().unwrap(),
         backend,
+        gso: true,
     }]
 }
 
@@ -335,6 +336,7 @@ fn pinning_to_a_missing_cpu_is_an_error() {
             cpu: Some(100_000),
             bind: "127.0.0.1:0".parse().unwrap(),
             backend: Backend::Uring,
+            gso: true,
         }],
         |_| Echo::default(),
     )
@@ -405,12 +407,14 @@ fn a_failed_start_stops_the_shards_already_started() {
                 cpu: None,
                 bind: free,
                 backend,
+                gso: true,
             },
             ShardSpec {
                 index: 1,
                 cpu: None,
                 bind: taken.local_addr().unwrap(),
                 backend,
+                gso: true,
             },
         ];
         let err = spawn(specs, |_| Echo::default()).map(|_| ()).unwrap_err();
