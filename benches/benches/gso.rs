@@ -148,10 +148,10 @@ fn burst(
 }
 
 fn main() {
-    if env_str("GSO_NETNS", "1") != "0" {
-        if let Err(e) = enter_private_netns(false) {
-            println!("staying in the host's network namespace: {e}");
-        }
+    if env_str("GSO_NETNS", "1") != "0"
+        && let Err(e) = enter_private_netns(false)
+    {
+        println!("staying in the host's network namespace: {e}");
     }
     let ks: Vec<usize> = env_str("GSO_K", "1,2,4,8,16,32")
         .split(',')
