@@ -152,18 +152,49 @@ impl RecvBatch {
     }
 }
 
+/// Slots of the per-destination hash table (a power of two, twice [`SEND_BATCH`]).
+const TABLE: usize = 2 * SEND_BATCH;
+/// No next datagram in a destination's chain.
+const END: u16 = u16::MAX;
+
+/// A destination's slot in the hash table.
+fn slot_of(to: &SocketAddr) -> usize {
+    let key = match to {
+        SocketAddr::V4(a) => (u64::from(a.ip().to_bits()) << 16) | u64::from(a.port()),
+        SocketAddr::V6(a) => {
+            let ip = a.ip().to_bits();
+            ((ip >> 64) as u64 ^ ip as u64).rotate_left(16) ^ u64::from(a.port())
+        }
+    };
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - TABLE.trailing_zeros())) as usize
+}
+
 /// Outgoing datagrams of one shard, sent together with `sendmmsg`. Where a destination has
 /// several datagrams in the batch (a burst of packets forwarded in one wake-up, retransmissions),
 /// they go to it as UDP GSO messages: one message per run of equal-sized datagrams (the last
 /// of a run may be shorter), which the kernel (or the NIC) splits; the datagrams on the wire
 /// are the same, the sender's cost per datagram is about half (docs/BENCHMARKS.md, "UDP GSO").
+///
+/// Each queued datagram is chained to the previous one to the same destination (a hash table
+/// of the batch's destinations, cleared per flush), so a flush knows exactly whether any
+/// destination repeats and sends each destination's datagrams together, destinations in the
+/// order they first appeared, each destination's datagrams in the order queued.
 pub struct SendBatch {
     fd: RawFd,
     bufs: Box<[[u8; SLOT_SIZE]]>,
     lens: Box<[usize]>,
     dests: Box<[SocketAddr]>,
     count: usize,
-    /// Send order (grouped by destination when `repeats`).
+    /// Destination chains: the table holds a chain's first datagram + 1 (0: empty); per
+    /// datagram, the next one to the same destination and (for a chain's first) its last.
+    table: Box<[u16]>,
+    next: Box<[u16]>,
+    tail: Box<[u16]>,
+    /// The chains' first datagrams in order of appearance, and their table slots.
+    heads: Box<[u16]>,
+    head_slots: Box<[u16]>,
+    nheads: usize,
+    /// Send order (chain by chain when grouping).
     order: Box<[u16]>,
     addrs: Box<[libc::sockaddr_storage]>,
     iovs: Box<[libc::iovec]>,
@@ -171,9 +202,7 @@ pub struct SendBatch {
     /// Per message: the `UDP_SEGMENT` control message (8-byte aligned), and its datagrams.
     ctrl: Box<[[u64; 4]]>,
     msg_datagrams: Box<[u16]>,
-    /// A destination was queued twice since the last flush (first or last one again).
-    repeats: bool,
-    /// Whether to try GSO, and how often the kernel refused a GSO message.
+    /// Whether to try GSO, and how many GSO messages in a row the kernel refused.
     gso: bool,
     gso_refused: u32,
     sent: u64,
@@ -188,7 +217,28 @@ impl std::fmt::Debug for SendBatch {
             .field("queued", &self.count)
             .field("sent", &self.sent)
             .field("failed", &self.failed)
+            .field("gso", &self.gso)
             .finish()
+    }
+}
+
+/// Whether the kernel knows UDP GSO on `fd`: setting the `UDP_SEGMENT` option (to 0, no
+/// segmentation by default) fails with `ENOPROTOOPT` before Linux 4.18, which would instead
+/// ignore the control message and send a run as one datagram.
+fn gso_supported(fd: RawFd) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    let zero: libc::c_int = 0;
+    // SAFETY: setsockopt with a c_int value on our own socket.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_UDP,
+            libc::UDP_SEGMENT,
+            (&zero as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
     }
 }
 
@@ -204,6 +254,13 @@ impl SendBatch {
             lens: vec![0; SEND_BATCH].into_boxed_slice(),
             dests: vec![unspecified; SEND_BATCH].into_boxed_slice(),
             count: 0,
+            table: vec![0; TABLE].into_boxed_slice(),
+            next: vec![END; SEND_BATCH].into_boxed_slice(),
+            tail: vec![0; SEND_BATCH].into_boxed_slice(),
+            heads: vec![0; SEND_BATCH].into_boxed_slice(),
+            head_slots: vec![0; SEND_BATCH].into_boxed_slice(),
+            nheads: 0,
+            order: vec![0; SEND_BATCH].into_boxed_slice(),
             addrs: vec![zero_st; SEND_BATCH].into_boxed_slice(),
             iovs: vec![
                 libc::iovec {
@@ -214,11 +271,9 @@ impl SendBatch {
             ]
             .into_boxed_slice(),
             hdrs: vec![zero_hdr; SEND_BATCH].into_boxed_slice(),
-            order: vec![0; SEND_BATCH].into_boxed_slice(),
             ctrl: vec![[0; 4]; SEND_BATCH].into_boxed_slice(),
             msg_datagrams: vec![0; SEND_BATCH].into_boxed_slice(),
-            repeats: false,
-            gso: fd >= 0,
+            gso: gso_supported(fd),
             gso_refused: 0,
             sent: 0,
             failed: 0,
@@ -230,6 +285,12 @@ impl SendBatch {
     /// Sends every datagram as its own message, never as UDP GSO.
     pub fn disable_gso(&mut self) {
         self.gso = false;
+    }
+
+    /// Whether bursts to one destination go as UDP GSO messages (on unless disabled, the
+    /// kernel lacks it, or it refused it too often).
+    pub fn gso_enabled(&self) -> bool {
+        self.gso
     }
 
     /// A batch that is never flushed to a socket (for tests and benchmarks of workers):
@@ -244,15 +305,35 @@ impl SendBatch {
         if self.count == SEND_BATCH {
             self.flush();
         }
-        let len = write(&mut self.bufs[self.count]);
+        let i = self.count;
+        let len = write(&mut self.bufs[i]);
         if len == 0 || len > SLOT_SIZE {
             return;
         }
-        if self.count > 0 && (to == self.dests[0] || to == self.dests[self.count - 1]) {
-            self.repeats = true;
+        self.lens[i] = len;
+        self.dests[i] = to;
+        self.next[i] = END;
+        let mut slot = slot_of(&to);
+        loop {
+            match self.table[slot] {
+                0 => {
+                    self.table[slot] = i as u16 + 1;
+                    self.tail[i] = i as u16;
+                    self.heads[self.nheads] = i as u16;
+                    self.head_slots[self.nheads] = slot as u16;
+                    self.nheads += 1;
+                    break;
+                }
+                e if self.dests[usize::from(e - 1)] == to => {
+                    let head = usize::from(e - 1);
+                    let last = usize::from(self.tail[head]);
+                    self.next[last] = i as u16;
+                    self.tail[head] = i as u16;
+                    break;
+                }
+                _ => slot = (slot + 1) % TABLE,
+            }
         }
-        self.lens[self.count] = len;
-        self.dests[self.count] = to;
         self.count += 1;
     }
 
@@ -287,39 +368,60 @@ impl SendBatch {
         for i in 0..self.count {
             f(self.dests[i], &self.bufs[i][..self.lens[i]]);
         }
+        self.clear();
+    }
+
+    /// Empties the batch and its destination table.
+    fn clear(&mut self) {
+        for &slot in &self.head_slots[..self.nheads] {
+            self.table[usize::from(slot)] = 0;
+        }
+        self.nheads = 0;
         self.count = 0;
     }
 
     /// Sends everything queued with `sendmmsg` (non-blocking). Datagrams the kernel refuses
-    /// (full socket buffer, unreachable destination) are counted and dropped: UDP semantics.
+    /// (unreachable destination) are counted and dropped: UDP semantics; when the socket's
+    /// buffer is full (`EAGAIN`), the rest of the batch is counted and dropped at once.
     ///
-    /// When a destination was queued more than once, the batch is first ordered by destination
-    /// (each destination's datagrams keep their order) and each run of equal-sized datagrams to
-    /// one destination becomes one UDP GSO message (`UDP_SEGMENT`; the last may be shorter). A
-    /// GSO message the kernel refuses (a route whose device cannot offload the checksum, a
-    /// datagram above the path MTU) is sent again as single datagrams; after
-    /// `GSO_REFUSALS` refusals the batch stops trying.
+    /// When a destination was queued more than once, each destination's datagrams are sent
+    /// together (destinations in order of first appearance, each one's datagrams in the order
+    /// queued) and each run of equal-sized datagrams to one destination becomes one UDP GSO
+    /// message (`UDP_SEGMENT`; the last may be shorter). A GSO message the kernel refuses is
+    /// sent again as single datagrams (with the rest of the flush); refusals that say GSO
+    /// cannot work on this socket (`EIO`: no checksum offload on the route; `EINVAL`,
+    /// `EOPNOTSUPP`, `ENOPROTOOPT`) count, and after `GSO_REFUSALS` of them in a row (no GSO
+    /// message accepted in between) the batch stops trying.
     pub fn flush(&mut self) {
         if self.fd < 0 {
             // Detached: keep at most one batch, dropping the oldest like a full socket would.
             if self.count == SEND_BATCH {
                 self.failed += self.count as u64;
-                self.count = 0;
+                self.clear();
             }
             return;
         }
         let n = self.count;
-        let mut grouped = self.gso && self.repeats;
-        for (i, o) in self.order[..n].iter_mut().enumerate() {
-            *o = i as u16;
-        }
+        let mut grouped = self.gso && self.nheads < n;
         if grouped {
-            let dests = &self.dests;
-            self.order[..n].sort_unstable_by_key(|&i| (dests[usize::from(i)], i));
+            let mut k = 0;
+            for &h in &self.heads[..self.nheads] {
+                let mut i = h;
+                while i != END {
+                    self.order[k] = i;
+                    k += 1;
+                    i = self.next[usize::from(i)];
+                }
+            }
+            debug_assert_eq!(k, n);
+        } else {
+            for (i, o) in self.order[..n].iter_mut().enumerate() {
+                *o = i as u16;
+            }
         }
         // Datagrams (positions in `order`) from `from` on are still to send.
         let mut from = 0;
-        while from < n {
+        'flush: while from < n {
             let msgs = self.build(from, n, grouped);
             let mut m = 0;
             while m < msgs {
@@ -327,7 +429,7 @@ impl SendBatch {
                 let r = unsafe {
                     libc::sendmmsg(
                         self.fd,
-                        self.hdrs[m..].as_mut_ptr(),
+                        self.hdrs.as_mut_ptr().add(m),
                         (msgs - m) as u32,
                         libc::MSG_DONTWAIT,
                     )
@@ -340,21 +442,33 @@ impl SendBatch {
                         if d > 1 {
                             self.gso_messages += 1;
                             self.gso_datagrams += d;
+                            self.gso_refused = 0;
                         }
                     }
                     m += r as usize;
                     continue;
                 }
-                let d = usize::from(self.msg_datagrams[m]);
-                if d > 1 {
-                    // A GSO message refused: send its datagrams (and the rest) one by one.
-                    self.gso_refused += 1;
-                    if self.gso_refused == GSO_REFUSALS {
-                        self.gso = false;
-                        tracing::warn!(target: "tessera::rt", error = %std::io::Error::last_os_error(), "the kernel refused UDP GSO {GSO_REFUSALS} times; sending single datagrams from now on");
+                let err = std::io::Error::last_os_error();
+                let errno = err.raw_os_error().unwrap_or(0);
+                if errno == libc::EAGAIN || errno == libc::EWOULDBLOCK {
+                    // The socket buffer is full: so it is for the rest of this flush.
+                    self.failed += (n - from) as u64;
+                    break 'flush;
+                }
+                if self.msg_datagrams[m] > 1 {
+                    if matches!(
+                        errno,
+                        libc::EIO | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT
+                    ) {
+                        self.gso_refused += 1;
+                        if self.gso_refused == GSO_REFUSALS {
+                            self.gso = false;
+                            tracing::warn!(target: "tessera::rt", error = %err, "the kernel refused UDP GSO {GSO_REFUSALS} times in a row; sending single datagrams from now on");
+                        }
                     }
+                    // Send this message's datagrams, and the rest, one by one.
                     grouped = false;
-                    break;
+                    continue 'flush;
                 }
                 // Skip the datagram at the head (the error belongs to it) and go on.
                 self.failed += 1;
@@ -362,14 +476,14 @@ impl SendBatch {
                 m += 1;
             }
         }
-        self.count = 0;
-        self.repeats = false;
+        self.clear();
     }
 
     /// Fills `hdrs` with messages for the datagrams at positions `from..n` of `order`; with
     /// `grouped`, a run of datagrams to one destination of one size (the last may be shorter)
     /// is one GSO message. Returns the number of messages.
     fn build(&mut self, from: usize, n: usize, grouped: bool) -> usize {
+        let iovs = self.iovs.as_mut_ptr();
         let mut msgs = 0;
         let mut k = from;
         while k < n {
@@ -394,17 +508,21 @@ impl SendBatch {
             }
             for o in k..end {
                 let j = usize::from(self.order[o]);
-                self.iovs[o] = libc::iovec {
-                    iov_base: self.bufs[j].as_mut_ptr().cast(),
-                    iov_len: self.lens[j],
-                };
+                // SAFETY: `o < n <= SEND_BATCH`, the length of `iovs`.
+                unsafe {
+                    *iovs.add(o) = libc::iovec {
+                        iov_base: self.bufs[j].as_mut_ptr().cast(),
+                        iov_len: self.lens[j],
+                    };
+                }
             }
             let alen = to_storage(&self.dests[first], &mut self.addrs[msgs]);
             let h = &mut self.hdrs[msgs].msg_hdr;
             h.msg_name = (&mut self.addrs[msgs] as *mut libc::sockaddr_storage).cast();
             h.msg_namelen = alen;
-            h.msg_iov = &mut self.iovs[k];
-            h.msg_iovlen = end - k;
+            // SAFETY: `k < n <= SEND_BATCH`; the message covers iovecs k..end.
+            h.msg_iov = unsafe { iovs.add(k) };
+            h.msg_iovlen = (end - k) as _;
             h.msg_flags = 0;
             if end - k > 1 {
                 let ctrl = &mut self.ctrl[msgs];
@@ -412,11 +530,11 @@ impl SendBatch {
                 // cmsghdr and a u16 (CMSG_SPACE(2) is 24 on Linux).
                 unsafe {
                     h.msg_control = ctrl.as_mut_ptr().cast();
-                    h.msg_controllen = libc::CMSG_SPACE(2) as usize;
+                    h.msg_controllen = libc::CMSG_SPACE(2) as _;
                     let c = libc::CMSG_FIRSTHDR(h);
                     (*c).cmsg_level = libc::SOL_UDP;
                     (*c).cmsg_type = libc::UDP_SEGMENT;
-                    (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+                    (*c).cmsg_len = libc::CMSG_LEN(2) as _;
                     std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), seg as u16);
                 }
             } else {
@@ -447,6 +565,10 @@ mod tests {
         }
         tx.flush();
         assert_eq!(tx.counters(), (100, 0));
+        if tx.gso_enabled() {
+            // One destination: GSO messages of at most 64 datagrams.
+            assert_eq!(tx.gso_counters(), (2, 100));
+        }
         let mut rx = RecvBatch::new();
         let mut got = Vec::new();
         for _ in 0..50 {
@@ -454,6 +576,7 @@ mod tests {
             for i in 0..n {
                 let (from, data) = rx.get(i).unwrap();
                 assert_eq!(from, a.local_addr().unwrap());
+                assert_eq!(data.len(), 100);
                 got.push(data[0]);
             }
             if got.len() == 100 {
@@ -465,19 +588,30 @@ mod tests {
         assert_eq!(rx.recv(b.as_raw_fd()).unwrap(), 0, "drained");
     }
 
-    /// Reads what arrived at `sock` (non-blocking), waiting up to a second for `want`.
-    fn read_all(sock: &std::net::UdpSocket, want: usize) -> Vec<Vec<u8>> {
+    /// Everything that arrives at `sock` until nothing more has come for 100 ms (at most 2 s).
+    fn read_all(sock: &std::net::UdpSocket) -> Vec<Vec<u8>> {
         sock.set_nonblocking(true).unwrap();
         let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        while got.len() < want && std::time::Instant::now() < end {
+        let mut buf = [0u8; 65536];
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut quiet_since = std::time::Instant::now();
+        while std::time::Instant::now() < end
+            && quiet_since.elapsed() < std::time::Duration::from_millis(100)
+        {
             match sock.recv(&mut buf) {
-                Ok(n) => got.push(buf[..n].to_vec()),
+                Ok(n) => {
+                    got.push(buf[..n].to_vec());
+                    quiet_since = std::time::Instant::now();
+                }
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
             }
         }
         got
+    }
+
+    /// A datagram whose bytes say which it is.
+    fn datagram(tag: u8, len: usize) -> Vec<u8> {
+        (0..len).map(|i| tag ^ i as u8).collect()
     }
 
     #[test]
@@ -488,9 +622,14 @@ mod tests {
             .collect();
         let to: Vec<SocketAddr> = rx.iter().map(|r| r.local_addr().unwrap()).collect();
         let mut tx = SendBatch::new(a.as_raw_fd());
-        // Five packets fanned out to three receivers, interleaved as a forwarder queues them.
-        // Receiver 0 gets equal sizes with a shorter last one (one GSO message), receiver 1
-        // equal sizes (one), receiver 2 sizes that change (runs of one size each).
+        assert!(tx.gso_enabled(), "Linux 4.18+ has UDP GSO");
+        // First a one-off datagram to another peer (as an RTCP report to a publisher often
+        // comes first in a wake-up), then five packets fanned out to three receivers,
+        // interleaved as a forwarder queues them. Receiver 0 gets equal sizes with a shorter
+        // last one (one GSO message), receiver 1 equal sizes (one), receiver 2 sizes that
+        // change (runs of one size each).
+        let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.push(other.local_addr().unwrap(), &[9; 80]);
         let sizes: [[usize; 5]; 3] = [
             [1200, 1200, 1200, 1200, 700],
             [1000, 1000, 1000, 1000, 1000],
@@ -499,57 +638,111 @@ mod tests {
         let mut want: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 3];
         for p in 0..5u8 {
             for r in 0..3 {
-                let d: Vec<u8> = (0..sizes[r][usize::from(p)])
-                    .map(|i| p ^ r as u8 ^ i as u8)
-                    .collect();
+                let d = datagram(p * 16 + r as u8, sizes[r][usize::from(p)]);
                 tx.push(to[r], &d);
                 want[r].push(d);
             }
         }
         tx.flush();
-        assert_eq!(tx.counters(), (15, 0));
+        assert_eq!(tx.counters(), (16, 0));
         // Receiver 0: one message of 5; 1: one of 5; 2: [1100], [1200, 1200, 900], [1000].
         assert_eq!(tx.gso_counters(), (3, 13));
         for r in 0..3 {
-            assert_eq!(read_all(&rx[r], 5), want[r], "receiver {r}");
+            assert_eq!(read_all(&rx[r]), want[r], "receiver {r}");
         }
+        assert_eq!(read_all(&other), vec![vec![9; 80]]);
         // Without repeats, every datagram is its own message.
         for r in &to {
             tx.push(*r, &[1; 100]);
         }
         tx.flush();
-        assert_eq!(tx.gso_counters(), (3, 13));
-        assert_eq!(tx.counters(), (18, 0));
+        assert_eq!((tx.counters(), tx.gso_counters()), ((19, 0), (3, 13)));
         // Nor with GSO off.
         tx.disable_gso();
-        for _ in 0..4 {
-            tx.push(to[0], &[2; 100]);
+        for i in 0..4 {
+            tx.push(to[0], &datagram(i, 100));
         }
         tx.flush();
-        assert_eq!(tx.gso_counters(), (3, 13));
-        assert_eq!(tx.counters(), (22, 0));
-        for (r, n) in [(0, 5), (1, 1), (2, 1)] {
-            assert_eq!(read_all(&rx[r], n).len(), n);
+        assert_eq!((tx.counters(), tx.gso_counters()), ((23, 0), (3, 13)));
+        let mut first = vec![vec![1; 100]];
+        first.extend((0..4).map(|i| datagram(i, 100)));
+        assert_eq!(read_all(&rx[0]), first);
+        for r in 1..3 {
+            assert_eq!(read_all(&rx[r]), vec![vec![1; 100]]);
         }
     }
 
     #[test]
+    fn a_gso_message_holds_at_most_60000_bytes() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut tx = SendBatch::new(a.as_raw_fd());
+        let want: Vec<Vec<u8>> = (0..64).map(|i| datagram(i, 1200)).collect();
+        for d in &want {
+            tx.push(b.local_addr().unwrap(), d);
+        }
+        tx.flush();
+        // 50 x 1200 bytes, then 14.
+        assert_eq!((tx.counters(), tx.gso_counters()), ((64, 0), (2, 64)));
+        assert_eq!(read_all(&b), want);
+    }
+
+    #[test]
     fn a_refused_gso_message_is_sent_as_single_datagrams() {
-        // An IPv4 socket sending to an IPv6 address fails for every message (EAFNOSUPPORT or
-        // EINVAL): refused GSO messages are retried one datagram at a time and then counted
-        // as failed, and GSO stops after GSO_REFUSALS.
+        // With SO_NO_CHECK (no UDP checksum) the kernel refuses GSO (EINVAL) and sends single
+        // datagrams: every datagram still arrives, in order, once; after GSO_REFUSALS
+        // refusals in a row the batch stops trying.
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt with a c_int value on our own socket.
+        let r = unsafe {
+            libc::setsockopt(
+                a.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_NO_CHECK,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0);
+        let (b, c) = (
+            std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+            std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+        );
+        let mut tx = SendBatch::new(a.as_raw_fd());
+        let mut want_b = Vec::new();
+        for round in 0..GSO_REFUSALS {
+            // A single datagram to c, then a burst to b (a GSO message when tried).
+            tx.push(c.local_addr().unwrap(), &datagram(200, 50));
+            for i in 0..3 {
+                let d = datagram(round as u8 * 4 + i, 500);
+                tx.push(b.local_addr().unwrap(), &d);
+                want_b.push(d);
+            }
+            tx.flush();
+            assert_eq!(tx.counters(), (u64::from(round + 1) * 4, 0));
+            assert_eq!(tx.gso_enabled(), round + 1 < GSO_REFUSALS, "round {round}");
+        }
+        assert_eq!(tx.gso_counters(), (0, 0));
+        assert_eq!(read_all(&b), want_b);
+        assert_eq!(read_all(&c).len(), GSO_REFUSALS as usize);
+    }
+
+    #[test]
+    fn errors_that_are_not_about_gso_leave_it_on() {
+        // An IPv4 socket sending to an IPv6 address fails every message (EAFNOSUPPORT): the
+        // datagrams are counted as failed, GSO stays on.
         let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let to: SocketAddr = "[::1]:9".parse().unwrap();
         let mut tx = SendBatch::new(a.as_raw_fd());
-        for round in 0..GSO_REFUSALS {
+        for round in 0..2 * GSO_REFUSALS {
             for _ in 0..3 {
                 tx.push(to, &[0; 100]);
             }
             tx.flush();
             assert_eq!(tx.counters(), (0, u64::from(round + 1) * 3));
-            assert_eq!(tx.gso, round + 1 < GSO_REFUSALS);
         }
-        assert_eq!(tx.gso_counters(), (0, 0));
+        assert!(tx.gso_enabled());
     }
 
     #[test]
