@@ -667,8 +667,8 @@ mod tests {
         let mut first = vec![vec![1; 100]];
         first.extend((0..4).map(|i| datagram(i, 100)));
         assert_eq!(read_all(&rx[0]), first);
-        for r in 1..3 {
-            assert_eq!(read_all(&rx[r]), vec![vec![1; 100]]);
+        for r in &rx[1..] {
+            assert_eq!(read_all(r), vec![vec![1; 100]]);
         }
     }
 
