@@ -1017,7 +1017,7 @@ fn picture_ids_stay_continuous_across_a_layer_switch() {
 fn run_layers<const L: usize>(
     r: &mut Router,
     t: &mut Instant,
-    sources: &mut [(SourceKey, [u16; L])],
+    sources: &mut [Feed<L>],
     frames: std::ops::Range<u32>,
     estimate: &dyn Fn(u32) -> Option<u64>,
     out: &mut Recorder,
@@ -1039,6 +1039,28 @@ fn run_layers<const L: usize>(
         }
         r.poll(*t, out);
     }
+}
+
+/// A source with its layers' next sequence numbers ([`run_layers`]).
+type Feed<const L: usize> = (SourceKey, [u16; L]);
+
+/// A router with two `L`-layer sources, each with an estimate-following sink of the subscriber
+/// on transport 1: the router, the sinks, and the sources with their layers' next sequence
+/// numbers (for [`run_layers`]).
+fn two_subscriptions<const L: usize>(t0: Instant) -> (Router, [SinkKey; 2], [Feed<L>; 2]) {
+    let mut r = Router::new(t0);
+    let srcs = [0u32, 1].map(|_| r.add_source(video_spec(L as u8)));
+    let sinks = [0u32, 1].map(|i| {
+        let spec = sink_spec(1, 1111 * (i + 1), 96);
+        r.add_sink(t0, srcs[i as usize], spec, 1).unwrap()
+    });
+    let feeds = [0u16, 1].map(|i| {
+        (
+            srcs[usize::from(i)],
+            std::array::from_fn(|l| 100 + 200 * i + 4000 * l as u16),
+        )
+    });
+    (r, sinks, feeds)
 }
 
 #[test]
@@ -1120,12 +1142,8 @@ fn a_paused_subscriber_tries_no_higher_layer() {
 #[test]
 fn subscriptions_on_one_connection_share_its_estimate() {
     let t0 = Instant::now();
-    let mut r = Router::new(t0);
-    let (a, b) = (r.add_source(video_spec(2)), r.add_source(video_spec(2)));
-    let sink_a = r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap();
-    let sink_b = r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap();
-    let mut out = Recorder::default();
-    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000u16]), (b, [300u16, 7000u16])]);
+    let (mut r, [sink_a, sink_b], mut feeds) = two_subscriptions::<2>(t0);
+    let (mut t, mut out) = (t0, Recorder::default());
     let layers = |r: &Router| [sink_a, sink_b].map(|k| r.sink_layers(k).unwrap().1);
     // Layers at about 27 and 99 kbit/s each. 160 kbit/s would carry either source's layer 1
     // alone (with 20% headroom), not both: one goes up, and 126 kbit/s used leaves too little
@@ -1247,14 +1265,8 @@ fn targets<const N: usize>(r: &Router, sinks: [SinkKey; N]) -> [u8; N] {
 #[test]
 fn a_connections_estimate_goes_up_a_layer_per_subscription_in_turn() {
     let t0 = Instant::now();
-    let mut r = Router::new(t0);
-    let (a, b) = (r.add_source(video_spec(3)), r.add_source(video_spec(3)));
-    let sinks = [
-        r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap(),
-        r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap(),
-    ];
-    let mut out = Recorder::default();
-    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000, 9000]), (b, [300u16, 7000, 11000])]);
+    let (mut r, sinks, mut feeds) = two_subscriptions::<3>(t0);
+    let (mut t, mut out) = (t0, Recorder::default());
     // 330 kbit/s: both middle layers (2 x 99 with headroom) fit, one top layer next to a
     // lowest one would too (243 + 27), but the turns give each subscription the middle one.
     // Each then tries the top layer in turn (the estimate does not grow, so each try ends
@@ -1279,14 +1291,8 @@ fn a_connections_estimate_goes_up_a_layer_per_subscription_in_turn() {
 #[test]
 fn only_one_subscription_of_a_connection_tries_at_a_time() {
     let t0 = Instant::now();
-    let mut r = Router::new(t0);
-    let (a, b) = (r.add_source(video_spec(2)), r.add_source(video_spec(2)));
-    let sinks = [
-        r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap(),
-        r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap(),
-    ];
-    let mut out = Recorder::default();
-    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000]), (b, [300u16, 7000])]);
+    let (mut r, sinks, mut feeds) = two_subscriptions::<2>(t0);
+    let (mut t, mut out) = (t0, Recorder::default());
     // 100 kbit/s: both on layer 0 (54 in use, 1.85x), and either could try layer 1.
     let mut tried = [false; 2];
     for f in 0..360 {
@@ -1314,16 +1320,10 @@ fn only_one_subscription_of_a_connection_tries_at_a_time() {
 #[test]
 fn a_subscription_on_a_layer_keeps_it_when_another_one_resumes() {
     let t0 = Instant::now();
-    let mut r = Router::new(t0);
-    let (a, b) = (r.add_source(video_spec(2)), r.add_source(video_spec(2)));
+    let (mut r, sinks, mut feeds) = two_subscriptions::<2>(t0);
+    let (mut t, mut out) = (t0, Recorder::default());
     // The first sink (the one with the lower key, which has the first turn) is paused.
-    let sinks = [
-        r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap(),
-        r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap(),
-    ];
     r.set_sink_paused(sinks[0], true);
-    let mut out = Recorder::default();
-    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000]), (b, [300u16, 7000])]);
     run_layers(
         &mut r,
         &mut t,
@@ -1349,14 +1349,8 @@ fn a_subscription_on_a_layer_keeps_it_when_another_one_resumes() {
 #[test]
 fn what_a_try_makes_the_estimate_grow_by_stays_with_the_try() {
     let t0 = Instant::now();
-    let mut r = Router::new(t0);
-    let (a, b) = (r.add_source(video_spec(2)), r.add_source(video_spec(2)));
-    let sinks = [
-        r.add_sink(t0, a, sink_spec(1, 1111, 96), 1).unwrap(),
-        r.add_sink(t0, b, sink_spec(1, 2222, 96), 1).unwrap(),
-    ];
-    let mut out = Recorder::default();
-    let (mut t, mut feeds) = (t0, [(a, [100u16, 5000]), (b, [300u16, 7000])]);
+    let (mut r, sinks, mut feeds) = two_subscriptions::<2>(t0);
+    let (mut t, mut out) = (t0, Recorder::default());
     // 100 kbit/s: both on layer 0; the first tries layer 1, which 100 kbit/s does not carry
     // next to the other's layer 0.
     let start = |_| Some(100_000);
