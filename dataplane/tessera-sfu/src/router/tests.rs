@@ -1044,33 +1044,35 @@ fn run_layers<const L: usize>(
 /// A source with its layers' next sequence numbers ([`run_layers`]).
 type Feed<const L: usize> = (SourceKey, [u16; L]);
 
-/// A router with two `L`-layer sources, each with an estimate-following sink of the subscriber
+/// A router with `N` `L`-layer sources, each with an estimate-following sink of the subscriber
 /// on transport 1: the router, the sinks, and the sources with their layers' next sequence
 /// numbers (for [`run_layers`]).
-fn two_subscriptions<const L: usize>(t0: Instant) -> (Router, [SinkKey; 2], [Feed<L>; 2]) {
+fn subscriptions<const L: usize, const N: usize>(
+    t0: Instant,
+) -> (Router, [SinkKey; N], [Feed<L>; N]) {
     let mut r = Router::new(t0);
-    let srcs = [0u32, 1].map(|_| r.add_source(video_spec(L as u8)));
-    let sinks = [0u32, 1].map(|i| {
-        let spec = sink_spec(1, 1111 * (i + 1), 96);
-        r.add_sink(t0, srcs[i as usize], spec, 1).unwrap()
+    let srcs: [SourceKey; N] = std::array::from_fn(|_| r.add_source(video_spec(L as u8)));
+    let sinks = std::array::from_fn(|i| {
+        let spec = sink_spec(1, 1111 * (i as u32 + 1), 96);
+        r.add_sink(t0, srcs[i], spec, 1).unwrap()
     });
-    let feeds = [0u16, 1].map(|i| {
-        (
-            srcs[usize::from(i)],
-            std::array::from_fn(|l| 100 + 200 * i + 4000 * l as u16),
-        )
+    let feeds = std::array::from_fn(|i| {
+        let base = 100 + 200 * i as u16;
+        (srcs[i], std::array::from_fn(|l| base + 4000 * l as u16))
     });
     (r, sinks, feeds)
+}
+
+/// Two estimate-following subscriptions on one connection ([`subscriptions`]).
+fn two_subscriptions<const L: usize>(t0: Instant) -> (Router, [SinkKey; 2], [Feed<L>; 2]) {
+    subscriptions::<L, 2>(t0)
 }
 
 #[test]
 fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
     let t0 = Instant::now();
-    let mut r = Router::new(t0);
-    let src = r.add_source(video_spec(2));
-    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
-    let mut out = Recorder::default();
-    let (mut t, mut feeds) = (t0, [(src, [100u16, 5000u16])]);
+    let (mut r, [sink], mut feeds) = subscriptions::<2, 1>(t0);
+    let (mut t, mut out) = (t0, Recorder::default());
     // Layers at about 27 and 99 kbit/s. An estimate of 40 kbit/s (1.5x the low layer, as a
     // REMB from a receiver that gets only it) selects layer 0 and then tries layer 1.
     run_layers(
@@ -1121,11 +1123,8 @@ fn a_probe_whose_estimate_grows_keeps_the_higher_layer() {
 #[test]
 fn a_paused_subscriber_tries_no_higher_layer() {
     let t0 = Instant::now();
-    let mut r = Router::new(t0);
-    let src = r.add_source(video_spec(2));
-    let sink = r.add_sink(t0, src, sink_spec(1, 1111, 96), 1).unwrap();
-    let mut out = Recorder::default();
-    let (mut t, mut feeds) = (t0, [(src, [100u16, 5000u16])]);
+    let (mut r, [sink], mut feeds) = subscriptions::<2, 1>(t0);
+    let (mut t, mut out) = (t0, Recorder::default());
     let low = |_| Some(30_000);
     // Two seconds: both layers' rates are measured, and 30 kbit/s leaves no room on layer 0.
     run_layers(&mut r, &mut t, &mut feeds, 0..60, &low, &mut out);
