@@ -1909,22 +1909,36 @@ impl Worker for ShardWorker {
             self.gso_before = gso;
         }
         let (now_stats, before) = (self.router.stats(), self.router_before);
-        if now_stats != before {
-            let m = &self.metrics;
-            m.retransmitted
-                .inc_by(now_stats.retransmitted - before.retransmitted);
-            m.nack_misses
-                .inc_by(now_stats.nack_misses - before.nack_misses);
-            m.keyframe_requests
-                .inc_by(now_stats.keyframe_requests - before.keyframe_requests);
-            m.layer_changes
-                .inc_by(now_stats.layer_changes - before.layer_changes);
-            m.layer_tries
-                .inc_by(now_stats.layer_tries - before.layer_tries);
-            m.layer_tries_kept
-                .inc_by(now_stats.layer_tries_kept - before.layer_tries_kept);
-            self.router_before = now_stats;
+        let m = &self.metrics;
+        for (counter, now, then) in [
+            (
+                &m.retransmitted,
+                now_stats.retransmitted,
+                before.retransmitted,
+            ),
+            (&m.nack_misses, now_stats.nack_misses, before.nack_misses),
+            (
+                &m.keyframe_requests,
+                now_stats.keyframe_requests,
+                before.keyframe_requests,
+            ),
+            (
+                &m.layer_changes,
+                now_stats.layer_changes,
+                before.layer_changes,
+            ),
+            (&m.layer_tries, now_stats.layer_tries, before.layer_tries),
+            (
+                &m.layer_tries_kept,
+                now_stats.layer_tries_kept,
+                before.layer_tries_kept,
+            ),
+        ] {
+            if now != then {
+                counter.inc_by(now - then);
+            }
         }
+        self.router_before = now_stats;
     }
 }
 
