@@ -10,6 +10,8 @@
 #   probe     CPU, kernel, user, whether a network namespace with a veth can be made
 #   janus50   Tessera vs Janus (both configurations) vs the raw loop at N = 50, 3 interleaved runs
 #   janus10_200 the same at N = 10 and 200, one run each (not in the default stages)
+#   burst50   the same at N = 50 with a bursty publisher (FORWARD_BURST=1), Tessera with and
+#             without UDP GSO, one run each (not in the default stages)
 #   scale50   per-core scaling K = 1, 2, 4, 8 at N = 50 (Tessera and the raw loop)
 #   fanout800 one stream's 800 subscribers over K = 1, 2, 4, 8 shards
 # DEVICE_STAGES picks stages (default all, in that order; keep `probe` first: it chooses
@@ -121,6 +123,12 @@ run() {
         janus10_200)
             FORWARD_N=10,200 FORWARD_REPEAT=1 FORWARD_SECONDS=5 FORWARD_WARMUP=2 \
                 timeout 200 "$b/forward" --bench >"$out/$s.log" 2>&1
+            echo "rc $?"
+            ;;
+        burst50)
+            FORWARD_BURST=1 FORWARD_N=50 FORWARD_REPEAT=1 FORWARD_RUNTIMES=uring,uring-nogso \
+                FORWARD_SECONDS=5 FORWARD_WARMUP=2 \
+                timeout 120 "$b/forward" --bench >"$out/$s.log" 2>&1
             echo "rc $?"
             ;;
         scale50)
