@@ -492,8 +492,10 @@ pub struct AnswerTransport {
     pub ice_pwd: String,
     /// `sha-256 AB:CD:...`.
     pub fingerprint: String,
-    /// `passive` or `active`.
+    /// `passive` or `active`; `actpass` when we offer.
     pub setup: &'static str,
+    /// Write `a=ice-lite` (when we offer: the peer, a full agent, then controls).
+    pub ice_lite: bool,
     /// Candidate attribute values (`candidate:...`).
     pub candidates: Vec<String>,
 }
@@ -551,6 +553,9 @@ pub fn write_answer(
     }
     if offer.extmap_allow_mixed {
         s.push_str("a=extmap-allow-mixed\r\n");
+    }
+    if t.ice_lite {
+        s.push_str("a=ice-lite\r\n");
     }
     let streams: Vec<&str> = decisions
         .iter()

@@ -51,6 +51,7 @@ fn answers_round_trip() {
         ice_pwd: "p".repeat(24),
         fingerprint: "sha-256 AA:BB".into(),
         setup: "passive",
+        ice_lite: false,
         candidates: vec!["candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host".into()],
     };
     let audio = AcceptedMedia {

@@ -105,6 +105,8 @@ pub enum Drop {
     SrtpReplay,
     /// Malformed SRTP/SRTCP.
     SrtpMalformed,
+    /// STUN or DTLS for a transport whose offer came from us, before the peer's answer.
+    AwaitingAnswer,
     /// A STUN/DTLS datagram refused: by str0m, or on a connected transport's selected pair a
     /// binding request or an answer to our consent check that fails MESSAGE-INTEGRITY.
     Rejected,
@@ -118,6 +120,7 @@ impl Drop {
             Drop::SrtpAuth => "srtp_auth_failed",
             Drop::SrtpReplay => "srtp_replayed",
             Drop::SrtpMalformed => "srtp_malformed",
+            Drop::AwaitingAnswer => "awaiting_answer",
             Drop::Rejected => "stun_dtls_rejected",
         }
     }
@@ -159,7 +162,10 @@ pub struct Transport {
     pub local_ssrc: u32,
     /// Our CNAME.
     pub cname: String,
+    /// Our `a=setup`: `passive` or `active` in an answer, `actpass` in our own offer.
     answer_setup: &'static str,
+    /// We offered (`Transport::offering`) and the peer has not answered yet.
+    awaiting_answer: bool,
 }
 
 impl std::fmt::Debug for Transport {
@@ -220,6 +226,58 @@ impl Transport {
         advertised: &[SocketAddr],
         offer: &Offer,
     ) -> Result<Transport, String> {
+        let mut t = Transport::local_side(now, id, local, advertised)?;
+        t.set_remote(now, offer)?;
+        Ok(t)
+    }
+
+    /// A transport that makes the offer (a subscription the server offers): ICE credentials
+    /// and candidates, `a=setup:actpass`, and `a=ice-lite` so that the peer, a full ICE agent,
+    /// takes the controlling role as it does when it offers. Nothing is accepted from the peer
+    /// ([`Drop::AwaitingAnswer`]) until [`Transport::accept_answer`]; a peer that never
+    /// answers times out like one that never connects.
+    pub fn offering(
+        now: Instant,
+        id: String,
+        local: SocketAddr,
+        advertised: &[SocketAddr],
+    ) -> Result<Transport, String> {
+        let mut t = Transport::local_side(now, id, local, advertised)?;
+        t.answer_setup = "actpass";
+        t.awaiting_answer = true;
+        Ok(t)
+    }
+
+    /// Whether we offered and wait for the peer's answer.
+    pub fn awaiting_answer(&self) -> bool {
+        self.awaiting_answer
+    }
+
+    /// Applies the peer's answer to our offer: its ICE credentials, certificate fingerprint,
+    /// DTLS role (`active` or `passive`; `actpass` is not an answer) and candidates.
+    pub fn accept_answer(&mut self, now: Instant, answer: &Offer) -> Result<(), String> {
+        if !self.awaiting_answer {
+            return Err("no offer of ours is waiting for an answer".into());
+        }
+        if answer.setup != "active" && answer.setup != "passive" {
+            return Err(format!(
+                "a=setup:{} in an answer (active or passive expected)",
+                answer.setup
+            ));
+        }
+        self.set_remote(now, answer)?;
+        self.awaiting_answer = false;
+        self.next_rtc = Some(now);
+        Ok(())
+    }
+
+    /// Our side: ICE credentials, certificate, host candidates; no peer yet.
+    fn local_side(
+        now: Instant,
+        id: String,
+        local: SocketAddr,
+        advertised: &[SocketAddr],
+    ) -> Result<Transport, String> {
         let ufrag = random_string(16);
         let pwd = random_string(24);
         let local_key = stun::Key::new(&pwd);
@@ -236,19 +294,6 @@ impl Transport {
         let fp_bytes = {
             let mut api = rtc.direct_api();
             api.set_ice_controlling(false);
-            api.set_remote_ice_credentials(str0m::IceCreds {
-                ufrag: offer.ice_ufrag.clone(),
-                pass: offer.ice_pwd.clone(),
-            });
-            let remote_fp = format!("{} {}", offer.fingerprint.0, offer.fingerprint.1)
-                .parse::<str0m::crypto::Fingerprint>()
-                .or_else(|_| offer.fingerprint.1.parse::<str0m::crypto::Fingerprint>())
-                .map_err(|_| "unreadable a=fingerprint".to_string())?;
-            api.set_remote_fingerprint(remote_fp);
-            // We answer `passive` to `actpass` (we are the DTLS server) and `active` to `passive`.
-            let active = offer.setup == "passive";
-            api.start_dtls(active)
-                .map_err(|e| format!("DTLS start: {e}"))?;
             api.local_dtls_fingerprint().clone()
         };
         let fingerprint = format!(
@@ -268,16 +313,7 @@ impl Transport {
                 candidates.push(added.to_sdp_string().trim_start_matches("a=").to_string());
             }
         }
-        let mut remote_addrs = Vec::new();
-        for c in &offer.candidates {
-            if let Ok(c) = Candidate::from_sdp_string(c) {
-                if c.proto() == Protocol::Udp && !remote_addrs.contains(&c.addr()) {
-                    remote_addrs.push(c.addr());
-                }
-                rtc.add_remote_candidate(c);
-            }
-        }
-        let mut t = Transport {
+        Ok(Transport {
             id,
             rtc,
             tap,
@@ -286,19 +322,19 @@ impl Transport {
             pwd,
             fingerprint,
             candidates,
-            remote_addrs,
+            remote_addrs: Vec::new(),
             srtp_out: None,
             srtp_in: None,
             remote: None,
             state: TransportState::Connecting,
             session_id: rand::random::<u64>() >> 2,
             version: 1,
-            remote_ufrag: offer.ice_ufrag.clone(),
+            remote_ufrag: String::new(),
             created: now,
             last_rx: now,
             next_rtc: Some(now),
             local_key,
-            remote_key: stun::Key::new(&offer.ice_pwd),
+            remote_key: stun::Key::new(""),
             nominated_from: None,
             consent: Consent {
                 next: None,
@@ -310,14 +346,49 @@ impl Transport {
             closing: false,
             local_ssrc: rand::random::<u32>() | 1,
             cname: random_string(16),
-            answer_setup: if offer.setup == "passive" {
-                "active"
-            } else {
-                "passive"
-            },
+            answer_setup: "passive",
+            awaiting_answer: false,
+        })
+    }
+
+    /// The peer's side, from its offer or its answer: ICE credentials, fingerprint, DTLS
+    /// started in the role its `a=setup` leaves us, candidates.
+    fn set_remote(&mut self, now: Instant, remote: &Offer) -> Result<(), String> {
+        {
+            let mut api = self.rtc.direct_api();
+            api.set_remote_ice_credentials(str0m::IceCreds {
+                ufrag: remote.ice_ufrag.clone(),
+                pass: remote.ice_pwd.clone(),
+            });
+            let remote_fp = format!("{} {}", remote.fingerprint.0, remote.fingerprint.1)
+                .parse::<str0m::crypto::Fingerprint>()
+                .or_else(|_| remote.fingerprint.1.parse::<str0m::crypto::Fingerprint>())
+                .map_err(|_| "unreadable a=fingerprint".to_string())?;
+            api.set_remote_fingerprint(remote_fp);
+            // We are the DTLS server (passive) unless the peer is: to an offer's `actpass`
+            // we answer `passive`, to `passive` `active`; an answer's `active` leaves us
+            // passive, its `passive` active.
+            let active = remote.setup == "passive";
+            api.start_dtls(active)
+                .map_err(|e| format!("DTLS start: {e}"))?;
+        }
+        self.answer_setup = if remote.setup == "passive" {
+            "active"
+        } else {
+            "passive"
         };
-        t.next_rtc = Some(now);
-        Ok(t)
+        for c in &remote.candidates {
+            if let Ok(c) = Candidate::from_sdp_string(c) {
+                if c.proto() == Protocol::Udp && !self.remote_addrs.contains(&c.addr()) {
+                    self.remote_addrs.push(c.addr());
+                }
+                self.rtc.add_remote_candidate(c);
+            }
+        }
+        self.remote_ufrag = remote.ice_ufrag.clone();
+        self.remote_key = stun::Key::new(&remote.ice_pwd);
+        self.next_rtc = Some(now);
+        Ok(())
     }
 
     /// Our ICE username fragment (binding requests name it first in USERNAME).
@@ -364,6 +435,7 @@ impl Transport {
             ice_pwd: self.pwd.clone(),
             fingerprint: self.fingerprint.clone(),
             setup: self.answer_setup,
+            ice_lite: self.awaiting_answer,
             candidates: self.candidates.clone(),
         };
         let sdp = write_answer(offer, decisions, &t, self.session_id, self.version);
@@ -396,6 +468,9 @@ impl Transport {
         data: &[u8],
         tx: &mut dyn DatagramSink,
     ) -> Result<Handled, Drop> {
+        if self.awaiting_answer {
+            return Err(Drop::AwaitingAnswer);
+        }
         let msg = if classify(data) == Class::Stun {
             stun::parse(data)
         } else {
