@@ -270,6 +270,14 @@ pub struct LayerStats {
 pub trait MediaControl: Send + Sync + std::fmt::Debug + 'static {
     /// Applies a client offer to a transport (creating it on first use) and answers it.
     async fn offer(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError>;
+    /// Creates a transport that subscribes with an offer of ours; the peer answers through
+    /// [`MediaControl::answer`]. `req.sdp` and `req.publish` must be empty and the transport
+    /// new; `req.subscribe` names the m-lines (mids, in that order) and their sources as for a
+    /// client offer. The returned `sdp` is our offer (`published` is empty).
+    async fn offer_subscription(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError>;
+    /// The peer's answer to an offer from [`MediaControl::offer_subscription`]: media flows
+    /// once ICE and DTLS are up. An m-line the answer rejects (port 0) ends its subscription.
+    async fn answer(&self, transport_id: &str, sdp: &str) -> Result<(), MediaError>;
     /// A trickled remote ICE candidate (`candidate:...`, with or without `a=`).
     async fn add_candidate(&self, transport_id: &str, candidate: &str) -> Result<(), MediaError>;
     /// Ends a publication or subscription on its transport (its m-lines stop carrying media).

@@ -440,6 +440,22 @@ impl MediaNode {
         .await
     }
 
+    /// Places the offer's transport and runs the offer there (an empty `sdp`: the shard
+    /// writes an offer of its own, see `offer_subscription`).
+    async fn place_and_offer(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError> {
+        let Placed { shard, remote } = self.place(&req)?;
+        let mut guard = OfferGuard {
+            placement: &self.placement,
+            transport: req.transport_id.clone(),
+            shard,
+            sent: false,
+            done: false,
+        };
+        let answer = self.offer_on(shard, remote, req, &mut guard.sent).await;
+        guard.settle(&answer);
+        answer
+    }
+
     fn forget_transport(&self, transport: &str) {
         self.placement
             .lock()
@@ -457,17 +473,45 @@ impl Drop for MediaNode {
 #[async_trait]
 impl MediaControl for MediaNode {
     async fn offer(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError> {
-        let Placed { shard, remote } = self.place(&req)?;
-        let mut guard = OfferGuard {
-            placement: &self.placement,
-            transport: req.transport_id.clone(),
-            shard,
-            sent: false,
-            done: false,
+        // An empty SDP is how a server offer travels to the shard (`offer_subscription`).
+        if req.sdp.trim().is_empty() {
+            return Err(MediaError::BadSdp("the offer is empty".into()));
+        }
+        self.place_and_offer(req).await
+    }
+
+    async fn offer_subscription(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError> {
+        if !req.sdp.trim().is_empty() {
+            return Err(MediaError::BadSdp(
+                "a subscription the server offers carries no client SDP".into(),
+            ));
+        }
+        if !req.publish.is_empty() {
+            return Err(MediaError::Renegotiation(
+                "a server offer only subscribes; publish with a client offer".into(),
+            ));
+        }
+        if req.subscribe.iter().all(|s| s.tracks.is_empty()) {
+            return Err(MediaError::BadSdp("a server offer needs a track".into()));
+        }
+        if self.shard_of(&req.transport_id).is_some() {
+            return Err(MediaError::Renegotiation(
+                "the server offers only on a new transport".into(),
+            ));
+        }
+        let req = OfferRequest {
+            sdp: String::new(),
+            ..req
         };
-        let answer = self.offer_on(shard, remote, req, &mut guard.sent).await;
-        guard.settle(&answer);
-        answer
+        self.place_and_offer(req).await
+    }
+
+    async fn answer(&self, transport_id: &str, sdp: &str) -> Result<(), MediaError> {
+        let shard = self
+            .shard_of(transport_id)
+            .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        let (t, a) = (transport_id.to_string(), sdp.to_string());
+        self.call(shard, |tx| Command::Answer(t, a, tx)).await
     }
 
     async fn add_candidate(&self, transport_id: &str, candidate: &str) -> Result<(), MediaError> {

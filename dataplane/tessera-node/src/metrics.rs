@@ -25,6 +25,8 @@ pub enum DropReason {
     SrtpMalformed,
     /// str0m rejected STUN/DTLS.
     StunDtlsRejected,
+    /// STUN/DTLS for a transport whose offer came from us, before the peer's answer.
+    AwaitingAnswer,
     /// Decrypted RTP that does not parse.
     MalformedRtp,
     /// Decrypted RTCP that does not parse.
@@ -41,7 +43,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::UnknownProtocol,
         DropReason::UnknownSource,
         DropReason::SrtpBeforeKeys,
@@ -49,6 +51,7 @@ impl DropReason {
         DropReason::SrtpReplayed,
         DropReason::SrtpMalformed,
         DropReason::StunDtlsRejected,
+        DropReason::AwaitingAnswer,
         DropReason::MalformedRtp,
         DropReason::MalformedRtcp,
         DropReason::UnroutedRtp,
@@ -67,6 +70,7 @@ impl DropReason {
             DropReason::SrtpReplayed => "srtp_replayed",
             DropReason::SrtpMalformed => "srtp_malformed",
             DropReason::StunDtlsRejected => "stun_dtls_rejected",
+            DropReason::AwaitingAnswer => "awaiting_answer",
             DropReason::MalformedRtp => "malformed_rtp",
             DropReason::MalformedRtcp => "malformed_rtcp",
             DropReason::UnroutedRtp => "unrouted_rtp",

@@ -34,6 +34,8 @@ pub enum Command {
         Box<OfferRequest>,
         oneshot::Sender<Result<OfferAnswer, MediaError>>,
     ),
+    /// The peer's answer to an offer of ours (transport, SDP).
+    Answer(String, String, oneshot::Sender<Result<(), MediaError>>),
     /// A trickled remote candidate.
     Candidate(String, String, oneshot::Sender<Result<(), MediaError>>),
     /// End one publication/subscription on a transport.
@@ -597,7 +599,31 @@ impl ShardWorker {
         req: OfferRequest,
         tx: &mut SendBatch,
     ) -> Result<OfferAnswer, MediaError> {
-        let offer = Offer::parse(&req.sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        // An empty SDP: the offer is ours (`MediaControl::offer_subscription`). It is written
+        // as the answer to what a subscriber would offer for these sources.
+        let server_offer = req.sdp.is_empty();
+        let template;
+        let sdp = if server_offer {
+            if self.by_id.contains_key(&req.transport_id) {
+                return Err(MediaError::Renegotiation(
+                    "the server offers only on a new transport".into(),
+                ));
+            }
+            let mut formats = Vec::new();
+            for t in req.subscribe.iter().flat_map(|s| s.tracks.iter()) {
+                let base = t.from.split(':').next().unwrap_or(&t.from);
+                let (_, format, _) = self
+                    .source_of(base)
+                    .ok_or_else(|| MediaError::NoSource(t.kind.as_str().into()))?;
+                formats.push((t.mid.as_str(), format));
+            }
+            let tracks: Vec<(&str, &TrackFormat)> = formats.iter().map(|(m, f)| (*m, f)).collect();
+            template = negotiate::offer_template(&tracks);
+            &template
+        } else {
+            &req.sdp
+        };
+        let offer = Offer::parse(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let key = match self.by_id.get(&req.transport_id) {
             Some(k) => {
                 self.peers[*k]
@@ -607,13 +633,17 @@ impl ShardWorker {
                 *k
             }
             None => {
-                let t = Transport::new(
-                    now,
-                    req.transport_id.clone(),
-                    self.local,
-                    &self.advertised,
-                    &offer,
-                )
+                let t = if server_offer {
+                    Transport::offering(now, req.transport_id.clone(), self.local, &self.advertised)
+                } else {
+                    Transport::new(
+                        now,
+                        req.transport_id.clone(),
+                        self.local,
+                        &self.advertised,
+                        &offer,
+                    )
+                }
                 .map_err(MediaError::BadSdp)?;
                 let ufrag = t.ufrag().to_string();
                 let k = self.peers.insert(Peer {
@@ -755,24 +785,9 @@ impl ShardWorker {
                     Some((b, r)) => (b.to_string(), Some(r.to_string())),
                     None => (track.from.clone(), None),
                 };
-                // A track published on this shard, or one relayed here from another.
-                let (source, src_format, layers) = match self.tracks.get(&base) {
-                    Some(&(src_peer, src_idx)) => {
-                        let src = self.peers[src_peer].pubs[src_idx]
-                            .as_ref()
-                            .ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
-                        (src.source, src.m.format.clone(), src.m.rids.clone())
-                    }
-                    None => {
-                        let r = self
-                            .relays
-                            .by_track
-                            .get(&base)
-                            .and_then(|id| self.relays.inbound.get(id))
-                            .ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
-                        (r.source, r.format.clone(), r.rids.clone())
-                    }
-                };
+                let (source, src_format, layers) = self
+                    .source_of(&base)
+                    .ok_or_else(|| MediaError::NoSource(track.kind.as_str().into()))?;
                 let (src_name, src_clock) = negotiate::encoding_of(&src_format);
                 let ssrc = rand::random::<u32>() | 1;
                 let cname = self.peers[key].t.cname.clone();
@@ -843,6 +858,115 @@ impl ShardWorker {
         let sdp = self.peers[key].t.answer(&offer, &decisions);
         self.poll_peer(now, key, tx);
         Ok(OfferAnswer { sdp, published })
+    }
+
+    /// A track published on this shard, or one relayed here from another: its router source,
+    /// format and simulcast rids.
+    fn source_of(&self, base: &str) -> Option<(SourceKey, TrackFormat, Vec<String>)> {
+        match self.tracks.get(base) {
+            Some(&(src_peer, src_idx)) => {
+                let src = self.peers[src_peer].pubs[src_idx].as_ref()?;
+                Some((src.source, src.m.format.clone(), src.m.rids.clone()))
+            }
+            None => {
+                let r = self
+                    .relays
+                    .by_track
+                    .get(base)
+                    .and_then(|id| self.relays.inbound.get(id))?;
+                Some((r.source, r.format.clone(), r.rids.clone()))
+            }
+        }
+    }
+
+    /// The peer's answer to our offer (`offer_subscription`): each m-line is checked against
+    /// what we offered before anything changes; then rejected m-lines end their
+    /// subscriptions, the others keep the feedback and header extensions the answer kept, and
+    /// ICE and DTLS start with the peer's credentials and role.
+    fn on_answer(
+        &mut self,
+        now: Instant,
+        transport_id: &str,
+        sdp: &str,
+        tx: &mut SendBatch,
+    ) -> Result<(), MediaError> {
+        let key = *self
+            .by_id
+            .get(transport_id)
+            .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;
+        if !self.peers[key].t.awaiting_answer() {
+            return Err(MediaError::Renegotiation(
+                "no offer of ours is waiting for an answer on this transport".into(),
+            ));
+        }
+        let answer = Offer::parse(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let peer = &self.peers[key];
+        if answer.media.len() != peer.mids.len() {
+            return Err(MediaError::BadSdp(format!(
+                "the answer has {} m-lines, the offer {}",
+                answer.media.len(),
+                peer.mids.len()
+            )));
+        }
+        // (position, Some(subscription as answered)) or None: rejected.
+        let mut checked = Vec::with_capacity(answer.media.len());
+        for (pos, (m, (mid, use_))) in answer.media.iter().zip(&peer.mids).enumerate() {
+            if m.mid.as_deref() != Some(mid.as_str()) {
+                return Err(MediaError::BadSdp(format!(
+                    "the answer's m-line {pos} is not {mid}"
+                )));
+            }
+            let sub = match use_ {
+                MidUse::Sub(i) => peer.subs[*i].as_ref(),
+                _ => None,
+            };
+            let Some(sub) = sub else {
+                checked.push((pos, None));
+                continue;
+            };
+            if m.is_disabled() || m.direction == tessera_schema::sdp::Direction::Inactive {
+                checked.push((pos, None));
+                continue;
+            }
+            let sm = negotiate::check_subscribe_answer(m, &sub.m).map_err(MediaError::BadSdp)?;
+            checked.push((pos, Some(sm)));
+        }
+        self.peers[key]
+            .t
+            .accept_answer(now, &answer)
+            .map_err(MediaError::BadSdp)?;
+        for (pos, sm) in checked {
+            match sm {
+                None => self.close_mid(key, pos),
+                Some(sm) => {
+                    let MidUse::Sub(i) = self.peers[key].mids[pos].1 else {
+                        continue;
+                    };
+                    if let Some(sub) = self.peers[key].subs[i].as_mut() {
+                        self.router.set_sink_extensions(
+                            sub.sink,
+                            sm.ext.mid,
+                            sm.ext.abs_send_time,
+                            sm.ext.audio_level,
+                            sm.ext.video_orientation,
+                        );
+                        sub.answer.extmaps.retain(|(id, _)| {
+                            [
+                                sm.ext.mid,
+                                sm.ext.abs_send_time,
+                                sm.ext.audio_level,
+                                sm.ext.video_orientation,
+                            ]
+                            .contains(&Some(*id))
+                        });
+                        sub.m = sm;
+                    }
+                }
+            }
+        }
+        self.learn_candidate_addrs(key);
+        self.poll_peer(now, key, tx);
+        Ok(())
     }
 
     fn close_mid(&mut self, key: usize, pos: usize) {
@@ -1514,7 +1638,10 @@ impl Worker for ShardWorker {
                         let handled = self.peers[key]
                             .t
                             .handle_stun_dtls(now, from, data, &mut Sink(tx))
-                            .map_err(|_| DropReason::StunDtlsRejected)?;
+                            .map_err(|d| match d {
+                                tessera_webrtc::Drop::AwaitingAnswer => DropReason::AwaitingAnswer,
+                                _ => DropReason::StunDtlsRejected,
+                            })?;
                         if new_addr {
                             self.by_addr.insert(from, key);
                         }
@@ -1751,6 +1878,10 @@ impl Worker for ShardWorker {
                 }
             }
             Command::RelayEnd(relay) => self.end_relay_in(relay, false),
+            Command::Answer(t, sdp, reply) => {
+                let r = self.on_answer(now, &t, &sdp, tx);
+                let _ = reply.send(r);
+            }
             Command::Candidate(t, c, reply) => {
                 let r = match self.by_id.get(&t).copied() {
                     Some(k) => {

@@ -15,7 +15,9 @@ use str0m::rtp::rtcp::Rtcp;
 use str0m::{Event, RtcConfig};
 use support::{Backend, Datagram, Dir, Harness, Negotiated, Sender, Tagged};
 use support::{rtp_ssrc_seq, ssrc_of, tagged_video};
-use tessera_schema::control::MediaEvent;
+use tessera_node::DropReason;
+use tessera_node::worker::Command;
+use tessera_schema::control::{MediaError, MediaEvent};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -288,6 +290,129 @@ fn other_pts(c: RtcConfig) -> RtcConfig {
         FormatParams::default(),
     );
     c
+}
+
+#[test]
+fn a_subscription_the_server_offers_carries_both_tracks_once_answered() {
+    let mut h = Harness::new();
+    let p = h.add_client("pub", Backend::Ours);
+    let s = h.add_client("sub", Backend::AwsLcRs);
+    let mut publ = Publisher::new(&mut h, p, true, &[]);
+    let n = h.subscribe_by_server_offer(s, &publ.all_tracks());
+    let offer = &n.answer.sdp;
+    for line in [
+        "a=ice-lite",
+        "a=setup:actpass",
+        "a=sendonly",
+        "a=rtpmap:111 opus/48000/2",
+        "a=rtpmap:96 VP8/90000",
+        "a=rtcp-fb:96 nack pli",
+    ] {
+        assert!(offer.contains(line), "the offer has {line}:\n{offer}");
+    }
+    h.connect_all();
+    publ.start(&h);
+    h.run_for(ms(2000), |h| publ.drive(h));
+    publ.paused = true;
+    h.run_for(ms(100), |h| publ.drive(h));
+
+    let (amid, vmid) = (n.mids[0], n.mids[1]);
+    let (assrc, vssrc) = (n.ssrc(amid), n.ssrc(vmid));
+    let video = received(&h, s, vssrc);
+    let frames: Vec<Tagged> = video
+        .iter()
+        .map(|v| tagged_video(&v.3).expect("VP8-like"))
+        .collect();
+    let written: Vec<Tagged> = publ.video_written.iter().map(|w| w.2).collect();
+    assert_eq!(frames, written, "every video frame, in order");
+    assert!(video.iter().all(|v| v.1 == 96), "video on the offered PT");
+    assert_continuous("sub", &video.iter().map(|v| v.0).collect::<Vec<_>>());
+    let audio = received(&h, s, assrc);
+    assert_eq!(audio.len(), publ.audio_written.len(), "every audio packet");
+    assert!(audio.iter().all(|a| a.1 == 111), "audio on the offered PT");
+    assert_eq!(h.metrics.drops(DropReason::AwaitingAnswer), 0);
+}
+
+/// A header extension the subscriber's answer leaves out is no longer written to it; one it
+/// keeps still is.
+#[test]
+fn a_server_offer_writes_only_the_header_extensions_the_answer_kept() {
+    let mut h = Harness::new();
+    let p = h.add_client("pub", Backend::Ours);
+    let kept = h.add_client("kept", Backend::Ours);
+    let dropped = h.add_client("dropped", Backend::Ours);
+    let mut publ = Publisher::new(&mut h, p, false, &[]);
+    let nk = h.subscribe_by_server_offer_unanswered(kept, &publ.all_tracks());
+    h.answer_server_offer(kept, &nk, |a| a);
+    let nd = h.subscribe_by_server_offer_unanswered(dropped, &publ.all_tracks());
+    h.answer_server_offer(dropped, &nd, |a| {
+        assert!(
+            a.contains("abs-send-time"),
+            "str0m answers abs-send-time:\n{a}"
+        );
+        a.lines()
+            .filter(|l| !l.contains("abs-send-time"))
+            .map(|l| format!("{l}\r\n"))
+            .collect()
+    });
+    h.connect_all();
+    publ.start(&h);
+    h.run_for(ms(1000), |h| publ.drive(h));
+    for (c, n, want) in [(kept, &nk, true), (dropped, &nd, false)] {
+        let ssrc = n.ssrc(n.mids[0]);
+        let video: Vec<&RtpPacket> = h.clients[c].rtp().filter(|p| ssrc_of(p) == ssrc).collect();
+        assert!(video.len() > 20, "{c}: video arrives ({})", video.len());
+        assert!(
+            video
+                .iter()
+                .all(|p| p.header.ext_vals.abs_send_time.is_some() == want),
+            "client {c}: abs-send-time written = {want}"
+        );
+    }
+}
+
+#[test]
+fn a_server_offer_refuses_a_second_answer_and_an_answer_that_changes_the_payload_type() {
+    let mut h = Harness::new();
+    let p = h.add_client("pub", Backend::Ours);
+    let s = h.add_client("sub", Backend::Ours);
+    let publ = Publisher::new(&mut h, p, true, &[]);
+    let n = h.subscribe_by_server_offer(s, &publ.all_tracks());
+    // The answer was applied; a second one is refused, and so is one for an unknown transport.
+    let again = n.answer.sdp.replace("a=sendonly", "a=recvonly");
+    let r = h.command(|tx| Command::Answer("sub".into(), again.clone(), tx));
+    assert!(
+        matches!(r, Err(MediaError::Renegotiation(_))),
+        "second answer: {r:?}"
+    );
+    let r = h.command(|tx| Command::Answer("nobody".into(), again, tx));
+    assert!(matches!(r, Err(MediaError::NoTransport(_))), "{r:?}");
+
+    // A fresh offer answered with another payload type for video is refused, and nothing
+    // starts: the transport keeps waiting for a proper answer.
+    let s2 = h.add_client("sub2", Backend::Ours);
+    let n2 = h.subscribe_by_server_offer_unanswered(s2, &publ.all_tracks());
+    let bad = n2
+        .answer
+        .sdp
+        .replace("a=sendonly", "a=recvonly")
+        .replace("a=setup:actpass", "a=setup:active")
+        .replace(
+            "m=video 9 UDP/TLS/RTP/SAVPF 96",
+            "m=video 9 UDP/TLS/RTP/SAVPF 97",
+        )
+        .replace("a=rtpmap:96 VP8", "a=rtpmap:97 VP8");
+    let r = h.command(|tx| Command::Answer("sub2".into(), bad, tx));
+    assert!(
+        matches!(&r, Err(MediaError::BadSdp(e)) if e.contains("payload type")),
+        "{r:?}"
+    );
+    let actpass = n2.answer.sdp.replace("a=sendonly", "a=recvonly");
+    let r = h.command(|tx| Command::Answer("sub2".into(), actpass, tx));
+    assert!(
+        matches!(&r, Err(MediaError::BadSdp(e)) if e.contains("a=setup:actpass")),
+        "an answer cannot say actpass: {r:?}"
+    );
 }
 
 #[test]

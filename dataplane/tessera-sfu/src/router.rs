@@ -868,6 +868,24 @@ impl Router {
         }
     }
 
+    /// Sets the header extension ids a sink writes (a subscriber's answer to our offer keeps
+    /// some of those we offered); `None` stops writing that extension.
+    pub fn set_sink_extensions(
+        &mut self,
+        key: SinkKey,
+        mid: Option<u8>,
+        abs_send_time: Option<u8>,
+        audio_level: Option<u8>,
+        video_orientation: Option<u8>,
+    ) {
+        if let Some(s) = self.sinks.get_mut(key) {
+            s.spec.mid_id = mid;
+            s.spec.abs_send_time_id = abs_send_time;
+            s.spec.audio_level_id = audio_level;
+            s.spec.video_orientation_id = video_orientation;
+        }
+    }
+
     /// The sink's output SSRC and transport.
     pub fn sink_info(&self, key: SinkKey) -> Option<(TransportKey, u32)> {
         self.sinks.get(key).map(|s| (s.spec.transport, s.spec.ssrc))

@@ -413,6 +413,158 @@ pub fn negotiate_subscribe(
     ))
 }
 
+/// Payload types and header extension ids of the offers we write (one set for every m-line,
+/// as BUNDLE wants; audio and video payload types do not overlap).
+fn offer_codec(format: &TrackFormat) -> (u8, &'static str, u32, u8, String) {
+    match format {
+        TrackFormat::Audio(a) => match a.codec {
+            AudioCodec::Opus => (111, "opus", 48000, 2, "minptime=10;useinbandfec=1".into()),
+            AudioCodec::Pcmu => (0, "PCMU", 8000, 1, String::new()),
+            AudioCodec::Pcma => (8, "PCMA", 8000, 1, String::new()),
+            AudioCodec::G722 => (9, "G722", 8000, 1, String::new()),
+            AudioCodec::Isac => (
+                103,
+                "ISAC",
+                a.sample_rate.unwrap_or(16000),
+                1,
+                String::new(),
+            ),
+            AudioCodec::Ilbc => (104, "ILBC", 8000, 1, String::new()),
+            _ => (0, "unknown", 0, 1, String::new()),
+        },
+        TrackFormat::Video(v) => match v.codec {
+            VideoCodec::Vp8 => (96, "VP8", 90000, 1, String::new()),
+            VideoCodec::Vp9 => (98, "VP9", 90000, 1, "profile-id=0".into()),
+            VideoCodec::H264 => {
+                let pli = match v.profile.unwrap_or(H264Profile::CB) {
+                    H264Profile::CB => "42e01f",
+                    H264Profile::B => "42001f",
+                    H264Profile::M => "4d001f",
+                    H264Profile::H => "64001f",
+                    H264Profile::E => "58001f",
+                };
+                (
+                    102,
+                    "H264",
+                    90000,
+                    1,
+                    format!(
+                        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={pli}"
+                    ),
+                )
+            }
+            VideoCodec::H265 => (100, "H265", 90000, 1, String::new()),
+            VideoCodec::Av1 => (45, "AV1", 90000, 1, String::new()),
+        },
+    }
+}
+
+const OFFER_EXTMAPS: [(u8, &str); 4] = [
+    (1, x::URI_AUDIO_LEVEL),
+    (2, x::URI_ABS_SEND_TIME),
+    (3, x::URI_VIDEO_ORIENTATION),
+    (4, x::URI_MID),
+];
+
+/// What a server offer proposes for subscriptions to `tracks` (`(mid, source format)`, in
+/// m-line order), written as the receiving side's offer would be: one m-line per track with
+/// the source's codec, our RTCP feedback and header extensions. Answered with
+/// [`negotiate_subscribe`] like a client's offer, it gives the m-lines of our own offer (the
+/// transport's ICE and DTLS attributes replace the placeholders here).
+pub fn offer_template(tracks: &[(&str, &TrackFormat)]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n");
+    let mids: Vec<&str> = tracks.iter().map(|(m, _)| *m).collect();
+    let _ = write!(s, "a=group:BUNDLE {}\r\n", mids.join(" "));
+    s.push_str("a=ice-ufrag:template\r\na=ice-pwd:templatetemplatetemplate\r\n");
+    s.push_str("a=fingerprint:sha-256 00:00\r\na=setup:actpass\r\n");
+    for (mid, format) in tracks {
+        let (pt, name, clock, channels, fmtp) = offer_codec(format);
+        let video = matches!(format, TrackFormat::Video(_));
+        let kind = if video { Kind::Video } else { Kind::Audio };
+        let _ = write!(
+            s,
+            "m={} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\na=recvonly\r\na=rtcp-mux\r\na=rtcp-rsize\r\n",
+            kind.as_str()
+        );
+        if channels > 1 {
+            let _ = write!(s, "a=rtpmap:{pt} {name}/{clock}/{channels}\r\n");
+        } else {
+            let _ = write!(s, "a=rtpmap:{pt} {name}/{clock}\r\n");
+        }
+        if !fmtp.is_empty() {
+            let _ = write!(s, "a=fmtp:{pt} {fmtp}\r\n");
+        }
+        if video {
+            for fb in SUB_VIDEO_FB {
+                let _ = write!(s, "a=rtcp-fb:{pt} {fb}\r\n");
+            }
+        }
+        for (id, uri) in OFFER_EXTMAPS {
+            if sub_extension(kind, uri) {
+                let _ = write!(s, "a=extmap:{id} {uri}\r\n");
+            }
+        }
+    }
+    s
+}
+
+/// Checks a peer's answer m-line against what we offered for a subscription (`ours`, from
+/// [`negotiate_subscribe`] on [`offer_template`]) and returns the subscription as answered: the
+/// payload type must be ours; RTCP feedback and header extensions are those the answer kept,
+/// with our ids.
+pub fn check_subscribe_answer(m: &OfferedMedia, ours: &SubMid) -> Result<SubMid, String> {
+    let mid = &ours.mid;
+    if m.mid.as_deref() != Some(mid.as_str()) {
+        return Err(format!(
+            "the answer has m-line {} where the offer has {mid}",
+            m.mid.as_deref().unwrap_or("(no mid)")
+        ));
+    }
+    if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
+        return Err(format!("the answer does not receive on m-line {mid}"));
+    }
+    let codec = m
+        .codecs
+        .iter()
+        .find(|c| c.pt == ours.pt)
+        .ok_or_else(|| format!("the answer drops payload type {} on m-line {mid}", ours.pt))?;
+    let ext = ExtIds::from(&m.extmaps);
+    let same = |answered: Option<u8>, offered: Option<u8>| match answered {
+        Some(id) if Some(id) != offered => Err(format!(
+            "the answer changes a header extension id on m-line {mid}"
+        )),
+        a => Ok(a),
+    };
+    let ext = ExtIds {
+        audio_level: same(ext.audio_level, ours.ext.audio_level)?,
+        mid: same(ext.mid, ours.ext.mid)?,
+        abs_send_time: same(ext.abs_send_time, ours.ext.abs_send_time)?,
+        video_orientation: same(ext.video_orientation, ours.ext.video_orientation)?,
+        rid: None,
+        transport_cc: None,
+    };
+    let fb_keep: &[&str] = if ours.kind == TrackKind::Video {
+        SUB_VIDEO_FB
+    } else {
+        &[]
+    };
+    let kept: Vec<String> = codec
+        .rtcp_fb
+        .iter()
+        .filter(|f| fb_keep.contains(&f.as_str()))
+        .cloned()
+        .collect();
+    Ok(SubMid {
+        mid: mid.clone(),
+        kind: ours.kind,
+        pt: ours.pt,
+        fb: Feedback::from(&kept),
+        ext,
+        ssrc: ours.ssrc,
+    })
+}
+
 /// The SDP encoding name and clock of a negotiated format (for matching subscribers).
 pub fn encoding_of(format: &TrackFormat) -> (&'static str, u32) {
     match format {

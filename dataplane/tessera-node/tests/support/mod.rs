@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::change::SdpAnswer;
+use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpPacket, RtpWrite, SeqNo, Ssrc};
@@ -524,6 +524,77 @@ impl Harness {
             .accept_answer(pending, sdp)
             .unwrap_or_else(|e| panic!("{id}: str0m refuses the answer: {e}\n{}", answer.sdp));
         Negotiated { mids, answer }
+    }
+
+    /// Makes client `c` subscribe to `from` with an offer of the server's (mids 0, 1, ... in
+    /// that order): str0m answers the offer and the answer goes back to the worker. The
+    /// returned `answer` holds the server's offer.
+    pub fn subscribe_by_server_offer(
+        &mut self,
+        c: usize,
+        from: &[(MediaKind, String)],
+    ) -> Negotiated {
+        let n = self.subscribe_by_server_offer_unanswered(c, from);
+        self.answer_server_offer(c, &n, |a| a);
+        n
+    }
+
+    /// Client `c` (str0m) answers the server's offer in `n`; `edit` changes the answer's text
+    /// before the worker gets it.
+    pub fn answer_server_offer(
+        &mut self,
+        c: usize,
+        n: &Negotiated,
+        edit: impl FnOnce(String) -> String,
+    ) {
+        let id = self.clients[c].id.clone();
+        let sdp = SdpOffer::from_sdp_string(&n.answer.sdp)
+            .unwrap_or_else(|e| panic!("{id}: str0m cannot read the offer: {e}\n{}", n.answer.sdp));
+        let answer = self.clients[c]
+            .rtc
+            .sdp_api()
+            .accept_offer(sdp)
+            .unwrap_or_else(|e| panic!("{id}: str0m refuses the offer: {e}\n{}", n.answer.sdp));
+        let text = edit(answer.to_sdp_string());
+        self.command(|tx| Command::Answer(id.clone(), text, tx))
+            .unwrap_or_else(|e| panic!("{id}: answer refused: {e}"));
+    }
+
+    /// The server's offer for client `c`'s subscription to `from`, not answered yet.
+    pub fn subscribe_by_server_offer_unanswered(
+        &mut self,
+        c: usize,
+        from: &[(MediaKind, String)],
+    ) -> Negotiated {
+        let id = self.clients[c].id.clone();
+        let tracks: Vec<SubscribeTrackSpec> = from
+            .iter()
+            .enumerate()
+            .map(|(i, (k, f))| SubscribeTrackSpec {
+                mid: i.to_string(),
+                kind: kind_of(*k),
+                from: f.clone(),
+            })
+            .collect();
+        let mids = tracks.iter().map(|t| Mid::from(t.mid.as_str())).collect();
+        let req = OfferRequest {
+            transport_id: id.clone(),
+            room_id: "room".into(),
+            owner: "owner".into(),
+            sdp: String::new(),
+            publish: vec![],
+            subscribe: vec![SubscribeSpec {
+                subscription_id: format!("{id}-sub"),
+                tracks,
+            }],
+        };
+        let offer = self
+            .command(|tx| Command::Offer(Box::new(req), tx))
+            .unwrap_or_else(|e| panic!("{id}: server offer refused: {e}"));
+        Negotiated {
+            mids,
+            answer: offer,
+        }
     }
 
     fn end_of_wakeup(&mut self) {
