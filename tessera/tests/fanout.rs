@@ -4,7 +4,8 @@
 //! media from real str0m peers on loopback; unpublishing ends the relay. The second test runs
 //! the shards on the glommio loop, so both shard loops carry real peers and relays. The third
 //! relays a two-layer simulcast publication and checks that only the layer in use crosses. The
-//! fourth reads a stream's media counters over REST.
+//! fourth reads a stream's media counters over REST. The fifth plays through a server offer
+//! (WHEP POST without a body, the answer in a PATCH) on the shard the source is not on.
 
 mod common;
 
@@ -227,6 +228,89 @@ async fn a_stream_fans_out_across_shards() {
         0.0
     );
     drop((publisher, local, again));
+    server.shutdown().await;
+}
+
+/// A WHEP player that asks the server to offer (POST without a body), on the shard the source
+/// is not on: the offer names both tracks, the player's answer (PATCH, `application/sdp`)
+/// starts media, relayed from the other shard. A second answer, an answer for an unknown
+/// session and an empty offer get the documented errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_the_server_offers_is_answered_with_patch() {
+    let (_dir, server, rest, room) = two_shards(Some(0), ShardRuntime::Uring).await;
+    let offer = PeerOffer::new(true, &[MediaKind::Audio, MediaKind::Video]);
+    let (publisher, _, _, stream) = publish(&rest, &room, offer).await;
+    wait_listed(&rest, &room, &stream).await;
+
+    let t = token(&rest, &room, "viewer").await;
+    let path = format!("/whep/{room}/{stream}");
+    let r = rest
+        .raw(Method::POST, &path, Some(format!("Bearer {t}")), None)
+        .await;
+    assert_eq!(r.status, 201, "POST {path} without a body: {}", r.text);
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/sdp")
+    );
+    let location = r.headers["location"].to_str().unwrap().to_string();
+    let offer = r.text;
+    for line in ["a=ice-lite", "a=setup:actpass", "m=audio ", "m=video "] {
+        assert!(
+            offer.contains(line),
+            "the server's offer has {line}:\n{offer}"
+        );
+    }
+    let (answer, player) = tessera_testkit::peer::answer_offer(&offer).unwrap();
+    let patch = |body: String, loc: String, tok: String| {
+        let rest = &rest;
+        async move {
+            rest.raw(
+                Method::PATCH,
+                &loc,
+                Some(format!("Bearer {tok}")),
+                Some(("application/sdp", body.into_bytes())),
+            )
+            .await
+        }
+    };
+    let r = patch(answer.clone(), location.clone(), t.clone()).await;
+    assert_eq!(r.status, 204, "PATCH answer: {}", r.text);
+    assert!(
+        player.wait_connected(Duration::from_secs(10)),
+        "the player connects"
+    );
+    wait_until("the player receives audio and video", || {
+        gets_media(&player)
+    })
+    .await;
+    let m = metrics(&rest).await;
+    assert!(
+        metric(&m, "tessera_rtp_relayed_total") > 0.0,
+        "the player is on the other shard:\n{m}"
+    );
+
+    // Errors: the same answer again (nothing waits for one), an unknown session, no offer.
+    let r = patch(answer.clone(), location.clone(), t.clone()).await;
+    assert_eq!(r.status, 400, "second answer: {}", r.text);
+    assert!(r.text.contains("waiting for an answer"), "{}", r.text);
+    let r = patch(
+        answer,
+        format!("/whep/{room}/{stream}/nosuchsession"),
+        t.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let t2 = token(&rest, &room, "viewer").await;
+    let r = rest
+        .raw(
+            Method::POST,
+            &path,
+            Some(format!("Bearer {t2}")),
+            Some(("application/sdp", b"  ".to_vec())),
+        )
+        .await;
+    assert_eq!(r.status, 400, "a blank offer: {}", r.text);
+    drop((publisher, player));
     server.shutdown().await;
 }
 

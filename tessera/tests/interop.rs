@@ -225,6 +225,18 @@ fn chromium_av1() {
     chromium_publishing("AV1");
 }
 
+/// A WHEP player that asks the server to offer (a POST without a body; the answer goes back in
+/// a PATCH with `application/sdp`): Chromium answers the server's offer (ICE-lite, `actpass`, the
+/// stream's audio and video as mids 0 and 1), decodes for 30 s, and answers the server's
+/// consent checks.
+#[test]
+fn chromium_whep_server_offer() {
+    require_chromium();
+    let out = scenario(&[], "whip_whep.mjs", &[("WHEP_SERVER_OFFER", "1".into())]);
+    assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    assert_consent(&out, true);
+}
+
 /// Chromium publishing two VP8 simulcast layers (rids `h` at half size and `f`) over WHIP: the
 /// player decodes for 30 s and reaches the top layer (it starts low; the server tries the top
 /// layer when the player's REMB leaves room and keeps it as the estimate follows), and the

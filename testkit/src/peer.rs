@@ -1,7 +1,7 @@
 //! A WebRTC client peer for tests: str0m (its default aws-lc-rs crypto, so the server sees an
 //! independent ECDSA DTLS stack) on a real UDP socket on 127.0.0.1, driven by its own thread.
 //! It offers, takes the server's answer, connects, and then either sends media frames or counts
-//! what it receives.
+//! what it receives; or it answers the server's offer ([`answer_offer`]) and receives.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{
     Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
@@ -106,52 +106,98 @@ impl PeerOffer {
             .sdp_api()
             .accept_answer(self.pending, answer)
             .map_err(|e| format!("answer refused: {e}"))?;
-        let connected_at = Arc::new(OnceLock::new());
-        let failed = Arc::new(AtomicBool::new(false));
-        let received = Arc::new(AtomicU64::new(0));
-        let received_by_kind: Arc<[AtomicU64; 2]> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (at, f, r, rk, s) = (
-            connected_at.clone(),
-            failed.clone(),
-            received.clone(),
-            received_by_kind.clone(),
-            stop.clone(),
-        );
-        let mids: Vec<(Mid, &'static str)> = self
-            .mids
-            .iter()
-            .map(|(m, k)| (Mid::from(m.as_str()), *k))
-            .collect();
-        let (mut rtc, socket, sending) = (self.rtc, self.socket, self.sending);
-        let rids: Vec<Option<Rid>> = if self.rids.is_empty() {
-            vec![None]
-        } else {
-            self.rids
-                .iter()
-                .map(|r| Some(Rid::from(r.as_str())))
-                .collect()
-        };
-        let thread = std::thread::spawn(move || {
-            run(
-                &mut rtc,
-                &socket,
-                (sending, &rids),
-                &mids,
-                &at,
-                &f,
-                &(r, rk),
-                &s,
-            )
-        });
-        Ok(Peer {
-            connected_at,
-            failed,
-            received,
-            received_by_kind,
-            stop,
-            thread: Some(thread),
-        })
+        Ok(spawn(
+            self.rtc,
+            self.socket,
+            self.sending,
+            &self.rids,
+            &self.mids,
+        ))
+    }
+}
+
+/// A receiving peer that answers the server's `offer` (a subscription the server offers):
+/// returns its SDP answer and the peer, running on its own thread.
+pub fn answer_offer(offer: &str) -> Result<(String, Peer), String> {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
+    let mut rtc = Rtc::builder().set_ice_lite(false).build(Instant::now());
+    rtc.add_local_candidate(
+        Candidate::host(socket.local_addr().expect("local addr"), "udp").expect("host candidate"),
+    );
+    let parsed = SdpOffer::from_sdp_string(offer).map_err(|e| format!("unreadable offer: {e}"))?;
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(parsed)
+        .map_err(|e| format!("offer refused: {e}"))?;
+    // (mid, kind) of each m-line, in order.
+    let mut mids = Vec::new();
+    let mut kind = None;
+    for line in offer.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            kind = Some(if m.starts_with("audio") {
+                "audio"
+            } else {
+                "video"
+            });
+        } else if let (Some(mid), Some(k)) = (line.strip_prefix("a=mid:"), kind) {
+            mids.push((mid.trim().to_string(), k));
+        }
+    }
+    Ok((
+        answer.to_sdp_string(),
+        spawn(rtc, socket, false, &[], &mids),
+    ))
+}
+
+/// Runs a negotiated peer on its own thread.
+fn spawn(
+    rtc: Rtc,
+    socket: UdpSocket,
+    sending: bool,
+    rids: &[String],
+    mids: &[(String, &'static str)],
+) -> Peer {
+    let connected_at = Arc::new(OnceLock::new());
+    let failed = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicU64::new(0));
+    let received_by_kind: Arc<[AtomicU64; 2]> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (at, f, r, rk, s) = (
+        connected_at.clone(),
+        failed.clone(),
+        received.clone(),
+        received_by_kind.clone(),
+        stop.clone(),
+    );
+    let mids: Vec<(Mid, &'static str)> = mids
+        .iter()
+        .map(|(m, k)| (Mid::from(m.as_str()), *k))
+        .collect();
+    let mut rtc = rtc;
+    let rids: Vec<Option<Rid>> = if rids.is_empty() {
+        vec![None]
+    } else {
+        rids.iter().map(|r| Some(Rid::from(r.as_str()))).collect()
+    };
+    let thread = std::thread::spawn(move || {
+        run(
+            &mut rtc,
+            &socket,
+            (sending, &rids),
+            &mids,
+            &at,
+            &f,
+            &(r, rk),
+            &s,
+        )
+    });
+    Peer {
+        connected_at,
+        failed,
+        received,
+        received_by_kind,
+        stop,
+        thread: Some(thread),
     }
 }
 

@@ -5,6 +5,8 @@
 // WHIP_VIDEO_CODEC (e.g. H264) makes the publisher offer only that video codec (packetization
 // mode 1 for H.264); the room must then list the stream with it. WHIP_SIMULCAST=1 publishes two
 // simulcast layers (rids `h` at half size and `f`), and the room must list each layer's size.
+// WHEP_SERVER_OFFER=1 makes the player POST without a body: the server offers, and the player
+// answers with PATCH (application/sdp) on the session's location.
 // Usage: node whip_whep.mjs <rest-base> <data-dir> [hold-seconds]
 import { Rest, waitForFile, waitForHttp, servePage, launchChromium, deadline } from './lib.mjs';
 
@@ -12,6 +14,7 @@ const [base, dataDir, holdArg] = process.argv.slice(2);
 const hold = Number(holdArg || 0);
 const videoCodec = process.env.WHIP_VIDEO_CODEC || '';
 const simulcast = process.env.WHIP_SIMULCAST === '1';
+const serverOffer = process.env.WHEP_SERVER_OFFER === '1';
 deadline(90_000 + hold * 1000, 'the WHIP/WHEP browser test');
 await waitForHttp(`${base}/metrics`, 30_000);
 const service = await waitForFile(`${dataDir}/service.json`, 30_000);
@@ -64,11 +67,28 @@ window.publish = async (base, room, token, codec, simulcast) => {
   window.pub = { pc, location };
   return location;
 };
-window.play = async (base, url, token) => {
+async function answerServer(base, url, token, pc) {
+  const r = await fetch(url, { method: 'POST', headers: { Authorization: 'Bearer ' + token } });
+  if (r.status !== 201) throw new Error(url + ' (no body) -> ' + r.status + ' ' + await r.text());
+  if (!(r.headers.get('Content-Type') || '').startsWith('application/sdp')) throw new Error('the server offer is not application/sdp');
+  const location = r.headers.get('Location');
+  await pc.setRemoteDescription({ type: 'offer', sdp: await r.text() });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await gathered(pc);
+  const a = await fetch(base + location, { method: 'PATCH', headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + token }, body: pc.localDescription.sdp });
+  if (a.status !== 204) throw new Error('PATCH answer -> ' + a.status + ' ' + await a.text());
+  return location;
+}
+window.play = async (base, url, token, serverOffer) => {
   const pc = new RTCPeerConnection({ iceServers: [] });
-  pc.addTransceiver('audio', { direction: 'recvonly' });
-  pc.addTransceiver('video', { direction: 'recvonly' });
-  const location = await exchange(url, token, pc);
+  let location;
+  if (serverOffer) {
+    location = await answerServer(base, url, token, pc);
+  } else {
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    location = await exchange(url, token, pc);
+  }
   await connected(pc);
   window.sub = { pc, location };
   return location;
@@ -105,7 +125,7 @@ try {
 
   const player = await browser.newPage();
   await player.goto(page.url);
-  const subLocation = await player.evaluate(([b, u, t]) => window.play(b, u, t), [base, `${base}/whep/${room}/${streamId}`, subToken]);
+  const subLocation = await player.evaluate(([b, u, t, so]) => window.play(b, u, t, so), [base, `${base}/whep/${room}/${streamId}`, subToken, serverOffer]);
   console.log(`playing: ${subLocation}`);
   let first = null;
   let last = null;

@@ -133,7 +133,8 @@ pub trait RoomRuntime: Send + Sync + std::fmt::Debug + 'static {
             "Not implemented: WHIP needs the WebRTC data plane, which this build does not include",
         ))
     }
-    /// WHEP: play `stream` of `room` to the offerer.
+    /// WHEP: play `stream` of `room` to the offerer (an empty `offer`: the server offers, and
+    /// the session's answer comes through [`RoomRuntime::whep_answer`]).
     async fn whep_play(
         &self,
         _room: &Room,
@@ -151,6 +152,16 @@ pub trait RoomRuntime: Send + Sync + std::fmt::Debug + 'static {
         _room: &Room,
         _resource: &str,
         _token_id: &str,
+    ) -> Result<(), ApiError> {
+        Err(ApiError::not_found_msg("Session not found"))
+    }
+    /// The player's SDP answer to the offer a WHEP POST without a body got.
+    async fn whep_answer(
+        &self,
+        _room: &Room,
+        _resource: &str,
+        _token_id: &str,
+        _answer: String,
     ) -> Result<(), ApiError> {
         Err(ApiError::not_found_msg("Session not found"))
     }

@@ -5,6 +5,10 @@
 //!   /v1/rooms/{roomId}/streams` lists it).
 //! * `POST /whep/{roomId}/{streamId}` plays that stream; `Location:
 //!   /whep/{roomId}/{streamId}/{subscriptionId}`.
+//! * A WHEP `POST` without a body asks the server to offer (as early WHEP drafts allowed; a
+//!   Tessera extension now): `201 Created` carries our `application/sdp` offer (the stream's
+//!   audio and video as mids 0 and 1, the tracks the role may subscribe), and the player sends
+//!   its answer as `PATCH` on the location with `Content-Type: application/sdp` (`204`).
 //! * `DELETE` on a location ends the session; `PATCH` with `application/trickle-ice-sdpfrag`
 //!   adds trickled candidates.
 //!
@@ -155,10 +159,16 @@ async fn whep_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_sdp(&headers)?;
+    // No body: the server offers (see the module comment).
+    if !body.is_empty() {
+        require_sdp(&headers)?;
+    }
     let room = room_of(&st, &room).await?;
     let caller = caller(&st, &headers, &room).await?;
     let offer = body_text(&body, st.config().max_body_bytes)?;
+    if !body.is_empty() && offer.trim().is_empty() {
+        return Err(ApiError::bad_request("Invalid SDP: the offer is empty"));
+    }
     let s = st
         .inner
         .runtime
@@ -243,5 +253,16 @@ async fn whep_patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    trickle(st, room, session, headers, body).await
+    // `application/sdp`: the answer to a server offer; otherwise trickled candidates.
+    if require_sdp(&headers).is_err() {
+        return trickle(st, room, session, headers, body).await;
+    }
+    let token = bearer(&headers, st.token_key())?;
+    let room = room_of(&st, &room).await?;
+    let answer = body_text(&body, st.config().max_body_bytes)?;
+    st.inner
+        .runtime
+        .whep_answer(&room, &session, &token.token_id, answer)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -248,10 +248,39 @@ impl Conference {
         {
             return Err(ApiError::forbidden("Room is full"));
         }
-        let offer =
-            Offer::parse(&sdp).map_err(|e| ApiError::bad_request(format!("Invalid SDP: {e}")))?;
+        // No offer: the server offers the stream's tracks (mids 0, 1, ... in the stream's track
+        // order) and the player answers with PATCH (`whep_answer`).
+        let server_offer = sdp.trim().is_empty();
         let mut tracks = Vec::new();
-        for m in &offer.media {
+        if server_offer {
+            for src in &stream.tracks {
+                let allowed = if src.kind == TrackKind::Audio {
+                    perm.subscribe.audio
+                } else {
+                    perm.subscribe.video
+                };
+                if allowed
+                    && !tracks
+                        .iter()
+                        .any(|t: &SubscribeTrackSpec| t.kind == src.kind)
+                {
+                    tracks.push(SubscribeTrackSpec {
+                        mid: tracks.len().to_string(),
+                        kind: src.kind,
+                        from: src.id.clone(),
+                    });
+                }
+            }
+        }
+        let offer = if server_offer {
+            None
+        } else {
+            Some(
+                Offer::parse(&sdp)
+                    .map_err(|e| ApiError::bad_request(format!("Invalid SDP: {e}")))?,
+            )
+        };
+        for m in offer.iter().flat_map(|o| o.media.iter()) {
             let (Some(kind), Some(mid)) = (m.kind, m.mid.clone()) else {
                 continue;
             };
@@ -303,7 +332,12 @@ impl Conference {
             }],
         };
         self.bind_transport(&sub_id, room.id);
-        let answer = match self.media.offer(req).await {
+        let answer = if server_offer {
+            self.media.offer_subscription(req).await
+        } else {
+            self.media.offer(req).await
+        };
+        let answer = match answer {
             Ok(a) => a,
             Err(e) => {
                 self.unbind_transport(&sub_id);
@@ -712,6 +746,30 @@ impl RoomRuntime for Conference {
         token_id: &str,
     ) -> Result<(), ApiError> {
         self.end_whip_whep(room, resource, token_id).await
+    }
+
+    async fn whep_answer(
+        &self,
+        room: &Room,
+        resource: &str,
+        token_id: &str,
+        answer: String,
+    ) -> Result<(), ApiError> {
+        let Some(state) = self.existing_room(room.id) else {
+            return Err(ApiError::not_found_msg("Session not found"));
+        };
+        let transport = {
+            let st = state.lock().await;
+            let pid = Self::session_owner(&st, resource, token_id)?;
+            st.participant(&pid)
+                .filter(|p| p.origin == Origin::Whep)
+                .map(|p| p.transport.clone())
+                .ok_or_else(|| ApiError::not_found_msg("Session not found"))?
+        };
+        self.media
+            .answer(&transport, &answer)
+            .await
+            .map_err(media_error)
     }
 
     async fn trickle(
