@@ -234,7 +234,7 @@ async fn a_stream_fans_out_across_shards() {
 /// A WHEP player that asks the server to offer (POST without a body), on the shard the source
 /// is not on: the offer names both tracks, the player's answer (PATCH, `application/sdp`)
 /// starts media, relayed from the other shard. A second answer, an answer for an unknown
-/// session and an empty offer get the documented errors.
+/// session, an answer with another token and a blank offer get the documented errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_the_server_offers_is_answered_with_patch() {
     let (_dir, server, rest, room) = two_shards(Some(0), ShardRuntime::Uring).await;
@@ -294,13 +294,56 @@ async fn a_subscription_the_server_offers_is_answered_with_patch() {
     assert_eq!(r.status, 400, "second answer: {}", r.text);
     assert!(r.text.contains("waiting for an answer"), "{}", r.text);
     let r = patch(
-        answer,
+        answer.clone(),
         format!("/whep/{room}/{stream}/nosuchsession"),
         t.clone(),
     )
     .await;
     assert_eq!(r.status, 404, "{}", r.text);
     let t2 = token(&rest, &room, "viewer").await;
+    let r = patch(answer, location.clone(), t2.clone()).await;
+    assert_eq!(r.status, 403, "another token's answer: {}", r.text);
+
+    // A player that rejects the audio m-line in its answer (port 0) gets video only, and the
+    // stream's stats list only its video subscription.
+    let t3 = token(&rest, &room, "viewer").await;
+    let r = rest
+        .raw(Method::POST, &path, Some(format!("Bearer {t3}")), None)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let location3 = r.headers["location"].to_str().unwrap().to_string();
+    let (answer3, video_only) = tessera_testkit::peer::answer_offer(&r.text).unwrap();
+    let r = patch(answer3.replace("m=audio 9 ", "m=audio 0 "), location3, t3).await;
+    assert_eq!(r.status, 204, "PATCH answer without audio: {}", r.text);
+    wait_until("the video-only player receives video", || {
+        video_only.received_of("video") > 20
+    })
+    .await;
+    assert_eq!(video_only.received_of("audio"), 0);
+    let stats = rest
+        .get(&format!("/v1/rooms/{room}/streams/{stream}/stats"))
+        .await
+        .json();
+    let kinds: Vec<Vec<String>> = stats["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut k: Vec<String> = s["tracks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["kind"].as_str().unwrap().to_string())
+                .collect();
+            k.sort();
+            k
+        })
+        .collect();
+    assert!(
+        kinds.contains(&vec!["video".to_string()])
+            && kinds.contains(&vec!["audio".to_string(), "video".to_string()]),
+        "{stats}"
+    );
     let r = rest
         .raw(
             Method::POST,
@@ -310,7 +353,7 @@ async fn a_subscription_the_server_offers_is_answered_with_patch() {
         )
         .await;
     assert_eq!(r.status, 400, "a blank offer: {}", r.text);
-    drop((publisher, player));
+    drop((publisher, player, video_only));
     server.shutdown().await;
 }
 

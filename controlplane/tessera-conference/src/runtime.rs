@@ -766,9 +766,12 @@ impl RoomRuntime for Conference {
                 .map(|p| p.transport.clone())
                 .ok_or_else(|| ApiError::not_found_msg("Session not found"))?
         };
+        // An m-line the answer rejects ends there; the stream's stats come from the data
+        // plane, which no longer lists it, and the subscription stays fed by the same stream.
         self.media
             .answer(&transport, &answer)
             .await
+            .map(|_ended| ())
             .map_err(media_error)
     }
 

@@ -276,8 +276,9 @@ pub trait MediaControl: Send + Sync + std::fmt::Debug + 'static {
     /// client offer. The returned `sdp` is our offer (`published` is empty).
     async fn offer_subscription(&self, req: OfferRequest) -> Result<OfferAnswer, MediaError>;
     /// The peer's answer to an offer from [`MediaControl::offer_subscription`]: media flows
-    /// once ICE and DTLS are up. An m-line the answer rejects (port 0) ends its subscription.
-    async fn answer(&self, transport_id: &str, sdp: &str) -> Result<(), MediaError>;
+    /// once ICE and DTLS are up. An m-line the answer rejects (port 0) ends its subscription;
+    /// their mids are returned. An answer that rejects every m-line is refused.
+    async fn answer(&self, transport_id: &str, sdp: &str) -> Result<Vec<String>, MediaError>;
     /// A trickled remote ICE candidate (`candidate:...`, with or without `a=`).
     async fn add_candidate(&self, transport_id: &str, candidate: &str) -> Result<(), MediaError>;
     /// Ends a publication or subscription on its transport (its m-lines stop carrying media).

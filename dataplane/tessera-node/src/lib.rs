@@ -506,7 +506,7 @@ impl MediaControl for MediaNode {
         self.place_and_offer(req).await
     }
 
-    async fn answer(&self, transport_id: &str, sdp: &str) -> Result<(), MediaError> {
+    async fn answer(&self, transport_id: &str, sdp: &str) -> Result<Vec<String>, MediaError> {
         let shard = self
             .shard_of(transport_id)
             .ok_or_else(|| MediaError::NoTransport(transport_id.into()))?;

@@ -34,8 +34,13 @@ pub enum Command {
         Box<OfferRequest>,
         oneshot::Sender<Result<OfferAnswer, MediaError>>,
     ),
-    /// The peer's answer to an offer of ours (transport, SDP).
-    Answer(String, String, oneshot::Sender<Result<(), MediaError>>),
+    /// The peer's answer to an offer of ours (transport, SDP); the reply names the mids whose
+    /// subscriptions the answer rejected (they ended).
+    Answer(
+        String,
+        String,
+        oneshot::Sender<Result<Vec<String>, MediaError>>,
+    ),
     /// A trickled remote candidate.
     Candidate(String, String, oneshot::Sender<Result<(), MediaError>>),
     /// End one publication/subscription on a transport.
@@ -618,12 +623,14 @@ impl ShardWorker {
                 formats.push((t.mid.as_str(), format));
             }
             let tracks: Vec<(&str, &TrackFormat)> = formats.iter().map(|(m, f)| (*m, f)).collect();
-            template = negotiate::offer_template(&tracks);
+            template = negotiate::offer_template(&tracks)
+                .map_err(|_| MediaError::NoCodec("audio".into()))?;
             &template
         } else {
             &req.sdp
         };
         let offer = Offer::parse(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let mut created = false;
         let key = match self.by_id.get(&req.transport_id) {
             Some(k) => {
                 self.peers[*k]
@@ -662,9 +669,29 @@ impl ShardWorker {
                 self.by_ufrag.insert(ufrag, k);
                 self.learn_candidate_addrs(k);
                 self.metrics.transports.inc();
+                created = true;
                 k
             }
         };
+        let r = self.apply_offer(now, key, &offer, &req, tx);
+        // A transport this offer created goes again when the offer fails, with whatever of
+        // it was set up (the placement forgets it too).
+        if r.is_err() && created {
+            self.remove_peer(key, tx, None);
+        }
+        r
+    }
+
+    /// The m-lines of `offer` on transport `key`: publications, subscriptions, rejections,
+    /// and the answer (our offer when the server offers).
+    fn apply_offer(
+        &mut self,
+        now: Instant,
+        key: usize,
+        offer: &Offer,
+        req: &OfferRequest,
+        tx: &mut SendBatch,
+    ) -> Result<OfferAnswer, MediaError> {
         // Every mid an operation names must be in the offer.
         for (mid, kind) in req
             .publish
@@ -855,7 +882,7 @@ impl ShardWorker {
             self.peers[key].mids.push((mid, MidUse::Rejected));
             decisions.push(AnswerMedia::Rejected);
         }
-        let sdp = self.peers[key].t.answer(&offer, &decisions);
+        let sdp = self.peers[key].t.answer(offer, &decisions);
         self.poll_peer(now, key, tx);
         Ok(OfferAnswer { sdp, published })
     }
@@ -889,7 +916,7 @@ impl ShardWorker {
         transport_id: &str,
         sdp: &str,
         tx: &mut SendBatch,
-    ) -> Result<(), MediaError> {
+    ) -> Result<Vec<String>, MediaError> {
         let key = *self
             .by_id
             .get(transport_id)
@@ -928,9 +955,24 @@ impl ShardWorker {
                 checked.push((pos, None));
                 continue;
             }
-            let sm = negotiate::check_subscribe_answer(m, &sub.m).map_err(MediaError::BadSdp)?;
+            let offered =
+                sub.answer.codecs.first().ok_or_else(|| {
+                    MediaError::BadSdp(format!("no codec offered on m-line {mid}"))
+                })?;
+            let sm = negotiate::check_subscribe_answer(m, &sub.m, offered)
+                .map_err(MediaError::BadSdp)?;
             checked.push((pos, Some(sm)));
         }
+        if checked.iter().all(|(_, sm)| sm.is_none()) {
+            return Err(MediaError::BadSdp(
+                "the answer rejects every m-line of the offer (end the session instead)".into(),
+            ));
+        }
+        let ended: Vec<String> = checked
+            .iter()
+            .filter(|(_, sm)| sm.is_none())
+            .map(|(pos, _)| self.peers[key].mids[*pos].0.clone())
+            .collect();
         self.peers[key]
             .t
             .accept_answer(now, &answer)
@@ -966,7 +1008,7 @@ impl ShardWorker {
         }
         self.learn_candidate_addrs(key);
         self.poll_peer(now, key, tx);
-        Ok(())
+        Ok(ended)
     }
 
     fn close_mid(&mut self, key: usize, pos: usize) {

@@ -17,7 +17,9 @@ use support::{Backend, Datagram, Dir, Harness, Negotiated, Sender, Tagged};
 use support::{rtp_ssrc_seq, ssrc_of, tagged_video};
 use tessera_node::DropReason;
 use tessera_node::worker::Command;
-use tessera_schema::control::{MediaError, MediaEvent};
+use tessera_schema::control::{
+    MediaError, MediaEvent, OfferRequest, SubscribeSpec, SubscribeTrackSpec, TrackKind,
+};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -298,7 +300,15 @@ fn a_subscription_the_server_offers_carries_both_tracks_once_answered() {
     let p = h.add_client("pub", Backend::Ours);
     let s = h.add_client("sub", Backend::AwsLcRs);
     let mut publ = Publisher::new(&mut h, p, true, &[]);
-    let n = h.subscribe_by_server_offer(s, &publ.all_tracks());
+    // The subscriber's ICE checks start before its answer reaches the server: they are
+    // dropped until then, and it connects on the later ones.
+    let n = h.subscribe_by_server_offer_unanswered(s, &publ.all_tracks());
+    let ended = h.answer_server_offer(s, &n, ms(300), |a| a).unwrap();
+    assert!(ended.is_empty());
+    assert!(
+        h.metrics.drops(DropReason::AwaitingAnswer) > 0,
+        "checks before the answer are dropped"
+    );
     let offer = &n.answer.sdp;
     for line in [
         "a=ice-lite",
@@ -310,7 +320,10 @@ fn a_subscription_the_server_offers_carries_both_tracks_once_answered() {
     ] {
         assert!(offer.contains(line), "the offer has {line}:\n{offer}");
     }
-    h.connect_all();
+    // (The publisher may have connected during the wait: wait for the peers, not for events.)
+    h.run_until(ms(5000), "ICE and DTLS", |h| {
+        h.clients.iter().all(|c| c.connected())
+    });
     publ.start(&h);
     h.run_for(ms(2000), |h| publ.drive(h));
     publ.paused = true;
@@ -330,7 +343,6 @@ fn a_subscription_the_server_offers_carries_both_tracks_once_answered() {
     let audio = received(&h, s, assrc);
     assert_eq!(audio.len(), publ.audio_written.len(), "every audio packet");
     assert!(audio.iter().all(|a| a.1 == 111), "audio on the offered PT");
-    assert_eq!(h.metrics.drops(DropReason::AwaitingAnswer), 0);
 }
 
 /// A header extension the subscriber's answer leaves out is no longer written to it; one it
@@ -343,9 +355,10 @@ fn a_server_offer_writes_only_the_header_extensions_the_answer_kept() {
     let dropped = h.add_client("dropped", Backend::Ours);
     let mut publ = Publisher::new(&mut h, p, false, &[]);
     let nk = h.subscribe_by_server_offer_unanswered(kept, &publ.all_tracks());
-    h.answer_server_offer(kept, &nk, |a| a);
+    h.answer_server_offer(kept, &nk, Duration::ZERO, |a| a)
+        .unwrap();
     let nd = h.subscribe_by_server_offer_unanswered(dropped, &publ.all_tracks());
-    h.answer_server_offer(dropped, &nd, |a| {
+    h.answer_server_offer(dropped, &nd, Duration::ZERO, |a| {
         assert!(
             a.contains("abs-send-time"),
             "str0m answers abs-send-time:\n{a}"
@@ -354,7 +367,8 @@ fn a_server_offer_writes_only_the_header_extensions_the_answer_kept() {
             .filter(|l| !l.contains("abs-send-time"))
             .map(|l| format!("{l}\r\n"))
             .collect()
-    });
+    })
+    .unwrap();
     h.connect_all();
     publ.start(&h);
     h.run_for(ms(1000), |h| publ.drive(h));
@@ -376,7 +390,7 @@ fn a_server_offer_refuses_a_second_answer_and_an_answer_that_changes_the_payload
     let mut h = Harness::new();
     let p = h.add_client("pub", Backend::Ours);
     let s = h.add_client("sub", Backend::Ours);
-    let publ = Publisher::new(&mut h, p, true, &[]);
+    let mut publ = Publisher::new(&mut h, p, true, &[]);
     let n = h.subscribe_by_server_offer(s, &publ.all_tracks());
     // The answer was applied; a second one is refused, and so is one for an unknown transport.
     let again = n.answer.sdp.replace("a=sendonly", "a=recvonly");
@@ -413,6 +427,74 @@ fn a_server_offer_refuses_a_second_answer_and_an_answer_that_changes_the_payload
         matches!(&r, Err(MediaError::BadSdp(e)) if e.contains("a=setup:actpass")),
         "an answer cannot say actpass: {r:?}"
     );
+    // A server offer that fails (a video m-line for the audio track) leaves no transport.
+    let before = h.metrics.transports.get();
+    let req = OfferRequest {
+        transport_id: "bad".into(),
+        room_id: "room".into(),
+        owner: "owner".into(),
+        sdp: String::new(),
+        publish: vec![],
+        subscribe: vec![SubscribeSpec {
+            subscription_id: "bad-sub".into(),
+            tracks: vec![SubscribeTrackSpec {
+                mid: "0".into(),
+                kind: TrackKind::Video,
+                from: publ.all_tracks()[0].1.clone(),
+            }],
+        }],
+    };
+    let r = h.command(|tx| Command::Offer(Box::new(req), tx));
+    assert!(matches!(r, Err(MediaError::BadSdp(_))), "{r:?}");
+    assert_eq!(h.metrics.transports.get(), before, "no transport left");
+    let r = h.command(|tx| Command::Answer("bad".into(), "v=0".into(), tx));
+    assert!(matches!(r, Err(MediaError::NoTransport(_))), "{r:?}");
+    // Nothing changed: a proper answer still starts both subscriptions.
+    h.answer_server_offer(s2, &n2, Duration::ZERO, |a| a)
+        .unwrap();
+    h.connect_all();
+    publ.start(&h);
+    h.run_for(ms(1000), |h| publ.drive(h));
+    for mid in &n2.mids {
+        let ssrc = n2.ssrc(*mid);
+        let got = h.clients[s2].rtp().filter(|p| ssrc_of(p) == ssrc).count();
+        assert!(got > 20, "mid {mid}: {got} packets after the proper answer");
+    }
+}
+
+/// An answer may reject an m-line (port 0): that subscription ends and the worker names its
+/// mid, the other one plays. An answer that rejects every m-line is refused.
+#[test]
+fn a_server_offer_answer_may_reject_some_m_lines_but_not_all() {
+    let mut h = Harness::new();
+    let p = h.add_client("pub", Backend::Ours);
+    let s = h.add_client("sub", Backend::Ours);
+    let all = h.add_client("all", Backend::Ours);
+    let mut publ = Publisher::new(&mut h, p, true, &[]);
+    let reject_audio = |a: String| a.replace("m=audio 9 ", "m=audio 0 ");
+    let na = h.subscribe_by_server_offer_unanswered(all, &publ.all_tracks());
+    let r = h.answer_server_offer(all, &na, Duration::ZERO, |a| {
+        reject_audio(a).replace("m=video 9 ", "m=video 0 ")
+    });
+    assert!(
+        matches!(&r, Err(MediaError::BadSdp(e)) if e.contains("every m-line")),
+        "{r:?}"
+    );
+    // That player gives up (its transport closes; it is the last client).
+    h.command(|tx| Command::Close("all".into(), tx)).unwrap();
+    h.clients.pop();
+    let n = h.subscribe_by_server_offer_unanswered(s, &publ.all_tracks());
+    let ended = h
+        .answer_server_offer(s, &n, Duration::ZERO, reject_audio)
+        .unwrap();
+    assert_eq!(ended, vec!["0".to_string()], "the audio subscription ended");
+    h.connect_all();
+    publ.start(&h);
+    h.run_for(ms(1000), |h| publ.drive(h));
+    let (assrc, vssrc) = (n.ssrc(n.mids[0]), n.ssrc(n.mids[1]));
+    let video = h.clients[s].rtp().filter(|p| ssrc_of(p) == vssrc).count();
+    let audio = h.clients[s].rtp().filter(|p| ssrc_of(p) == assrc).count();
+    assert!(video > 20 && audio == 0, "video {video}, audio {audio}");
 }
 
 #[test]

@@ -430,7 +430,7 @@ fn offer_codec(format: &TrackFormat) -> (u8, &'static str, u32, u8, String) {
                 String::new(),
             ),
             AudioCodec::Ilbc => (104, "ILBC", 8000, 1, String::new()),
-            _ => (0, "unknown", 0, 1, String::new()),
+            _ => (0, "", 0, 1, String::new()),
         },
         TrackFormat::Video(v) => match v.codec {
             VideoCodec::Vp8 => (96, "VP8", 90000, 1, String::new()),
@@ -471,15 +471,37 @@ const OFFER_EXTMAPS: [(u8, &str); 4] = [
 /// the source's codec, our RTCP feedback and header extensions. Answered with
 /// [`negotiate_subscribe`] like a client's offer, it gives the m-lines of our own offer (the
 /// transport's ICE and DTLS attributes replace the placeholders here).
-pub fn offer_template(tracks: &[(&str, &TrackFormat)]) -> String {
+///
+/// Each distinct codec (name, clock, channels, fmtp) gets its own payload type: its usual one
+/// when free, else the next free dynamic one (BUNDLE forbids one payload type for two codecs).
+/// A format with no WebRTC codec is an error.
+pub fn offer_template(tracks: &[(&str, &TrackFormat)]) -> Result<String, String> {
     use std::fmt::Write as _;
     let mut s = String::from("v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n");
     let mids: Vec<&str> = tracks.iter().map(|(m, _)| *m).collect();
     let _ = write!(s, "a=group:BUNDLE {}\r\n", mids.join(" "));
     s.push_str("a=ice-ufrag:template\r\na=ice-pwd:templatetemplatetemplate\r\n");
     s.push_str("a=fingerprint:sha-256 00:00\r\na=setup:actpass\r\n");
+    let mut used: Vec<(u8, &'static str, u32, u8, String)> = Vec::new();
     for (mid, format) in tracks {
         let (pt, name, clock, channels, fmtp) = offer_codec(format);
+        if name.is_empty() {
+            return Err(format!("No WebRTC codec for the source of m-line {mid}"));
+        }
+        let same = |u: &(u8, &str, u32, u8, String)| {
+            (u.1, u.2, u.3, u.4.as_str()) == (name, clock, channels, fmtp.as_str())
+        };
+        let pt = match used.iter().find(|u| same(u)) {
+            Some(u) => u.0,
+            None if used.iter().all(|u| u.0 != pt) => pt,
+            None => (96..=127u8)
+                .chain(35..=63)
+                .find(|p| used.iter().all(|u| u.0 != *p))
+                .ok_or("out of payload types")?,
+        };
+        if used.iter().all(|u| u.0 != pt) {
+            used.push((pt, name, clock, channels, fmtp.clone()));
+        }
         let video = matches!(format, TrackFormat::Video(_));
         let kind = if video { Kind::Video } else { Kind::Audio };
         let _ = write!(
@@ -506,14 +528,18 @@ pub fn offer_template(tracks: &[(&str, &TrackFormat)]) -> String {
             }
         }
     }
-    s
+    Ok(s)
 }
 
 /// Checks a peer's answer m-line against what we offered for a subscription (`ours`, from
-/// [`negotiate_subscribe`] on [`offer_template`]) and returns the subscription as answered: the
-/// payload type must be ours; RTCP feedback and header extensions are those the answer kept,
-/// with our ids.
-pub fn check_subscribe_answer(m: &OfferedMedia, ours: &SubMid) -> Result<SubMid, String> {
+/// [`negotiate_subscribe`] on [`offer_template`], with `codec` on our payload type) and
+/// returns the subscription as answered: the payload type must be ours with the same codec;
+/// RTCP feedback and header extensions are those the answer kept, with our ids.
+pub fn check_subscribe_answer(
+    m: &OfferedMedia,
+    ours: &SubMid,
+    codec: &Codec,
+) -> Result<SubMid, String> {
     let mid = &ours.mid;
     if m.mid.as_deref() != Some(mid.as_str()) {
         return Err(format!(
@@ -524,11 +550,18 @@ pub fn check_subscribe_answer(m: &OfferedMedia, ours: &SubMid) -> Result<SubMid,
     if !matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) {
         return Err(format!("the answer does not receive on m-line {mid}"));
     }
-    let codec = m
+    let answered = m
         .codecs
         .iter()
         .find(|c| c.pt == ours.pt)
         .ok_or_else(|| format!("the answer drops payload type {} on m-line {mid}", ours.pt))?;
+    if answered.name != codec.name || answered.clock != codec.clock {
+        return Err(format!(
+            "the answer maps payload type {} on m-line {mid} to {}/{}, the offer to {}/{}",
+            ours.pt, answered.name, answered.clock, codec.name, codec.clock
+        ));
+    }
+    let codec = answered;
     let ext = ExtIds::from(&m.extmaps);
     let same = |answered: Option<u8>, offered: Option<u8>| match answered {
         Some(id) if Some(id) != offered => Err(format!(
@@ -584,5 +617,91 @@ pub fn encoding_of(format: &TrackFormat) -> (&'static str, u32) {
             VideoCodec::H265 => ("h265", 90000),
             VideoCodec::Av1 => ("av1", 90000),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_schema::sdp::Offer;
+
+    fn h264(p: H264Profile) -> TrackFormat {
+        TrackFormat::Video(VideoFormat::h264(p))
+    }
+
+    /// Payload types of the template's m-lines, in order.
+    fn pts(sdp: &str) -> Vec<u8> {
+        Offer::parse(sdp)
+            .unwrap()
+            .media
+            .iter()
+            .map(|m| m.codecs[0].pt)
+            .collect()
+    }
+
+    #[test]
+    fn the_template_gives_each_distinct_codec_its_own_payload_type() {
+        let cb = h264(H264Profile::CB);
+        let high = h264(H264Profile::H);
+        let opus = TrackFormat::Audio(AudioFormat::OPUS);
+        let sdp = offer_template(&[("0", &opus), ("1", &cb), ("2", &high), ("3", &cb)]).unwrap();
+        assert_eq!(pts(&sdp), vec![111, 102, 96, 102], "{sdp}");
+        assert!(sdp.contains(
+            "a=fmtp:96 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f"
+        ));
+        assert!(sdp.contains("a=group:BUNDLE 0 1 2 3"));
+        assert!(sdp.contains("a=rtpmap:111 opus/48000/2"));
+        // Every template m-line is one a subscriber would offer, answerable by the usual path.
+        let offer = Offer::parse(&sdp).unwrap();
+        let (_, sm) = negotiate_subscribe(
+            &offer.media[2],
+            "2",
+            TrackKind::Video,
+            "h264",
+            90000,
+            &high,
+            7,
+            "cname",
+            "stream",
+            "track",
+        )
+        .unwrap();
+        assert_eq!(sm.pt, 96);
+    }
+
+    #[test]
+    fn a_source_without_a_webrtc_codec_has_no_template() {
+        let aac = TrackFormat::Audio(AudioFormat::new(AudioCodec::Aac, Some(48000), Some(2)));
+        assert!(offer_template(&[("0", &aac)]).is_err());
+    }
+
+    #[test]
+    fn an_answer_must_keep_our_codec_on_our_payload_type() {
+        let vp8 = TrackFormat::Video(VideoFormat::codec(VideoCodec::Vp8));
+        let sdp = offer_template(&[("0", &vp8)]).unwrap();
+        let offer = Offer::parse(&sdp).unwrap();
+        let (accepted, ours) = negotiate_subscribe(
+            &offer.media[0],
+            "0",
+            TrackKind::Video,
+            "vp8",
+            90000,
+            &vp8,
+            7,
+            "cname",
+            "stream",
+            "track",
+        )
+        .unwrap();
+        let codec = &accepted.codecs[0];
+        let same = check_subscribe_answer(&offer.media[0], &ours, codec).unwrap();
+        assert_eq!((same.pt, same.fb.nack, same.ext.mid), (96, true, Some(4)));
+        let renamed = sdp.replace("a=rtpmap:96 VP8/90000", "a=rtpmap:96 VP9/90000");
+        let other = Offer::parse(&renamed).unwrap();
+        let e = check_subscribe_answer(&other.media[0], &ours, codec).unwrap_err();
+        assert!(e.contains("vp9/90000"), "{e}");
+        let moved = sdp.replace("a=extmap:4 ", "a=extmap:9 ");
+        let other = Offer::parse(&moved).unwrap();
+        assert!(check_subscribe_answer(&other.media[0], &ours, codec).is_err());
     }
 }

@@ -166,6 +166,9 @@ pub struct Transport {
     answer_setup: &'static str,
     /// We offered (`Transport::offering`) and the peer has not answered yet.
     awaiting_answer: bool,
+    /// We made the first offer, with `a=ice-lite`: every later description says so too (the
+    /// ICE mode cannot change without an ICE restart).
+    ice_lite: bool,
 }
 
 impl std::fmt::Debug for Transport {
@@ -245,6 +248,7 @@ impl Transport {
         let mut t = Transport::local_side(now, id, local, advertised)?;
         t.answer_setup = "actpass";
         t.awaiting_answer = true;
+        t.ice_lite = true;
         Ok(t)
     }
 
@@ -267,6 +271,10 @@ impl Transport {
         }
         self.set_remote(now, answer)?;
         self.awaiting_answer = false;
+        // The connect timeout counts from the answer: a player may gather candidates (a slow
+        // TURN allocation) before it answers.
+        self.created = now;
+        self.last_rx = now;
         self.next_rtc = Some(now);
         Ok(())
     }
@@ -348,6 +356,7 @@ impl Transport {
             cname: random_string(16),
             answer_setup: "passive",
             awaiting_answer: false,
+            ice_lite: false,
         })
     }
 
@@ -420,6 +429,11 @@ impl Transport {
 
     /// Checks a renegotiation offer against this transport (ICE restarts are not supported).
     pub fn check_offer(&self, offer: &Offer) -> Result<(), String> {
+        if self.awaiting_answer {
+            return Err(
+                "the server's offer on this transport is still waiting for its answer".into(),
+            );
+        }
         if offer.ice_ufrag != self.remote_ufrag {
             return Err(
                 "ICE restart (new ice-ufrag) is not supported; create a new transport".into(),
@@ -435,7 +449,7 @@ impl Transport {
             ice_pwd: self.pwd.clone(),
             fingerprint: self.fingerprint.clone(),
             setup: self.answer_setup,
-            ice_lite: self.awaiting_answer,
+            ice_lite: self.ice_lite,
             candidates: self.candidates.clone(),
         };
         let sdp = write_answer(offer, decisions, &t, self.session_id, self.version);

@@ -27,8 +27,8 @@ use tessera_node::NodeMetrics;
 use tessera_node::worker::{Command, ShardWorker};
 use tessera_rt::{SendBatch, Worker};
 use tessera_schema::control::{
-    MediaEvent, OfferAnswer, OfferRequest, PublishSpec, PublishTrackSpec, SubscribeSpec,
-    SubscribeTrackSpec, TrackKind,
+    MediaError, MediaEvent, OfferAnswer, OfferRequest, PublishSpec, PublishTrackSpec,
+    SubscribeSpec, SubscribeTrackSpec, TrackKind,
 };
 use tokio::sync::{broadcast, oneshot};
 
@@ -535,18 +535,21 @@ impl Harness {
         from: &[(MediaKind, String)],
     ) -> Negotiated {
         let n = self.subscribe_by_server_offer_unanswered(c, from);
-        self.answer_server_offer(c, &n, |a| a);
+        self.answer_server_offer(c, &n, Duration::ZERO, |a| a)
+            .unwrap_or_else(|e| panic!("answer refused: {e}"));
         n
     }
 
-    /// Client `c` (str0m) answers the server's offer in `n`; `edit` changes the answer's text
-    /// before the worker gets it.
+    /// Client `c` (str0m) takes the server's offer in `n`, runs for `wait` (its ICE checks
+    /// reach the worker before the answer does), and answers; `edit` changes the answer's
+    /// text before the worker gets it. Returns the worker's reply (the mids that ended).
     pub fn answer_server_offer(
         &mut self,
         c: usize,
         n: &Negotiated,
+        wait: Duration,
         edit: impl FnOnce(String) -> String,
-    ) {
+    ) -> Result<Vec<String>, MediaError> {
         let id = self.clients[c].id.clone();
         let sdp = SdpOffer::from_sdp_string(&n.answer.sdp)
             .unwrap_or_else(|e| panic!("{id}: str0m cannot read the offer: {e}\n{}", n.answer.sdp));
@@ -556,8 +559,10 @@ impl Harness {
             .accept_offer(sdp)
             .unwrap_or_else(|e| panic!("{id}: str0m refuses the offer: {e}\n{}", n.answer.sdp));
         let text = edit(answer.to_sdp_string());
+        if !wait.is_zero() {
+            self.run_for(wait, |_| {});
+        }
         self.command(|tx| Command::Answer(id.clone(), text, tx))
-            .unwrap_or_else(|e| panic!("{id}: answer refused: {e}"));
     }
 
     /// The server's offer for client `c`'s subscription to `from`, not answered yet.
