@@ -269,6 +269,13 @@ fn chromium_portal() {
 
 #[test]
 fn aiortc() {
+    let out = aiortc_scenario(&[]);
+    assert_consent(&out, true);
+}
+
+/// The aiortc WHIP/WHEP scenario with `env` added; it must hold for the whole time. Returns
+/// its output.
+fn aiortc_scenario(env: &[(&str, String)]) -> String {
     require_netns_tools();
     let python = repo().join(".venv-test/bin/python");
     require(
@@ -278,12 +285,18 @@ fn aiortc() {
         ),
         "aiortc in .venv-test",
     );
-    let out = scenario(
-        &[],
-        "tests/interop/aiortc_whip_whep.py",
-        &[("PYTHON", python.display().to_string())],
-    );
+    let mut env = env.to_vec();
+    env.push(("PYTHON", python.display().to_string()));
+    let out = scenario(&[], "tests/interop/aiortc_whip_whep.py", &env);
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    out
+}
+
+/// aiortc answering the server's offer (WHEP POST without a body, the answer in a PATCH): it
+/// takes the controlling ICE role because the offer says `a=ice-lite`, and decodes for 30 s.
+#[test]
+fn aiortc_whep_server_offer() {
+    let out = aiortc_scenario(&[("WHEP_SERVER_OFFER", "1".into())]);
     assert_consent(&out, true);
 }
 

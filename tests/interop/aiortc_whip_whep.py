@@ -6,6 +6,8 @@ peer connection leaves `connected`, both DELETEs answer 200 and the room has no 
 Run inside a private network namespace with only `lo` (tests/interop/run-in-netns.sh): aioice
 skips 127.0.0.1 when gathering, so its host-address lookup is patched to return it, and no ICE
 servers are configured. Usage: python aiortc_whip_whep.py <rest-base> <data-dir> [hold-seconds]
+With WHEP_SERVER_OFFER=1 the player POSTs without a body, answers the server's offer and sends
+its answer as a PATCH (application/sdp) on the session's location.
 """
 
 import asyncio
@@ -130,6 +132,28 @@ async def exchange(pc, url, token, name):
     return location
 
 
+async def answer_server(pc, base, url, token, name):
+    """WHEP with a server offer: POST without a body, answer, PATCH the answer."""
+    status, headers, offer = owt_rest.http("POST", url, None, {"Authorization": f"Bearer {token}"})
+    if status != 201:
+        raise RuntimeError(f"POST {url} (no body) -> {status} {offer}")
+    if not (headers.get("Content-Type") or "").startswith("application/sdp"):
+        raise RuntimeError(f"the server's offer is {headers.get('Content-Type')}")
+    location = headers["Location"]
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    await pc.setLocalDescription(await pc.createAnswer())  # aiortc gathers before returning
+    answer = pc.localDescription.sdp
+    if os.environ.get("INTEROP_SDP"):
+        log(f"{name} server offer:\n{offer}\n{name} answer:\n{answer}")
+    status, _, text = owt_rest.http(
+        "PATCH", base + location, answer,
+        {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
+    )
+    if status != 204:
+        raise RuntimeError(f"PATCH {location} -> {status} {text}")
+    return location
+
+
 async def count(track, counters, key):
     try:
         while True:
@@ -167,9 +191,13 @@ async def main():
             log(f"player: {track.kind} track")
             tasks.append(asyncio.ensure_future(count(track, counters, track.kind)))
 
-        sub.addTransceiver("audio", direction="recvonly")
-        sub.addTransceiver("video", direction="recvonly")
-        sub_location = await exchange(sub, f"{base}/whep/{room}/{stream_id}", sub_token, "player")
+        whep = f"{base}/whep/{room}/{stream_id}"
+        if os.environ.get("WHEP_SERVER_OFFER") == "1":
+            sub_location = await answer_server(sub, base, whep, sub_token, "player")
+        else:
+            sub.addTransceiver("audio", direction="recvonly")
+            sub.addTransceiver("video", direction="recvonly")
+            sub_location = await exchange(sub, whep, sub_token, "player")
         await wait_connected(sub, "player")
         log(f"playing: {sub_location}")
 
