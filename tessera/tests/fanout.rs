@@ -304,6 +304,31 @@ async fn a_subscription_the_server_offers_is_answered_with_patch() {
     let r = patch(answer, location.clone(), t2.clone()).await;
     assert_eq!(r.status, 403, "another token's answer: {}", r.text);
 
+    // Trickled candidates (RFC 9725 PATCH) on the same resource: the owner's token is taken,
+    // another token is refused, and so is a body that is neither SDP nor an SDP fragment.
+    let trickle = |loc: String, tok: String, ct: &'static str| {
+        let rest = &rest;
+        async move {
+            rest.raw(
+                Method::PATCH,
+                &loc,
+                Some(format!("Bearer {tok}")),
+                Some((
+                    ct,
+                    b"a=candidate:1 1 udp 2130706431 127.0.0.1 5999 typ host\r\n".to_vec(),
+                )),
+            )
+            .await
+        }
+    };
+    let frag = "application/trickle-ice-sdpfrag";
+    let r = trickle(location.clone(), t.clone(), frag).await;
+    assert_eq!(r.status, 204, "trickle: {}", r.text);
+    let r = trickle(location.clone(), t2.clone(), frag).await;
+    assert_eq!(r.status, 403, "another token's trickle: {}", r.text);
+    let r = trickle(location.clone(), t.clone(), "text/plain").await;
+    assert_eq!(r.status, 415, "{}", r.text);
+
     // A player that rejects the audio m-line in its answer (port 0) gets video only, and the
     // stream's stats list only its video subscription.
     let t3 = token(&rest, &room, "viewer").await;

@@ -378,6 +378,26 @@ impl Conference {
         })
     }
 
+    /// The transport of the WHIP/WHEP session `resource` (of `origin` only, if given), when
+    /// `token_id` owns it.
+    async fn session_transport(
+        &self,
+        room: &Room,
+        resource: &str,
+        token_id: &str,
+        origin: Option<Origin>,
+    ) -> Result<String, ApiError> {
+        let Some(state) = self.existing_room(room.id) else {
+            return Err(ApiError::not_found_msg("Session not found"));
+        };
+        let st = state.lock().await;
+        let pid = Self::session_owner(&st, resource, token_id)?;
+        st.participant(&pid)
+            .filter(|p| origin.is_none_or(|o| p.origin == o))
+            .map(|p| p.transport.clone())
+            .ok_or_else(|| ApiError::not_found_msg("Session not found"))
+    }
+
     fn session_owner(st: &RoomState, resource: &str, token_id: &str) -> Result<String, ApiError> {
         let p = st
             .participants
@@ -755,17 +775,9 @@ impl RoomRuntime for Conference {
         token_id: &str,
         answer: String,
     ) -> Result<(), ApiError> {
-        let Some(state) = self.existing_room(room.id) else {
-            return Err(ApiError::not_found_msg("Session not found"));
-        };
-        let transport = {
-            let st = state.lock().await;
-            let pid = Self::session_owner(&st, resource, token_id)?;
-            st.participant(&pid)
-                .filter(|p| p.origin == Origin::Whep)
-                .map(|p| p.transport.clone())
-                .ok_or_else(|| ApiError::not_found_msg("Session not found"))?
-        };
+        let transport = self
+            .session_transport(room, resource, token_id, Some(Origin::Whep))
+            .await?;
         // An m-line the answer rejects ends there; the stream's stats come from the data
         // plane, which no longer lists it, and the subscription stays fed by the same stream.
         self.media
@@ -782,16 +794,9 @@ impl RoomRuntime for Conference {
         token_id: &str,
         candidates: Vec<String>,
     ) -> Result<(), ApiError> {
-        let Some(state) = self.existing_room(room.id) else {
-            return Err(ApiError::not_found_msg("Session not found"));
-        };
-        let transport = {
-            let st = state.lock().await;
-            let pid = Self::session_owner(&st, resource, token_id)?;
-            st.participant(&pid)
-                .map(|p| p.transport.clone())
-                .unwrap_or_default()
-        };
+        let transport = self
+            .session_transport(room, resource, token_id, None)
+            .await?;
         for c in candidates {
             self.media
                 .add_candidate(&transport, &c)
