@@ -14,12 +14,10 @@ use str0m::rtp::RtpPacket;
 use str0m::rtp::rtcp::Rtcp;
 use str0m::{Event, RtcConfig};
 use support::{Backend, Datagram, Dir, Harness, Negotiated, Sender, Tagged};
-use support::{rtp_ssrc_seq, ssrc_of, tagged_video};
+use support::{rtp_ssrc_seq, ssrc_of, subscribe_request, tagged_video};
 use tessera_node::DropReason;
 use tessera_node::worker::Command;
-use tessera_schema::control::{
-    MediaError, MediaEvent, OfferRequest, SubscribeSpec, SubscribeTrackSpec, TrackKind,
-};
+use tessera_schema::control::{MediaError, MediaEvent, SubscribeTrackSpec, TrackKind};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -429,21 +427,15 @@ fn a_server_offer_refuses_a_second_answer_and_an_answer_that_changes_the_payload
     );
     // A server offer that fails (a video m-line for the audio track) leaves no transport.
     let before = h.metrics.transports.get();
-    let req = OfferRequest {
-        transport_id: "bad".into(),
-        room_id: "room".into(),
-        owner: "owner".into(),
-        sdp: String::new(),
-        publish: vec![],
-        subscribe: vec![SubscribeSpec {
-            subscription_id: "bad-sub".into(),
-            tracks: vec![SubscribeTrackSpec {
-                mid: "0".into(),
-                kind: TrackKind::Video,
-                from: publ.all_tracks()[0].1.clone(),
-            }],
+    let req = subscribe_request(
+        "bad",
+        String::new(),
+        vec![SubscribeTrackSpec {
+            mid: "0".into(),
+            kind: TrackKind::Video,
+            from: publ.all_tracks()[0].1.clone(),
         }],
-    };
+    );
     let r = h.command(|tx| Command::Offer(Box::new(req), tx));
     assert!(matches!(r, Err(MediaError::BadSdp(_))), "{r:?}");
     assert_eq!(h.metrics.transports.get(), before, "no transport left");
@@ -460,6 +452,40 @@ fn a_server_offer_refuses_a_second_answer_and_an_answer_that_changes_the_payload
         let got = h.clients[s2].rtp().filter(|p| ssrc_of(p) == ssrc).count();
         assert!(got > 20, "mid {mid}: {got} packets after the proper answer");
     }
+}
+
+/// A client offer that fails on a new transport (a subscription names a mid the offer lacks)
+/// leaves no transport behind: before, the transport stayed until its connect timeout.
+#[test]
+fn a_failed_client_offer_leaves_no_transport() {
+    let mut h = Harness::new();
+    let p = h.add_client("pub", Backend::Ours);
+    let s = h.add_client("sub", Backend::Ours);
+    let publ = Publisher::new(&mut h, p, true, &[]);
+    let before = h.metrics.transports.get();
+    let mut change = h.clients[s].rtc.sdp_api();
+    change.add_media(
+        MediaKind::Video,
+        str0m::media::Direction::RecvOnly,
+        None,
+        None,
+        None,
+    );
+    let (offer, _pending) = change.apply().expect("an offer");
+    let req = subscribe_request(
+        "sub",
+        offer.to_sdp_string(),
+        vec![SubscribeTrackSpec {
+            mid: "nope".into(),
+            kind: TrackKind::Video,
+            from: publ.all_tracks()[1].1.clone(),
+        }],
+    );
+    let r = h.command(|tx| Command::Offer(Box::new(req), tx));
+    assert!(matches!(r, Err(MediaError::NoSuchMid { .. })), "{r:?}");
+    assert_eq!(h.metrics.transports.get(), before, "no transport left");
+    let r = h.command(|tx| Command::Stats("sub".into(), tx));
+    assert!(matches!(r, Err(MediaError::NoTransport(_))), "{r:?}");
 }
 
 /// An answer may reject an m-line (port 0): that subscription ends and the worker names its

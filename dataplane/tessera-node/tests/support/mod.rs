@@ -176,6 +176,22 @@ impl Negotiated {
     }
 }
 
+/// An offer request on transport `id` that subscribes `tracks` (subscription `<id>-sub`); an
+/// empty `sdp` asks the worker to offer.
+pub fn subscribe_request(id: &str, sdp: String, tracks: Vec<SubscribeTrackSpec>) -> OfferRequest {
+    OfferRequest {
+        transport_id: id.into(),
+        room_id: "room".into(),
+        owner: "owner".into(),
+        sdp,
+        publish: vec![],
+        subscribe: vec![SubscribeSpec {
+            subscription_id: format!("{id}-sub"),
+            tracks,
+        }],
+    }
+}
+
 /// The lines of the m-section with `a=mid:<mid>`, starting with its `m=` line.
 fn answer_mline(sdp: &str, mid: Mid) -> Option<Vec<&str>> {
     let mut sections: Vec<Vec<&str>> = Vec::new();
@@ -502,17 +518,7 @@ impl Harness {
         }
         let (offer, pending) = change.apply().expect("an offer");
         let id = self.clients[c].id.clone();
-        let req = OfferRequest {
-            transport_id: id.clone(),
-            room_id: "room".into(),
-            owner: "owner".into(),
-            sdp: offer.to_sdp_string(),
-            publish: vec![],
-            subscribe: vec![SubscribeSpec {
-                subscription_id: format!("{id}-sub"),
-                tracks,
-            }],
-        };
+        let req = subscribe_request(&id, offer.to_sdp_string(), tracks);
         let answer = self
             .command(|tx| Command::Offer(Box::new(req), tx))
             .unwrap_or_else(|e| panic!("{id}: offer refused: {e}"));
@@ -582,17 +588,7 @@ impl Harness {
             })
             .collect();
         let mids = tracks.iter().map(|t| Mid::from(t.mid.as_str())).collect();
-        let req = OfferRequest {
-            transport_id: id.clone(),
-            room_id: "room".into(),
-            owner: "owner".into(),
-            sdp: String::new(),
-            publish: vec![],
-            subscribe: vec![SubscribeSpec {
-                subscription_id: format!("{id}-sub"),
-                tracks,
-            }],
-        };
+        let req = subscribe_request(&id, String::new(), tracks);
         let offer = self
             .command(|tx| Command::Offer(Box::new(req), tx))
             .unwrap_or_else(|e| panic!("{id}: server offer refused: {e}"));
