@@ -629,6 +629,29 @@ mod tests {
         TrackFormat::Video(VideoFormat::h264(p))
     }
 
+    /// The template's m-line `i` answered as a subscription to `format` (what the shard does).
+    fn subscribed(offer: &Offer, i: usize, format: &TrackFormat) -> (AcceptedMedia, SubMid) {
+        let (name, clock) = encoding_of(format);
+        let kind = match format {
+            TrackFormat::Audio(_) => TrackKind::Audio,
+            TrackFormat::Video(_) => TrackKind::Video,
+        };
+        let mid = offer.media[i].mid.clone().unwrap();
+        negotiate_subscribe(
+            &offer.media[i],
+            &mid,
+            kind,
+            name,
+            clock,
+            format,
+            7,
+            "cname",
+            "stream",
+            "track",
+        )
+        .unwrap()
+    }
+
     /// Payload types of the template's m-lines, in order.
     fn pts(sdp: &str) -> Vec<u8> {
         Offer::parse(sdp)
@@ -653,19 +676,7 @@ mod tests {
         assert!(sdp.contains("a=rtpmap:111 opus/48000/2"));
         // Every template m-line is one a subscriber would offer, answerable by the usual path.
         let offer = Offer::parse(&sdp).unwrap();
-        let (_, sm) = negotiate_subscribe(
-            &offer.media[2],
-            "2",
-            TrackKind::Video,
-            "h264",
-            90000,
-            &high,
-            7,
-            "cname",
-            "stream",
-            "track",
-        )
-        .unwrap();
+        let (_, sm) = subscribed(&offer, 2, &high);
         assert_eq!(sm.pt, 96);
     }
 
@@ -680,19 +691,7 @@ mod tests {
         let vp8 = TrackFormat::Video(VideoFormat::codec(VideoCodec::Vp8));
         let sdp = offer_template(&[("0", &vp8)]).unwrap();
         let offer = Offer::parse(&sdp).unwrap();
-        let (accepted, ours) = negotiate_subscribe(
-            &offer.media[0],
-            "0",
-            TrackKind::Video,
-            "vp8",
-            90000,
-            &vp8,
-            7,
-            "cname",
-            "stream",
-            "track",
-        )
-        .unwrap();
+        let (accepted, ours) = subscribed(&offer, 0, &vp8);
         let codec = &accepted.codecs[0];
         let same = check_subscribe_answer(&offer.media[0], &ours, codec).unwrap();
         assert_eq!((same.pt, same.fb.nack, same.ext.mid), (96, true, Some(4)));
