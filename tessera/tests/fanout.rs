@@ -50,6 +50,20 @@ async fn post_sdp(rest: &Rest, path: &str, token: &str, sdp: &str) -> (String, S
     (r.text, location)
 }
 
+/// WHEP with a server offer: POSTs without a body; returns (Location, our SDP offer).
+async fn server_offer(rest: &Rest, path: &str, token: &str) -> (String, String) {
+    let r = rest
+        .raw(Method::POST, path, Some(format!("Bearer {token}")), None)
+        .await;
+    assert_eq!(r.status, 201, "POST {path} without a body: {}", r.text);
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/sdp")
+    );
+    let location = r.headers["location"].to_str().unwrap().to_string();
+    (location, r.text)
+}
+
 async fn metrics(rest: &Rest) -> String {
     rest.http
         .get(format!("{}/metrics", rest.base))
@@ -244,16 +258,7 @@ async fn a_subscription_the_server_offers_is_answered_with_patch() {
 
     let t = token(&rest, &room, "viewer").await;
     let path = format!("/whep/{room}/{stream}");
-    let r = rest
-        .raw(Method::POST, &path, Some(format!("Bearer {t}")), None)
-        .await;
-    assert_eq!(r.status, 201, "POST {path} without a body: {}", r.text);
-    assert_eq!(
-        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/sdp")
-    );
-    let location = r.headers["location"].to_str().unwrap().to_string();
-    let offer = r.text;
+    let (location, offer) = server_offer(&rest, &path, &t).await;
     for line in ["a=ice-lite", "a=setup:actpass", "m=audio ", "m=video "] {
         assert!(
             offer.contains(line),
@@ -332,12 +337,8 @@ async fn a_subscription_the_server_offers_is_answered_with_patch() {
     // A player that rejects the audio m-line in its answer (port 0) gets video only, and the
     // stream's stats list only its video subscription.
     let t3 = token(&rest, &room, "viewer").await;
-    let r = rest
-        .raw(Method::POST, &path, Some(format!("Bearer {t3}")), None)
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let location3 = r.headers["location"].to_str().unwrap().to_string();
-    let (answer3, video_only) = tessera_testkit::peer::answer_offer(&r.text).unwrap();
+    let (location3, offer3) = server_offer(&rest, &path, &t3).await;
+    let (answer3, video_only) = tessera_testkit::peer::answer_offer(&offer3).unwrap();
     let r = patch(answer3.replace("m=audio 9 ", "m=audio 0 "), location3, t3).await;
     assert_eq!(r.status, 204, "PATCH answer without audio: {}", r.text);
     wait_until("the video-only player receives video", || {
