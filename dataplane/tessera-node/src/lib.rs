@@ -494,11 +494,8 @@ impl MediaControl for MediaNode {
         if req.subscribe.iter().all(|s| s.tracks.is_empty()) {
             return Err(MediaError::BadSdp("a server offer needs a track".into()));
         }
-        if self.shard_of(&req.transport_id).is_some() {
-            return Err(MediaError::Renegotiation(
-                "the server offers only on a new transport".into(),
-            ));
-        }
+        // A transport that exists already is refused by its shard (no race with a concurrent
+        // offer creating it).
         let req = OfferRequest {
             sdp: String::new(),
             ..req

@@ -399,6 +399,18 @@ fn a_server_offer_refuses_a_second_answer_and_an_answer_that_changes_the_payload
     );
     let r = h.command(|tx| Command::Answer("nobody".into(), again, tx));
     assert!(matches!(r, Err(MediaError::NoTransport(_))), "{r:?}");
+    // The server offers only on a new transport.
+    let tracks = vec![SubscribeTrackSpec {
+        mid: "9".into(),
+        kind: TrackKind::Audio,
+        from: publ.all_tracks()[0].1.clone(),
+    }];
+    let req = subscribe_request("sub", String::new(), tracks);
+    let r = h.command(|tx| Command::Offer(Box::new(req), tx));
+    assert!(
+        matches!(&r, Err(MediaError::Renegotiation(e)) if e.contains("new transport")),
+        "{r:?}"
+    );
 
     // A fresh offer answered with another payload type for video is refused, and nothing
     // starts: the transport keeps waiting for a proper answer.
