@@ -40,6 +40,19 @@ export class Rest {
   token(room, user, role) {
     return this.call('POST', `/v1/rooms/${room}/tokens`, { user, role });
   }
+  // The stream's entry in `GET /v1/rooms/{room}/streams`. A publication is listed once the
+  // server has seen its transport connect, which can come a moment after the client's
+  // `connected`: poll for up to `ms`.
+  async listed(room, streamId, ms = 10000) {
+    const end = Date.now() + ms;
+    for (;;) {
+      const streams = await this.call('GET', `/v1/rooms/${room}/streams`);
+      const s = streams.find((x) => x.id === streamId);
+      if (s) return s;
+      if (Date.now() >= end) throw new Error(`stream ${streamId} not listed within ${ms} ms: ${JSON.stringify(streams)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 export async function waitForFile(file, ms) {

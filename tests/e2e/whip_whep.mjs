@@ -117,9 +117,7 @@ try {
   const pubLocation = await publisher.evaluate(([b, r, t, c, s]) => window.publish(b, r, t, c, s), [base, room, pubToken, videoCodec, simulcast]);
   const streamId = pubLocation.split('/').pop();
   console.log(`published: ${pubLocation}`);
-  const streams = await rest.call('GET', `/v1/rooms/${room}/streams`);
-  const listed0 = streams.find((s) => s.id === streamId);
-  if (!listed0) throw new Error(`stream ${streamId} not listed: ${JSON.stringify(streams)}`);
+  const listed0 = await rest.listed(room, streamId);
   console.log(`video format: ${JSON.stringify(listed0.media.video.format)}`);
   if (videoCodec && listed0.media.video.format.codec !== videoCodec.toLowerCase()) throw new Error(`published with ${listed0.media.video.format.codec}, wanted ${videoCodec}`);
 

@@ -179,9 +179,7 @@ async def main():
         await wait_connected(pub, "publisher")
         stream_id = pub_location.rsplit("/", 1)[-1]
         log(f"published: {pub_location}")
-        streams = rest.call("GET", f"/v1/rooms/{room}/streams")
-        if not any(s["id"] == stream_id for s in streams):
-            raise RuntimeError(f"stream {stream_id} not listed: {streams}")
+        await asyncio.to_thread(rest.listed, room, stream_id)
 
         counters = {"video": 0, "audio": 0}
         tasks = []

@@ -95,6 +95,20 @@ class Rest:
     def token(self, room, user, role):
         return self.call("POST", f"/v1/rooms/{room}/tokens", {"user": user, "role": role})
 
+    def listed(self, room, stream_id, seconds=10):
+        """The stream's entry in `GET /v1/rooms/{room}/streams`. A publication is listed once
+        the server has seen its transport connect, which can come a moment after the client
+        reports `connected`: poll for up to `seconds`."""
+        end = time.time() + seconds
+        while True:
+            streams = self.call("GET", f"/v1/rooms/{room}/streams")
+            for s in streams:
+                if s["id"] == stream_id:
+                    return s
+            if time.time() >= end:
+                raise RuntimeError(f"stream {stream_id} not listed within {seconds} s: {streams}")
+            time.sleep(0.1)
+
     def metrics_summary(self):
         """The non-zero data-plane counters, for failure reports."""
         _, _, text = http("GET", self.base + "/metrics")

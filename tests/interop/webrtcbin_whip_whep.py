@@ -200,9 +200,7 @@ def main():
         pub.wait_connected()
         stream_id = pub_location.rsplit("/", 1)[-1]
         log(f"published: {pub_location}")
-        streams = rest.call("GET", f"/v1/rooms/{room}/streams")
-        if not any(s["id"] == stream_id for s in streams):
-            raise RuntimeError(f"stream {stream_id} not listed: {streams}")
+        rest.listed(room, stream_id)
 
         recv = GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY
         sub.webrtc.emit("add-transceiver", recv, Gst.Caps.from_string(AUDIO_CAPS))
