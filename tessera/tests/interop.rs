@@ -234,6 +234,7 @@ fn chromium_whep_server_offer() {
     require_chromium();
     let out = scenario(&[], "whip_whep.mjs", &[("WHEP_SERVER_OFFER", "1".into())]);
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
+    assert!(out.contains("playing (server offer)"), "{out}");
     assert_consent(&out, true);
 }
 
@@ -297,11 +298,29 @@ fn aiortc_scenario(env: &[(&str, String)]) -> String {
 #[test]
 fn aiortc_whep_server_offer() {
     let out = aiortc_scenario(&[("WHEP_SERVER_OFFER", "1".into())]);
+    assert!(out.contains("playing (server offer)"), "{out}");
     assert_consent(&out, true);
 }
 
 #[test]
 fn webrtcbin() {
+    let out = webrtcbin_scenario(&[]);
+    assert!(out.contains("playing (client offer)"), "{out}");
+}
+
+/// webrtcbin answering the server's offer (WHEP POST without a body, the answer in a PATCH):
+/// it makes a receive-only transceiver per offered m-line, libnice takes the controlling role
+/// because the offer says `a=ice-lite`, and it decodes for 30 s.
+#[test]
+fn webrtcbin_whep_server_offer() {
+    let out = webrtcbin_scenario(&[("WHEP_SERVER_OFFER", "1".into())]);
+    assert!(out.contains("playing (server offer)"), "{out}");
+}
+
+/// The webrtcbin WHIP/WHEP scenario with `env` added; it must hold for the whole time and
+/// answer the shards' consent checks (libnice sends binding indications, not checks). Returns
+/// its output.
+fn webrtcbin_scenario(env: &[(&str, String)]) -> String {
     require_netns_tools();
     const ELEMENTS: &str = "webrtcbin nicesrc dtlssrtpenc srtpenc videotestsrc vp8enc vp8dec \
                             rtpvp8pay rtpvp8depay audiotestsrc opusenc opusdec rtpopuspay \
@@ -319,11 +338,10 @@ fn webrtcbin() {
         runs("/usr/bin/python3", &["-c", &check]),
         "GStreamer 1.22 webrtcbin with its plugins and Python bindings (gi, GstWebRTC, Nice)",
     );
-    let out = scenario(
-        &["--veth"],
-        "tests/interop/webrtcbin_whip_whep.py",
-        &[("PYTHON", "/usr/bin/python3".into())],
-    );
+    let mut env = env.to_vec();
+    env.push(("PYTHON", "/usr/bin/python3".into()));
+    let out = scenario(&["--veth"], "tests/interop/webrtcbin_whip_whep.py", &env);
     assert!(out.contains(&format!("held {HOLD_SECONDS} s")), "{out}");
     assert_consent(&out, false);
+    out
 }

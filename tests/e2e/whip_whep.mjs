@@ -124,7 +124,7 @@ try {
   const player = await browser.newPage();
   await player.goto(page.url);
   const subLocation = await player.evaluate(([b, u, t, so]) => window.play(b, u, t, so), [base, `${base}/whep/${room}/${streamId}`, subToken, serverOffer]);
-  console.log(`playing: ${subLocation}`);
+  console.log(`playing (${serverOffer ? 'server' : 'client'} offer): ${subLocation}`);
   let first = null;
   let last = null;
   for (let i = 0; i < 40; i++) {

@@ -197,7 +197,7 @@ async def main():
             sub.addTransceiver("video", direction="recvonly")
             sub_location = await exchange(sub, whep, sub_token, "player")
         await wait_connected(sub, "player")
-        log(f"playing: {sub_location}")
+        log(f"playing ({'server' if os.environ.get('WHEP_SERVER_OFFER') == '1' else 'client'} offer): {sub_location}")
 
         # First frames within 10 s, then increasing in every window for `hold` seconds.
         for _ in range(100):

@@ -13,6 +13,9 @@ Run with Debian's /usr/bin/python3 (the `gi` bindings) inside a private network 
 the veth pair (tests/e2e/run-in-netns.sh --veth): libnice never gathers on a LOOPBACK interface,
 so its only host candidate is jb0's 127.0.0.2. UPnP and ICE-TCP are off.
 Usage: webrtcbin_whip_whep.py <rest-base> <data-dir> [hold-seconds]
+With WHEP_SERVER_OFFER=1 the player POSTs without a body, answers the server's offer (webrtcbin
+makes a receive-only transceiver per offered m-line) and sends its answer as a PATCH
+(application/sdp) on the session's location.
 """
 
 import os
@@ -107,14 +110,7 @@ class Peer:
         reply = self.promise("create-offer", None)
         offer = reply.get_value("offer")
         self.promise("set-local-description", offer)
-        end = time.time() + 10
-        while self.webrtc.get_property("ice-gathering-state") != GstWebRTC.WebRTCICEGatheringState.COMPLETE:
-            if time.time() > end:
-                raise RuntimeError(f"{self.name}: ICE gathering did not complete within 10 s")
-            time.sleep(0.05)
-        sdp = self.webrtc.get_property("local-description").sdp.as_text()
-        if "a=candidate" not in sdp:
-            raise RuntimeError(f"{self.name}: no ICE candidate gathered:\n{sdp}")
+        sdp = self.wait_gathered()
         if munge is not None:
             sdp = munge(sdp)
         location, answer = owt_rest.post_sdp(url, token, sdp)
@@ -125,6 +121,49 @@ class Peer:
             raise RuntimeError(f"{self.name}: unreadable answer:\n{answer}")
         desc = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, msg)
         self.promise("set-remote-description", desc)
+        return location
+
+    def wait_gathered(self):
+        end = time.time() + 10
+        while self.webrtc.get_property("ice-gathering-state") != GstWebRTC.WebRTCICEGatheringState.COMPLETE:
+            if time.time() > end:
+                raise RuntimeError(f"{self.name}: ICE gathering did not complete within 10 s")
+            time.sleep(0.05)
+        sdp = self.webrtc.get_property("local-description").sdp.as_text()
+        if "a=candidate" not in sdp:
+            raise RuntimeError(f"{self.name}: no ICE candidate gathered:\n{sdp}")
+        return sdp
+
+    def answer_server_offer(self, base, url, token):
+        """WHEP with a server offer: POST without a body, answer (after ICE gathering
+        completes), PATCH the answer; returns the location."""
+        status, headers, offer = owt_rest.http("POST", url, None, {"Authorization": f"Bearer {token}"})
+        if status != 201:
+            raise RuntimeError(f"POST {url} (no body) -> {status} {offer}")
+        if not (headers.get("Content-Type") or "").startswith("application/sdp"):
+            raise RuntimeError(f"the server's offer is {headers.get('Content-Type')}")
+        location = headers["Location"]
+        res, msg = GstSdp.SDPMessage.new_from_text(offer)
+        if res != GstSdp.SDPResult.OK:
+            raise RuntimeError(f"{self.name}: unreadable offer:\n{offer}")
+        desc = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.OFFER, msg)
+        self.promise("set-remote-description", desc)
+        # Keep `reply` referenced while the answer is used: with only the answer kept, the
+        # reply's Python wrapper goes at once and the answer was seen without its SDP.
+        reply = self.promise("create-answer", None)
+        answer = reply.get_value("answer")
+        if answer is None or answer.sdp is None:
+            raise RuntimeError(f"{self.name}: create-answer gave no answer to:\n{offer}")
+        self.promise("set-local-description", answer)
+        sdp = self.wait_gathered()
+        if os.environ.get("INTEROP_SDP"):
+            log(f"{self.name} server offer:\n{offer}\n{self.name} answer:\n{sdp}")
+        status, _, text = owt_rest.http(
+            "PATCH", base + location, sdp,
+            {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
+        )
+        if status != 204:
+            raise RuntimeError(f"PATCH {location} -> {status} {text}")
         return location
 
     def state(self):
@@ -202,14 +241,20 @@ def main():
         log(f"published: {pub_location}")
         rest.listed(room, stream_id)
 
-        recv = GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY
-        sub.webrtc.emit("add-transceiver", recv, Gst.Caps.from_string(AUDIO_CAPS))
-        sub.webrtc.emit("add-transceiver", recv, Gst.Caps.from_string(VIDEO_CAPS))
+        whep = f"{base}/whep/{room}/{stream_id}"
+        server_offer = os.environ.get("WHEP_SERVER_OFFER") == "1"
+        if not server_offer:
+            recv = GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY
+            sub.webrtc.emit("add-transceiver", recv, Gst.Caps.from_string(AUDIO_CAPS))
+            sub.webrtc.emit("add-transceiver", recv, Gst.Caps.from_string(VIDEO_CAPS))
         sub.decode_incoming()
         sub.pipeline.set_state(Gst.State.PLAYING)
-        sub_location = sub.offer_and_answer(f"{base}/whep/{room}/{stream_id}", sub_token)
+        if server_offer:
+            sub_location = sub.answer_server_offer(base, whep, sub_token)
+        else:
+            sub_location = sub.offer_and_answer(whep, sub_token)
         sub.wait_connected()
-        log(f"playing: {sub_location}")
+        log(f"playing ({'server' if server_offer else 'client'} offer): {sub_location}")
 
         end = time.time() + 10
         while time.time() < end and (sub.counts["video"] == 0 or sub.counts["audio"] == 0):
