@@ -496,6 +496,34 @@ impl Out for OutCtx<'_> {
     }
 }
 
+/// How many entries a shard's tables hold ([`ShardWorker::tables`]): tests compare them before
+/// and after sessions come and go to show that ended sessions leave nothing behind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardTables {
+    /// Transports.
+    pub transports: usize,
+    /// Transports by id.
+    pub by_id: usize,
+    /// Remote addresses bound to transports.
+    pub by_addr: usize,
+    /// Transports by local ICE ufrag.
+    pub by_ufrag: usize,
+    /// Published tracks by id.
+    pub tracks: usize,
+    /// Router sources owned by a publication here.
+    pub sources: usize,
+    /// Relays this shard feeds.
+    pub relays_out: usize,
+    /// Relays feeding this shard.
+    pub relays_in: usize,
+    /// Relayed tracks by id.
+    pub relay_tracks: usize,
+    /// Control messages to other shards not yet sent.
+    pub control: usize,
+    /// The router's.
+    pub router: tessera_sfu::RouterTables,
+}
+
 /// A shard's worker.
 pub struct ShardWorker {
     index: usize,
@@ -545,6 +573,23 @@ impl std::fmt::Debug for ShardWorker {
 const TWCC_INTERVAL: Duration = Duration::from_millis(100);
 
 impl ShardWorker {
+    /// How many entries its tables hold.
+    pub fn tables(&self) -> ShardTables {
+        ShardTables {
+            transports: self.peers.len(),
+            by_id: self.by_id.len(),
+            by_addr: self.by_addr.len(),
+            by_ufrag: self.by_ufrag.len(),
+            tracks: self.tracks.len(),
+            sources: self.sources.len(),
+            relays_out: self.relays.out.len(),
+            relays_in: self.relays.inbound.len(),
+            relay_tracks: self.relays.by_track.len(),
+            control: self.relays.control.len(),
+            router: self.router.tables(),
+        }
+    }
+
     /// A worker for shard `index` bound at `local`, advertising `advertised` as host candidates.
     pub fn new(
         index: usize,

@@ -1,6 +1,7 @@
 //! The shard worker against in-process str0m client peers (see `support`): SSRC rewriting, NACK
 //! retransmission, PLI forwarding and coalescing, simulcast layers, NACKs to publishers, the
-//! inactivity and connect timeouts, ICE consent once connected, and forged binding requests. Everything runs on a simulated
+//! inactivity and connect timeouts, ICE consent once connected, forged binding requests, and
+//! that ended sessions leave nothing in the shard's tables. Everything runs on a simulated
 //! clock; each test is bounded by simulated time and takes well under a second of wall time.
 
 mod support;
@@ -1414,4 +1415,134 @@ fn a_binding_request_failing_integrity_does_not_bind_its_source_address() {
     h.inject(([10, 0, 0, 1], 9000).into(), rtp);
     assert_eq!(drops(&h, DropReason::UnknownSource), unknown + 1);
     assert_eq!(drops(&h, DropReason::SrtpAuthFailed), 0);
+}
+
+/// Sessions that come and go leave the shard's tables as they were: subscribers that close,
+/// end their subscription first, go silent (inactivity timeout), never connect (connect
+/// timeout), or never answer the server's offer; then a second publisher with subscribers of
+/// its own that leaves first. Only the first publisher's entries remain, and when it closes the
+/// tables are empty.
+#[test]
+fn sessions_that_end_in_every_way_leave_the_shard_tables_as_they_were() {
+    let mut h = Harness::new();
+    let p = h.add_client("pub", Backend::Ours);
+    let mut publ = Publisher::new(&mut h, p, true, &[]);
+    h.connect_all();
+    publ.start(&h);
+    h.run_for(ms(300), |h| publ.drive(h));
+    let baseline = h.worker.tables();
+    assert_eq!(
+        (
+            baseline.transports,
+            baseline.tracks,
+            baseline.router.sources
+        ),
+        (1, 2, 2),
+        "{baseline:?}"
+    );
+    let tick = ms(10);
+    // Runs until `id`'s transport has failed (the worker removes it then).
+    let until_failed = |h: &mut Harness, publ: &mut Publisher, id: &str| {
+        let t0 = h.now;
+        let mut failed = false;
+        while !failed && h.now < t0 + Duration::from_secs(40) {
+            publ.drive(h);
+            h.tick(tick);
+            failed = h.take_media_events().iter().any(|e| {
+                matches!(e, MediaEvent::TransportFailed { transport_id, .. } if transport_id == id)
+            });
+        }
+        assert!(failed, "{id} failed within 40 s");
+    };
+    for i in 0..10 {
+        let id = format!("sub{i}");
+        let backend = if i % 2 == 0 {
+            Backend::Ours
+        } else {
+            Backend::AwsLcRs
+        };
+        let s = h.add_client(&id, backend);
+        let how = i % 5;
+        let n = if how == 4 {
+            h.subscribe_by_server_offer_unanswered(s, &publ.all_tracks())
+        } else {
+            h.subscribe(s, &publ.all_tracks())
+        };
+        if how == 3 {
+            // Never connects.
+            h.clients[s].alive = false;
+            until_failed(&mut h, &mut publ, &id);
+            continue;
+        }
+        if how == 4 {
+            h.run_for(ms(200), |h| publ.drive(h));
+            h.command(|tx| Command::Close(id.clone(), tx)).unwrap();
+            h.clients[s].alive = false;
+            continue;
+        }
+        let video = n.ssrc(n.mids[1]);
+        h.run_until(ms(3000), "the subscriber gets video", |h| {
+            publ.drive(h);
+            h.clients[s].rtp().any(|p| ssrc_of(p) == video)
+        });
+        // An estimate from the subscriber, so the router keeps one for its transport.
+        request_remb(&mut h, (s, video), 300);
+        h.run_for(ms(300), |h| publ.drive(h));
+        assert!(
+            h.worker.tables().router.estimates > 0,
+            "an estimate is kept"
+        );
+        match how {
+            0 => h.command(|tx| Command::Close(id.clone(), tx)).unwrap(),
+            1 => {
+                let session = format!("{id}-sub");
+                h.command(|tx| Command::EndSession(id.clone(), session, tx))
+                    .unwrap();
+                h.command(|tx| Command::Close(id.clone(), tx)).unwrap();
+            }
+            _ => {
+                // Goes silent: the inactivity timeout removes it.
+                h.clients[s].alive = false;
+                until_failed(&mut h, &mut publ, &id);
+            }
+        }
+        h.clients[s].alive = false;
+        h.run_for(ms(100), |h| publ.drive(h));
+        assert_eq!(h.worker.tables(), baseline, "after {id} (case {how})");
+    }
+
+    // A second publisher with two subscribers leaves before they do.
+    let p2 = h.add_client("pub2", Backend::AwsLcRs);
+    let mut publ2 = Publisher::new(&mut h, p2, true, &[]);
+    let subs: Vec<usize> = (0..2)
+        .map(|i| h.add_client(&format!("viewer{i}"), Backend::Ours))
+        .collect();
+    for &s in &subs {
+        h.subscribe(s, &publ2.all_tracks());
+    }
+    publ2.start(&h);
+    h.run_until(ms(3000), "both viewers get media", |h| {
+        publ.drive(h);
+        publ2.drive(h);
+        subs.iter().all(|&s| h.clients[s].rtp().next().is_some())
+    });
+    h.command(|tx| Command::Close("pub2".into(), tx)).unwrap();
+    h.clients[p2].alive = false;
+    h.run_for(ms(100), |h| publ.drive(h));
+    let t = h.worker.tables();
+    assert_eq!(t.router.sources, baseline.router.sources, "{t:?}");
+    for (i, &s) in subs.iter().enumerate() {
+        h.command(|tx| Command::Close(format!("viewer{i}"), tx))
+            .unwrap();
+        h.clients[s].alive = false;
+    }
+    h.run_for(ms(100), |h| publ.drive(h));
+    assert_eq!(h.worker.tables(), baseline, "after the second publisher");
+
+    h.command(|tx| Command::Close("pub".into(), tx)).unwrap();
+    h.clients[p].alive = false;
+    h.run_for(ms(100), |_| {});
+    assert_eq!(h.worker.tables(), Default::default(), "nothing left");
+    assert_eq!(h.metrics.transports.get(), 0);
+    assert!(h.client_errors.is_empty(), "{:?}", h.client_errors);
 }

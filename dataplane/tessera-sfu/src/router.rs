@@ -298,6 +298,22 @@ pub struct Router {
     layer_scratch: (Vec<Candidate>, Vec<Share>),
 }
 
+/// How many entries a router's tables hold ([`Router::tables`]): tests compare them before and
+/// after sessions come and go to show that nothing is left behind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouterTables {
+    /// Sources.
+    pub sources: usize,
+    /// Sinks.
+    pub sinks: usize,
+    /// Sinks listed by their sources (equals `sinks` when every sink is attached).
+    pub attached_sinks: usize,
+    /// Relays listed by their sources.
+    pub source_relays: usize,
+    /// Transports with a bandwidth estimate.
+    pub estimates: usize,
+}
+
 /// The shortest time between two hand-outs of picture-size changes
 /// ([`Router::take_resolution_changes`]).
 pub const RESOLUTION_INTERVAL: Duration = Duration::from_secs(1);
@@ -561,6 +577,17 @@ impl Router {
     /// The spec a source was added with.
     pub fn source_spec(&self, key: SourceKey) -> Option<&SourceSpec> {
         self.sources.get(key).map(|s| &s.spec)
+    }
+
+    /// How many entries its tables hold.
+    pub fn tables(&self) -> RouterTables {
+        RouterTables {
+            sources: self.sources.len(),
+            sinks: self.sinks.len(),
+            attached_sinks: self.sources.iter().map(|(_, s)| s.sinks.len()).sum(),
+            source_relays: self.sources.iter().map(|(_, s)| s.relays.len()).sum(),
+            estimates: self.estimates.len(),
+        }
     }
 
     /// Sinks a source feeds.
