@@ -75,6 +75,10 @@ fn scenario(runner_args: &[&str], scenario: &str, env: &[(&str, String)]) -> Str
         .arg(scenario)
         .arg(HOLD_SECONDS.to_string())
         .env_remove("TESSERA_IN_NETNS")
+        // Each test sets the scenario's mode itself; the caller's shell must not change it.
+        .env_remove("WHIP_VIDEO_CODEC")
+        .env_remove("WHIP_SIMULCAST")
+        .env_remove("WHEP_SERVER_OFFER")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -129,7 +129,9 @@ class Peer:
             if time.time() > end:
                 raise RuntimeError(f"{self.name}: ICE gathering did not complete within 10 s")
             time.sleep(0.05)
-        sdp = self.webrtc.get_property("local-description").sdp.as_text()
+        # Keep the description referenced while its SDP is read (as with promise replies).
+        desc = self.webrtc.get_property("local-description")
+        sdp = desc.sdp.as_text()
         if "a=candidate" not in sdp:
             raise RuntimeError(f"{self.name}: no ICE candidate gathered:\n{sdp}")
         return sdp
