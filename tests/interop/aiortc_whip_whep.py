@@ -134,23 +134,13 @@ async def exchange(pc, url, token, name):
 
 async def answer_server(pc, base, url, token, name):
     """WHEP with a server offer: POST without a body, answer, PATCH the answer."""
-    status, headers, offer = owt_rest.http("POST", url, None, {"Authorization": f"Bearer {token}"})
-    if status != 201:
-        raise RuntimeError(f"POST {url} (no body) -> {status} {offer}")
-    if not (headers.get("Content-Type") or "").startswith("application/sdp"):
-        raise RuntimeError(f"the server's offer is {headers.get('Content-Type')}")
-    location = headers["Location"]
+    location, offer = owt_rest.post_for_offer(url, token)
     await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
     await pc.setLocalDescription(await pc.createAnswer())  # aiortc gathers before returning
     answer = pc.localDescription.sdp
     if os.environ.get("INTEROP_SDP"):
         log(f"{name} server offer:\n{offer}\n{name} answer:\n{answer}")
-    status, _, text = owt_rest.http(
-        "PATCH", base + location, answer,
-        {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
-    )
-    if status != 204:
-        raise RuntimeError(f"PATCH {location} -> {status} {text}")
+    owt_rest.patch_answer(base, location, token, answer)
     return location
 
 

@@ -139,6 +139,28 @@ def post_sdp(url, token, offer):
     return headers["Location"], text
 
 
+def post_for_offer(url, token):
+    """WHEP with a server offer, first half: POST without a body; returns (location, the
+    server's offer). Anything but 201 with application/sdp raises."""
+    status, headers, offer = http("POST", url, None, {"Authorization": f"Bearer {token}"})
+    if status != 201:
+        raise RuntimeError(f"POST {url} (no body) -> {status} {offer}")
+    if not (headers.get("Content-Type") or "").startswith("application/sdp"):
+        raise RuntimeError(f"the server's offer is {headers.get('Content-Type')}")
+    return headers["Location"], offer
+
+
+def patch_answer(base, location, token, answer):
+    """WHEP with a server offer, second half: PATCH the answer (application/sdp) on the
+    session's location; anything but 204 raises."""
+    status, _, text = http(
+        "PATCH", base + location, answer,
+        {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
+    )
+    if status != 204:
+        raise RuntimeError(f"PATCH {location} -> {status} {text}")
+
+
 def delete(base, location, token):
     status, _, _ = http("DELETE", base + location, headers={"Authorization": f"Bearer {token}"})
     return status

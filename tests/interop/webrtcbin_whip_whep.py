@@ -139,12 +139,7 @@ class Peer:
     def answer_server_offer(self, base, url, token):
         """WHEP with a server offer: POST without a body, answer (after ICE gathering
         completes), PATCH the answer; returns the location."""
-        status, headers, offer = owt_rest.http("POST", url, None, {"Authorization": f"Bearer {token}"})
-        if status != 201:
-            raise RuntimeError(f"POST {url} (no body) -> {status} {offer}")
-        if not (headers.get("Content-Type") or "").startswith("application/sdp"):
-            raise RuntimeError(f"the server's offer is {headers.get('Content-Type')}")
-        location = headers["Location"]
+        location, offer = owt_rest.post_for_offer(url, token)
         res, msg = GstSdp.SDPMessage.new_from_text(offer)
         if res != GstSdp.SDPResult.OK:
             raise RuntimeError(f"{self.name}: unreadable offer:\n{offer}")
@@ -160,12 +155,7 @@ class Peer:
         sdp = self.wait_gathered()
         if os.environ.get("INTEROP_SDP"):
             log(f"{self.name} server offer:\n{offer}\n{self.name} answer:\n{sdp}")
-        status, _, text = owt_rest.http(
-            "PATCH", base + location, sdp,
-            {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
-        )
-        if status != 204:
-            raise RuntimeError(f"PATCH {location} -> {status} {text}")
+        owt_rest.patch_answer(base, location, token, sdp)
         return location
 
     def state(self):
