@@ -43,6 +43,15 @@ impl ApiError {
     pub fn stream_not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, 1004, "Stream not found")
     }
+    /// 503, code 1004: the stream exists but cannot be played yet (its publisher has not
+    /// connected); answered with `Retry-After`.
+    pub fn stream_not_ready() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            1004,
+            "Stream not ready: its publisher has not connected yet; retry shortly",
+        )
+    }
     /// 404, code 1005.
     pub fn participant_not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, 1005, "Participant not found")
@@ -95,7 +104,7 @@ impl ApiError {
     pub fn not_implemented(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_IMPLEMENTED, 1301, message)
     }
-    /// 503, code 1301: a backend is unreachable.
+    /// 503, code 1301: a backend is unreachable (answered with `Retry-After`).
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, 1301, message)
     }
@@ -122,6 +131,14 @@ impl From<tessera_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        // Every 503 is transient (a backend away, a stream not ready yet): say when to retry.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+        }
+        r
     }
 }

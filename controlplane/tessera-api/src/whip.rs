@@ -15,7 +15,10 @@
 //! Authentication: `Authorization: Bearer <token>`, a token from `POST
 //! /v1/rooms/{roomId}/tokens` (single use, three minutes, for that room); its role's publish or
 //! subscribe permissions apply. DELETE and PATCH must present the same token (its signature is
-//! checked; it was consumed by the POST).
+//! checked; it was consumed by the POST). A `401` carries `WWW-Authenticate: Bearer`.
+//!
+//! A stream is playable once its publisher has connected: a WHEP `POST` before that is
+//! answered `503` with `Retry-After` (the WHIP answer already named the stream).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -44,6 +47,18 @@ pub(crate) fn routes() -> Router<AppState> {
             "/whep/{room}/{stream}/{session}",
             delete(whep_delete).patch(whep_patch),
         )
+        .layer(axum::middleware::map_response(bearer_challenge))
+}
+
+/// A 401 from these endpoints names the scheme they take (RFC 6750 §3).
+async fn bearer_challenge(mut r: Response) -> Response {
+    if r.status() == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"tessera\""),
+        );
+    }
+    r
 }
 
 fn unauthorized(msg: &str) -> ApiError {

@@ -238,11 +238,13 @@ impl Conference {
                 caller.role
             )));
         }
-        let stream = st
-            .stream(stream_id)
-            .filter(|s| s.ready)
-            .cloned()
-            .ok_or_else(ApiError::stream_not_found)?;
+        // A publication is listed once its transport connects; until then a player is told to
+        // retry rather than that the stream does not exist (the WHIP answer already named it).
+        let stream = match st.stream(stream_id) {
+            Some(s) if s.ready => s.clone(),
+            Some(_) => return Err(ApiError::stream_not_ready()),
+            None => return Err(ApiError::stream_not_found()),
+        };
         if st.config.participant_limit > 0
             && st.participants.len() as i64 >= st.config.participant_limit
         {
