@@ -1,8 +1,9 @@
 //! WHIP and WHEP requests the server must refuse, each with its documented status and error
 //! code, against a real server in-process: missing, malformed, forged, reused and expired-room
 //! tokens, roles without the permission, wrong content types, unknown rooms and streams, bad
-//! SDP, a stream whose publisher has not connected yet, and sessions ended by another token.
-//! No media flows: the publisher's offer is real (a str0m peer's) but the peer never starts.
+//! SDP, offers in the wrong direction, trickled candidates that do not parse, a stream whose
+//! publisher has not connected yet, and sessions ended or patched by another token. No media
+//! flows: the offers are real (str0m peers') but the peers never start.
 
 mod common;
 
@@ -231,6 +232,45 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
         refused(&r),
         (403, 1102, "Role 'presenter' may not subscribe".into())
     );
+
+    // Offers in the wrong direction: a player's offer to WHIP, a publisher's to WHEP.
+    let t2 = token(&rest, &room, "presenter").await;
+    let r = send(&rest, Method::POST, &whip, Some(&bearer(&t2)), Some(play)).await;
+    assert_eq!(r.error(), (400, 1201), "{}", r.text);
+    assert!(r.text.contains("no audio or video"), "{}", r.text);
+    // Trickled candidates on the publication: a good one is taken (204), one that does not
+    // parse is a 400, and another token's a 403.
+    let frag = |c: &str| format!("a=ice-ufrag:x\r\na=candidate:{c}\r\n");
+    let good = frag("1 1 udp 2130706431 127.0.0.1 5999 typ host");
+    let trickle = "application/trickle-ice-sdpfrag";
+    let r = send(
+        &rest,
+        Method::PATCH,
+        &location,
+        Some(&bearer(&t)),
+        Some((trickle, &good)),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let bad = frag("1 1 udp nonsense");
+    let r = send(
+        &rest,
+        Method::PATCH,
+        &location,
+        Some(&bearer(&t)),
+        Some((trickle, &bad)),
+    )
+    .await;
+    assert_eq!(r.error(), (400, 1201), "{}", r.text);
+    let r = send(
+        &rest,
+        Method::PATCH,
+        &location,
+        Some(&bearer(&v)),
+        Some((trickle, &good)),
+    )
+    .await;
+    assert_eq!(r.error(), (403, 1102), "{}", r.text);
 
     // Ending the session: another token is refused (403), an unknown session is a 404, the
     // owner's DELETE ends it (200), and then it is gone.
