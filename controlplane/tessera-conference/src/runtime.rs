@@ -33,6 +33,7 @@ pub(crate) fn media_error(e: MediaError) -> ApiError {
             ApiError::not_found_msg(e.to_string())
         }
         MediaError::Unavailable(_) => ApiError::unavailable(e.to_string()),
+        MediaError::Internal(_) => ApiError::internal(e.to_string()),
     }
 }
 

@@ -158,6 +158,9 @@ pub enum MediaError {
     /// The data plane is stopping or a shard is gone.
     #[error("Media node unavailable: {0}")]
     Unavailable(String),
+    /// Handling the request panicked inside the shard; the transport it named was closed.
+    #[error("Internal error: {0}")]
+    Internal(String),
 }
 
 /// What the data plane reports about transports and tracks.
