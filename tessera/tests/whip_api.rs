@@ -164,6 +164,30 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
     .await;
     assert_eq!(r.error(), (400, 1201), "{}", r.text);
     assert!(r.text.contains("Invalid SDP"), "{}", r.text);
+    // An ICE ufrag longer than the ICE agent can put in a STUN USERNAME (RFC 8839 allows
+    // 256 characters; with ours and the colon, 111 fit in str0m's 128 bytes): refused, not a
+    // panic in the shard (the `signalling` fuzz target found that one).
+    let t = token(&rest, &room, "presenter").await;
+    let ufrag = offer
+        .sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .to_string();
+    let long = offer.sdp.replace(
+        &format!("a=ice-ufrag:{ufrag}"),
+        &format!("a=ice-ufrag:{}", "u".repeat(120)),
+    );
+    let r = send(
+        &rest,
+        Method::POST,
+        &whip,
+        Some(&bearer(&t)),
+        Some(("application/sdp", &long)),
+    )
+    .await;
+    assert_eq!(r.error(), (400, 1201), "{}", r.text);
+    assert!(r.text.contains("at most 111 are supported"), "{}", r.text);
     // Above the body limit (64 KiB in the tests' configuration).
     let t = token(&rest, &room, "presenter").await;
     let huge = format!("{}{}", offer.sdp, "a=x-padding\r\n".repeat(6000));

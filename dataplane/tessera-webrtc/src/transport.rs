@@ -61,6 +61,8 @@ pub enum TransportEvent {
     Failed(String),
 }
 
+/// The longest STUN USERNAME str0m's ICE agent can write (see `Transport::set_remote`).
+const STUN_USERNAME_MAX: usize = 128;
 /// A transport that has not heard from its peer for this long is failed.
 pub const INACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A transport that does not connect within this long is failed.
@@ -363,6 +365,16 @@ impl Transport {
     /// The peer's side, from its offer or its answer: ICE credentials, fingerprint, DTLS
     /// started in the role its `a=setup` leaves us, candidates.
     fn set_remote(&mut self, now: Instant, remote: &Offer) -> Result<(), String> {
+        // str0m's ICE agent writes the USERNAME of its checks (`theirs:ours`) with at most
+        // 128 bytes and panics on more (crate `is` 0.12). RFC 8839 allows a 256-character
+        // ufrag; the stacks we know use 4 to 32.
+        let max = STUN_USERNAME_MAX - 1 - self.ufrag.len();
+        if remote.ice_ufrag.len() > max {
+            return Err(format!(
+                "a=ice-ufrag of {} characters; at most {max} are supported",
+                remote.ice_ufrag.len()
+            ));
+        }
         {
             let mut api = self.rtc.direct_api();
             api.set_remote_ice_credentials(str0m::IceCreds {
