@@ -147,9 +147,26 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
     resp
 }
 
-/// Wraps `routes` with the observation layer (after routing) and the outer layer (before).
+/// A handler that panicked: the client gets OWT's internal-error body (500, code 2001) instead
+/// of a dropped connection, and the panic is logged.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    tracing::error!(target: "tessera::api", panic = what, "a request handler panicked");
+    crate::error::ApiError::internal("Internal error").into_response()
+}
+
+/// Wraps `routes` with the observation layer (after routing), a panic guard and the outer
+/// layer (before).
 pub(crate) fn wrap(routes: Router, state: AppState, mode: CorsMode) -> Router {
-    let observed = routes.layer(from_fn_with_state(state.clone(), observe));
+    let observed = routes
+        .layer(from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ));
     let svc = ServiceBuilder::new()
         .layer(from_fn_with_state((state, mode), outer))
         .service(observed);
@@ -159,6 +176,35 @@ pub(crate) fn wrap(routes: Router, state: AppState, mode: CorsMode) -> Router {
 #[cfg(test)]
 mod tests {
     use super::normalize_path;
+
+    /// A handler that panics answers 500 with OWT's error body.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_error_body() {
+        use axum::body::Body;
+        use axum::routing::get;
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("handler bug");
+                    }
+                    "never"
+                }),
+            )
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                super::panic_response,
+            ));
+        let r = app
+            .oneshot(http::Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], 2001);
+    }
 
     #[test]
     fn keywords_are_case_insensitive_and_ids_keep_case() {
