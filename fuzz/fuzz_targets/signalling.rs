@@ -2,12 +2,14 @@
 //! an SDP offer on a new transport (publishing its first audio and video m-lines, as a WHIP
 //! POST does), a trickled candidate line for the publisher's transport (a WHIP/WHEP PATCH), or
 //! an answer to an offer of the server's (a WHEP PATCH). Each goes through the worker's own
-//! command handling, which runs our SDP parser and negotiation and str0m's SDP and candidate
-//! parsers.
+//! command handling: our SDP parser and negotiation, str0m's candidate and fingerprint parsing,
+//! and the first poll of str0m's ICE agent and DTLS with what the peer declared. (The clock
+//! does not advance: later timers are the `session` target's.)
 //!
-//! Checks: nothing panics, not even a panic the worker catches and turns into a failed
-//! transport (`tessera_session_panics_total`); the publisher's transport survives whatever a
-//! request for another transport did; and the worker still answers a good offer afterwards.
+//! Checks: nothing panics, not even a panic the worker would catch and turn into a failed
+//! transport (libfuzzer-sys's panic hook aborts on any panic); the publisher's transport
+//! survives whatever a request for another transport did; and the worker still answers a good
+//! subscription afterwards.
 //!
 //! Input: the first byte picks the request (`% 3`: offer, candidate, answer); the rest is its
 //! text (UTF-8).
@@ -91,7 +93,6 @@ fuzz_target!(|data: &[u8]| {
             let _ = h.command(|tx| Command::Answer("player".into(), answer, tx));
         }
     }
-    assert_eq!(h.metrics.panics.get(), 0, "a request panicked the worker");
     let r = h.command(|tx| Command::Stats("pub".into(), tx));
     assert!(r.is_ok(), "the publisher's transport is gone: {r:?}");
     // The worker still answers a good offer.

@@ -1,9 +1,10 @@
 //! WHIP and WHEP requests the server must refuse, each with its documented status and error
-//! code, against a real server in-process: missing, malformed, forged, reused and expired-room
-//! tokens, roles without the permission, wrong content types, unknown rooms and streams, bad
-//! SDP, offers in the wrong direction, trickled candidates that do not parse, a stream whose
-//! publisher has not connected yet, and sessions ended or patched by another token. No media
-//! flows: the offers are real (str0m peers') but the peers never start.
+//! code, against a real server in-process: missing, malformed, forged and reused tokens and
+//! tokens of another room, roles without the permission, wrong content types, unknown rooms
+//! and streams, bad SDP, a player's offer sent to WHIP, ICE ufrags around the longest
+//! supported, trickled candidates that do not parse, a stream whose publisher has not
+//! connected yet (retried with the same token), and sessions ended or patched by another
+//! token. No media flows: the offers are real (str0m peers') but the peers never start.
 
 mod common;
 
@@ -87,20 +88,23 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
             "{auth:?}"
         );
     }
-    // A token whose signature does not match: the last character of its base64 changed.
+    // A well-formed token whose signature does not match.
     let t = token(&rest, &room, "presenter").await;
-    let mut forged = t.clone();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let mut forged = tessera_auth::token::Token::decode(&t).expect("a token");
+    forged.signature = forged.signature.chars().rev().collect();
     let r = send(
         &rest,
         Method::POST,
         &whip,
-        Some(&bearer(&forged)),
+        Some(&bearer(&forged.encode())),
         Some(sdp),
     )
     .await;
-    assert_eq!(r.error(), (401, 1101), "forged: {}", r.text);
+    assert_eq!(
+        refused(&r),
+        (401, 1101, "Invalid token signature".into()),
+        "forged"
+    );
 
     // The content type is checked before the token is taken: the same token works afterwards.
     let r = send(
@@ -174,20 +178,36 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
         .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
         .unwrap()
         .to_string();
-    let long = offer.sdp.replace(
-        &format!("a=ice-ufrag:{ufrag}"),
-        &format!("a=ice-ufrag:{}", "u".repeat(120)),
-    );
+    let with_ufrag = |n: usize| {
+        offer.sdp.replace(
+            &format!("a=ice-ufrag:{ufrag}"),
+            &format!("a=ice-ufrag:{}", "u".repeat(n)),
+        )
+    };
     let r = send(
         &rest,
         Method::POST,
         &whip,
         Some(&bearer(&t)),
-        Some(("application/sdp", &long)),
+        Some(("application/sdp", &with_ufrag(112))),
     )
     .await;
     assert_eq!(r.error(), (400, 1201), "{}", r.text);
     assert!(r.text.contains("at most 111 are supported"), "{}", r.text);
+    // 111 fits: published (the peer never connects), then ended.
+    let t = token(&rest, &room, "presenter").await;
+    let r = send(
+        &rest,
+        Method::POST,
+        &whip,
+        Some(&bearer(&t)),
+        Some(("application/sdp", &with_ufrag(111))),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let fits = r.headers["location"].to_str().unwrap().to_string();
+    let r = send(&rest, Method::DELETE, &fits, Some(&bearer(&t)), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     // Above the body limit (64 KiB in the tests' configuration).
     let t = token(&rest, &room, "presenter").await;
     let huge = format!("{}{}", offer.sdp, "a=x-padding\r\n".repeat(6000));
@@ -222,6 +242,16 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
     .await;
     assert_eq!(r.error(), (503, 1004), "{}", r.text);
     assert_eq!(r.headers["retry-after"], "1");
+    // The token was not taken: the retry with it is told the same, not 401.
+    let r = send(
+        &rest,
+        Method::POST,
+        &format!("/whep/{room}/{stream}"),
+        Some(&bearer(&v)),
+        Some(play),
+    )
+    .await;
+    assert_eq!(r.error(), (503, 1004), "the retry: {}", r.text);
     let v = token(&rest, &room, "viewer").await;
     let r = send(
         &rest,
@@ -257,7 +287,7 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
         (403, 1102, "Role 'presenter' may not subscribe".into())
     );
 
-    // Offers in the wrong direction: a player's offer to WHIP, a publisher's to WHEP.
+    // An offer in the wrong direction: a player's offer to WHIP.
     let t2 = token(&rest, &room, "presenter").await;
     let r = send(&rest, Method::POST, &whip, Some(&bearer(&t2)), Some(play)).await;
     assert_eq!(r.error(), (400, 1201), "{}", r.text);

@@ -146,6 +146,11 @@ pub trait RoomRuntime: Send + Sync + std::fmt::Debug + 'static {
             "Not implemented: WHEP needs the WebRTC data plane, which this build does not include",
         ))
     }
+    /// Whether `stream` of `room` can be played now. A WHEP POST asks before it takes its
+    /// single-use token, so that a player told to retry (`503`) can retry with the same token.
+    async fn whep_playable(&self, _room: &Room, _stream: &str) -> Result<(), ApiError> {
+        Ok(())
+    }
     /// Ends a WHIP/WHEP session (`resource` is the last path segment of its location).
     async fn end_media_session(
         &self,

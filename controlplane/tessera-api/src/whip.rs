@@ -18,7 +18,8 @@
 //! checked; it was consumed by the POST). A `401` carries `WWW-Authenticate: Bearer`.
 //!
 //! A stream is playable once its publisher has connected: a WHEP `POST` before that is
-//! answered `503` with `Retry-After` (the WHIP answer already named the stream).
+//! answered `503` with `Retry-After` (the WHIP answer already named the stream), and its
+//! token is not taken, so the retry can use it.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -179,6 +180,10 @@ async fn whep_post(
         require_sdp(&headers)?;
     }
     let room = room_of(&st, &room).await?;
+    // A stream that is not playable yet is answered (503, Retry-After) after the token's
+    // signature is checked but before the token is taken, so the player can retry with it.
+    bearer(&headers, st.token_key())?;
+    st.inner.runtime.whep_playable(&room, &stream).await?;
     let caller = caller(&st, &headers, &room).await?;
     let offer = body_text(&body, st.config().max_body_bytes)?;
     if !body.is_empty() && offer.trim().is_empty() {

@@ -762,6 +762,17 @@ impl RoomRuntime for Conference {
         self.whep(room, stream, caller, offer).await
     }
 
+    async fn whep_playable(&self, room: &Room, stream: &str) -> Result<(), ApiError> {
+        let Some(state) = self.existing_room(room.id) else {
+            return Ok(());
+        };
+        let st = state.lock().await;
+        match st.stream(stream) {
+            Some(s) if !s.ready => Err(ApiError::stream_not_ready()),
+            _ => Ok(()),
+        }
+    }
+
     async fn end_media_session(
         &self,
         room: &Room,

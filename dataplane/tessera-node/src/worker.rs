@@ -1162,7 +1162,12 @@ impl ShardWorker {
                 self.relays.inbound.get(id).map(|r| r.source)
             })
             .collect();
-        let r = self.on_offer(now, req, tx);
+        // Only the offer itself runs isolated: relays adopted above are reaped below even if
+        // it panicked.
+        let id = req.transport_id.clone();
+        let r = self.isolated(Target::Id(&id), "an offer", tx, |w, tx| {
+            w.on_offer(now, req, tx)
+        });
         for src in relayed {
             self.reap_relay(src);
         }
@@ -1427,32 +1432,62 @@ impl ShardWorker {
             };
             tracing::error!(target: "tessera::rt", shard = self.index, transport = %id, what, "handling {what} panicked; closing that transport");
             if let Some(k) = key {
-                self.remove_peer(
+                self.remove_peer_as(
                     k,
                     tx,
                     Some(MediaEvent::TransportFailed {
                         transport_id: id,
                         reason: "Internal error".into(),
                     }),
+                    false,
                 );
             }
             Err(MediaError::Internal(format!("handling {what} failed")))
         })
     }
 
+    /// Ends transport `key`: its sessions, its table entries, then its DTLS/ICE (str0m sends
+    /// the close alert); `event` goes to the conference.
     fn remove_peer(&mut self, key: usize, tx: &mut SendBatch, event: Option<MediaEvent>) {
+        self.remove_peer_as(key, tx, event, true);
+    }
+
+    /// As [`ShardWorker::remove_peer`]; `graceful = false` after a panic in the transport's
+    /// own handling: str0m is not called again (its state may be what panicked), the
+    /// transport is only marked closed.
+    fn remove_peer_as(
+        &mut self,
+        key: usize,
+        tx: &mut SendBatch,
+        event: Option<MediaEvent>,
+        graceful: bool,
+    ) {
         self.peer_deadline_stale = true;
         let n = self.peers[key].mids.len();
         for pos in 0..n {
             self.close_mid(key, pos);
         }
         let mut peer = self.peers.remove(key);
-        peer.t.close(Instant::now(), &mut Sink(tx));
+        // The tables first: whatever happens in the close below, nothing points at the slot.
         self.by_id.remove(&peer.t.id);
         self.by_ufrag.remove(peer.t.ufrag());
         self.by_addr.retain(|_, v| *v != key);
         self.router.forget_transport(key);
         self.metrics.transports.dec();
+        if graceful {
+            // The close runs str0m once more (the DTLS close alert): it must not take the
+            // shard down either.
+            let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                peer.t.close(Instant::now(), &mut Sink(tx));
+            }));
+            if closed.is_err() {
+                self.metrics.panics.inc();
+                peer.t.abandon();
+                tracing::error!(target: "tessera::rt", shard = self.index, transport = %peer.t.id, "closing a transport panicked");
+            }
+        } else {
+            peer.t.abandon();
+        }
         if let Some(e) = event {
             self.emit(e);
         }
@@ -1862,13 +1897,14 @@ impl Worker for ShardWorker {
                 tracing::error!(target: "tessera::rt", shard = self.index, "a session handler panicked; closing that transport");
                 if self.peers.contains(key) {
                     let id = self.peers[key].t.id.clone();
-                    self.remove_peer(
+                    self.remove_peer_as(
                         key,
                         tx,
                         Some(MediaEvent::TransportFailed {
                             transport_id: id,
                             reason: "Internal error".into(),
                         }),
+                        false,
                     );
                 }
             }
@@ -1891,17 +1927,11 @@ impl Worker for ShardWorker {
         }
         match cmd {
             Command::Offer(req, reply) => {
-                let id = req.transport_id.clone();
-                let r = self.isolated(Target::Id(&id), "an offer", tx, |w, tx| {
-                    w.offer_command(now, *req, Vec::new(), tx)
-                });
+                let r = self.offer_command(now, *req, Vec::new(), tx);
                 let _ = reply.send(r);
             }
             Command::OfferWithRelays(req, needs, reply) => {
-                let id = req.transport_id.clone();
-                let r = self.isolated(Target::Id(&id), "an offer", tx, |w, tx| {
-                    w.offer_command(now, *req, needs, tx)
-                });
+                let r = self.offer_command(now, *req, needs, tx);
                 let _ = reply.send(r);
             }
             Command::RelayDescribe(track_id, reply) => {
@@ -2324,6 +2354,25 @@ mod tests {
             &mut tx,
         );
         assert_eq!(rx.try_recv().unwrap(), Ok(()));
+    }
+
+    /// What a transport whose handling panicked is left as: closed without str0m running
+    /// again (no timers, and a later close does nothing).
+    #[test]
+    fn an_abandoned_transport_is_closed_without_running_str0m() {
+        let mut w = worker();
+        let mut tx = SendBatch::detached();
+        let k = add_transport(&mut w, "a", offer("ufraga", 40001), &mut tx);
+        let t = &mut w.peers[k].t;
+        assert!(
+            t.next_timeout().is_some(),
+            "connecting: the connect timeout"
+        );
+        t.abandon();
+        assert_eq!(t.next_timeout(), None);
+        let before = tx.queued();
+        t.close(Instant::now(), &mut Sink(&mut tx));
+        assert_eq!(tx.queued(), before, "closing it afterwards sends nothing");
     }
 
     /// A STUN binding success response (RFC 8489 §5) with an unknown transaction id.

@@ -756,6 +756,14 @@ impl Transport {
         self.state = TransportState::Closed;
     }
 
+    /// Marks the transport closed without running str0m again: for a transport whose own
+    /// handling panicked (its str0m state may be what panicked). No close alert is sent; the
+    /// peer finds out from consent failure.
+    pub fn abandon(&mut self) {
+        self.closing = true;
+        self.state = TransportState::Closed;
+    }
+
     /// The next instant [`Transport::poll`] must run.
     pub fn next_timeout(&self) -> Option<Instant> {
         if matches!(self.state, TransportState::Failed | TransportState::Closed) {
