@@ -20,14 +20,7 @@ use tessera_node::ShardRuntime;
 use tessera_testkit::peer::{Peer, PeerOffer};
 
 async fn token(rest: &Rest, room: &str, role: &str) -> String {
-    let r = rest
-        .post(
-            &format!("/v1/rooms/{room}/tokens"),
-            json!({"user": "fan", "role": role}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.text
+    common::token(rest, room, "fan", role).await
 }
 
 /// POSTs an SDP offer with a bearer token; returns (answer, Location).

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Rest, metric, test_config};
+use common::{Rest, metric, test_config, token};
 use serde_json::{Value, json};
 use tessera::server::Server;
 use tessera_auth::token::Token;
@@ -24,17 +24,6 @@ async fn setup() -> (tempfile::TempDir, Server, Rest, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = test_config(dir.path(), None);
     common::server_with_room(dir, config, "portal").await
-}
-
-async fn token(rest: &Rest, room: &str, user: &str, role: &str) -> String {
-    let r = rest
-        .post(
-            &format!("/v1/rooms/{room}/tokens"),
-            json!({"user": user, "role": role}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.text
 }
 
 async fn client(server: &Server) -> SioClient {

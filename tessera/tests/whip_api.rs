@@ -15,14 +15,7 @@ use str0m::media::MediaKind;
 use tessera_testkit::peer::PeerOffer;
 
 async fn token(rest: &Rest, room: &str, role: &str) -> String {
-    let r = rest
-        .post(
-            &format!("/v1/rooms/{room}/tokens"),
-            json!({"user": "whip", "role": role}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.text
+    common::token(rest, room, "whip", role).await
 }
 
 /// A request with `auth` as the Authorization header and `body` of `content_type`.
@@ -40,6 +33,17 @@ async fn send(
         body.map(|(ct, b)| (ct, b.as_bytes().to_vec())),
     )
     .await
+}
+
+/// A request with `token` as its Bearer token.
+async fn with_token(
+    rest: &Rest,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<(&str, &str)>,
+) -> Resp {
+    send(rest, method, path, Some(&bearer(token)), body).await
 }
 
 fn bearer(t: &str) -> String {
@@ -92,14 +96,7 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
     let t = token(&rest, &room, "presenter").await;
     let mut forged = tessera_auth::token::Token::decode(&t).expect("a token");
     forged.signature = forged.signature.chars().rev().collect();
-    let r = send(
-        &rest,
-        Method::POST,
-        &whip,
-        Some(&bearer(&forged.encode())),
-        Some(sdp),
-    )
-    .await;
+    let r = with_token(&rest, Method::POST, &whip, &forged.encode(), Some(sdp)).await;
     assert_eq!(
         refused(&r),
         (401, 1101, "Invalid token signature".into()),
@@ -107,26 +104,26 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
     );
 
     // The content type is checked before the token is taken: the same token works afterwards.
-    let r = send(
+    let r = with_token(
         &rest,
         Method::POST,
         &whip,
-        Some(&bearer(&t)),
+        &t,
         Some(("text/plain", &offer.sdp)),
     )
     .await;
     assert_eq!(r.status, 415, "{}", r.text);
     // Unknown room (and a malformed room id): 404, code 1003.
     for path in ["/whip/0123456789abcdef01234567", "/whip/not-a-room"] {
-        let r = send(&rest, Method::POST, path, Some(&bearer(&t)), Some(sdp)).await;
+        let r = with_token(&rest, Method::POST, path, &t, Some(sdp)).await;
         assert_eq!(r.error(), (404, 1003), "{path}: {}", r.text);
     }
     // A token for another room is taken and refused; it cannot be used again.
-    let r = send(
+    let r = with_token(
         &rest,
         Method::POST,
         &format!("/whip/{other_room}"),
-        Some(&bearer(&t)),
+        &t,
         Some(sdp),
     )
     .await;
@@ -136,7 +133,7 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
         "{}",
         r.text
     );
-    let r = send(&rest, Method::POST, &whip, Some(&bearer(&t)), Some(sdp)).await;
+    let r = with_token(&rest, Method::POST, &whip, &t, Some(sdp)).await;
     assert_eq!(
         refused(&r),
         (401, 1101, "Invalid token".into()),
@@ -145,24 +142,17 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
 
     // Permissions: a viewer may not publish; bad SDP is a 400.
     let viewer = token(&rest, &room, "viewer").await;
-    let r = send(
-        &rest,
-        Method::POST,
-        &whip,
-        Some(&bearer(&viewer)),
-        Some(sdp),
-    )
-    .await;
+    let r = with_token(&rest, Method::POST, &whip, &viewer, Some(sdp)).await;
     assert_eq!(
         refused(&r),
         (403, 1102, "Role 'viewer' may not publish".into())
     );
     let t = token(&rest, &room, "presenter").await;
-    let r = send(
+    let r = with_token(
         &rest,
         Method::POST,
         &whip,
-        Some(&bearer(&t)),
+        &t,
         Some(("application/sdp", "v=0\r\nthis is not SDP\r\n")),
     )
     .await;
@@ -184,11 +174,11 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
             &format!("a=ice-ufrag:{}", "u".repeat(n)),
         )
     };
-    let r = send(
+    let r = with_token(
         &rest,
         Method::POST,
         &whip,
-        Some(&bearer(&t)),
+        &t,
         Some(("application/sdp", &with_ufrag(112))),
     )
     .await;
@@ -196,26 +186,26 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
     assert!(r.text.contains("at most 111 are supported"), "{}", r.text);
     // 111 fits: published (the peer never connects), then ended.
     let t = token(&rest, &room, "presenter").await;
-    let r = send(
+    let r = with_token(
         &rest,
         Method::POST,
         &whip,
-        Some(&bearer(&t)),
+        &t,
         Some(("application/sdp", &with_ufrag(111))),
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let fits = r.headers["location"].to_str().unwrap().to_string();
-    let r = send(&rest, Method::DELETE, &fits, Some(&bearer(&t)), None).await;
+    let r = with_token(&rest, Method::DELETE, &fits, &t, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     // Above the body limit (64 KiB in the tests' configuration).
     let t = token(&rest, &room, "presenter").await;
     let huge = format!("{}{}", offer.sdp, "a=x-padding\r\n".repeat(6000));
-    let r = send(
+    let r = with_token(
         &rest,
         Method::POST,
         &whip,
-        Some(&bearer(&t)),
+        &t,
         Some(("application/sdp", &huge)),
     )
     .await;
@@ -225,39 +215,26 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
     // player is told to retry (503, Retry-After) until the publisher connects, and an unknown
     // stream is a 404 (code 1004).
     let t = token(&rest, &room, "presenter").await;
-    let r = send(&rest, Method::POST, &whip, Some(&bearer(&t)), Some(sdp)).await;
+    let r = with_token(&rest, Method::POST, &whip, &t, Some(sdp)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let location = r.headers["location"].to_str().unwrap().to_string();
     let stream = location.rsplit('/').next().unwrap().to_string();
     let player = PeerOffer::new(false, &[MediaKind::Audio, MediaKind::Video]);
     let play = ("application/sdp", player.sdp.as_str());
+    let whep = format!("/whep/{room}/{stream}");
     let v = token(&rest, &room, "viewer").await;
-    let r = send(
-        &rest,
-        Method::POST,
-        &format!("/whep/{room}/{stream}"),
-        Some(&bearer(&v)),
-        Some(play),
-    )
-    .await;
+    let r = with_token(&rest, Method::POST, &whep, &v, Some(play)).await;
     assert_eq!(r.error(), (503, 1004), "{}", r.text);
     assert_eq!(r.headers["retry-after"], "1");
     // The token was not taken: the retry with it is told the same, not 401.
-    let r = send(
-        &rest,
-        Method::POST,
-        &format!("/whep/{room}/{stream}"),
-        Some(&bearer(&v)),
-        Some(play),
-    )
-    .await;
+    let r = with_token(&rest, Method::POST, &whep, &v, Some(play)).await;
     assert_eq!(r.error(), (503, 1004), "the retry: {}", r.text);
     let v = token(&rest, &room, "viewer").await;
-    let r = send(
+    let r = with_token(
         &rest,
         Method::POST,
         &format!("/whep/{room}/nosuchstream"),
-        Some(&bearer(&v)),
+        &v,
         Some(play),
     )
     .await;
@@ -274,11 +251,11 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
     assert_eq!(guest_room.status, 200, "{}", guest_room.text);
     let guest_room = guest_room.json()["_id"].as_str().unwrap().to_string();
     let p = token(&rest, &guest_room, "presenter").await;
-    let r = send(
+    let r = with_token(
         &rest,
         Method::POST,
         &format!("/whep/{guest_room}/{stream}"),
-        Some(&bearer(&p)),
+        &p,
         Some(play),
     )
     .await;
@@ -289,7 +266,7 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
 
     // An offer in the wrong direction: a player's offer to WHIP.
     let t2 = token(&rest, &room, "presenter").await;
-    let r = send(&rest, Method::POST, &whip, Some(&bearer(&t2)), Some(play)).await;
+    let r = with_token(&rest, Method::POST, &whip, &t2, Some(play)).await;
     assert_eq!(r.error(), (400, 1201), "{}", r.text);
     assert!(r.text.contains("no audio or video"), "{}", r.text);
     // Trickled candidates on the publication: a good one is taken (204), one that does not
@@ -297,63 +274,35 @@ async fn whip_and_whep_refuse_bad_requests_with_the_documented_errors() {
     let frag = |c: &str| format!("a=ice-ufrag:x\r\na=candidate:{c}\r\n");
     let good = frag("1 1 udp 2130706431 127.0.0.1 5999 typ host");
     let trickle = "application/trickle-ice-sdpfrag";
-    let r = send(
-        &rest,
-        Method::PATCH,
-        &location,
-        Some(&bearer(&t)),
-        Some((trickle, &good)),
-    )
-    .await;
+    let r = with_token(&rest, Method::PATCH, &location, &t, Some((trickle, &good))).await;
     assert_eq!(r.status, 204, "{}", r.text);
     let bad = frag("1 1 udp nonsense");
-    let r = send(
-        &rest,
-        Method::PATCH,
-        &location,
-        Some(&bearer(&t)),
-        Some((trickle, &bad)),
-    )
-    .await;
+    let r = with_token(&rest, Method::PATCH, &location, &t, Some((trickle, &bad))).await;
     assert_eq!(r.error(), (400, 1201), "{}", r.text);
-    let r = send(
-        &rest,
-        Method::PATCH,
-        &location,
-        Some(&bearer(&v)),
-        Some((trickle, &good)),
-    )
-    .await;
+    let r = with_token(&rest, Method::PATCH, &location, &v, Some((trickle, &good))).await;
     assert_eq!(r.error(), (403, 1102), "{}", r.text);
 
     // Ending the session: another token is refused (403), an unknown session is a 404, the
     // owner's DELETE ends it (200), and then it is gone.
-    let r = send(&rest, Method::DELETE, &location, Some(&bearer(&v)), None).await;
+    let r = with_token(&rest, Method::DELETE, &location, &v, None).await;
     assert_eq!(r.error(), (403, 1102), "{}", r.text);
-    let r = send(
+    let r = with_token(
         &rest,
         Method::DELETE,
         &format!("/whip/{room}/nosuchsession"),
-        Some(&bearer(&t)),
+        &t,
         None,
     )
     .await;
     assert_eq!(r.status, 404, "{}", r.text);
     let r = send(&rest, Method::DELETE, &location, None, None).await;
     assert_eq!(r.error(), (401, 1101), "DELETE without a token");
-    let r = send(&rest, Method::DELETE, &location, Some(&bearer(&t)), None).await;
+    let r = with_token(&rest, Method::DELETE, &location, &t, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = send(&rest, Method::DELETE, &location, Some(&bearer(&t)), None).await;
+    let r = with_token(&rest, Method::DELETE, &location, &t, None).await;
     assert_eq!(r.status, 404, "a second DELETE: {}", r.text);
     let v = token(&rest, &room, "viewer").await;
-    let r = send(
-        &rest,
-        Method::POST,
-        &format!("/whep/{room}/{stream}"),
-        Some(&bearer(&v)),
-        Some(play),
-    )
-    .await;
+    let r = with_token(&rest, Method::POST, &whep, &v, Some(play)).await;
     assert_eq!(r.error(), (404, 1004), "after DELETE: {}", r.text);
 
     // A browser on another origin may call these endpoints and read the Location.

@@ -161,6 +161,18 @@ impl Rest {
     }
 }
 
+/// A token from `POST /v1/rooms/{room}/tokens` for `user` in `role`.
+pub async fn token(rest: &Rest, room: &str, user: &str, role: &str) -> String {
+    let r = rest
+        .post(
+            &format!("/v1/rooms/{room}/tokens"),
+            serde_json::json!({"user": user, "role": role}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
+}
+
 pub fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
