@@ -177,13 +177,37 @@ pub(crate) fn wrap(routes: Router, state: AppState, mode: CorsMode) -> Router {
 mod tests {
     use super::normalize_path;
 
-    /// A handler that panics answers 500 with OWT's error body.
+    /// A handler that panics, behind the layers every router gets (`wrap`), answers 500 with
+    /// OWT's error body and OWT's headers; the server goes on serving.
     #[tokio::test]
     async fn a_panicking_handler_answers_500_with_the_error_body() {
         use axum::body::Body;
         use axum::routing::get;
         use tower::ServiceExt;
-        let app = axum::Router::new()
+        let dir = tempfile::tempdir().unwrap();
+        let store = tessera_store::EmbeddedStore::open(dir.path()).unwrap();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = crate::ApiMetrics::register(&mut registry);
+        let config = crate::ApiConfig {
+            super_service_id: tessera_schema::ObjectId::new(),
+            service_cipher_key: [7; 32],
+            portal: crate::PortalAddress {
+                host: "127.0.0.1:8080".into(),
+                secure: false,
+            },
+            web_transport_url: None,
+            max_body_bytes: 1 << 16,
+            auth_failure_delay: std::time::Duration::ZERO,
+        };
+        let state = crate::AppState::new(
+            std::sync::Arc::new(store),
+            config,
+            "key".into(),
+            std::sync::Arc::new(crate::runtime::Unavailable),
+            metrics,
+            std::sync::Arc::new(registry),
+        );
+        let routes = axum::Router::new()
             .route(
                 "/boom",
                 get(|| async {
@@ -193,17 +217,23 @@ mod tests {
                     "never"
                 }),
             )
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-                super::panic_response,
-            ));
+            .route("/fine", get(|| async { "fine" }));
+        let app = super::wrap(routes, state, super::CorsMode::Owt);
         let r = app
+            .clone()
             .oneshot(http::Request::get("/boom").body(Body::empty()).unwrap())
             .await
             .unwrap();
         assert_eq!(r.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
         let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["error"]["code"], 2001);
+        let r = app
+            .oneshot(http::Request::get("/fine").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), http::StatusCode::OK);
     }
 
     #[test]
