@@ -146,8 +146,9 @@ pub trait RoomRuntime: Send + Sync + std::fmt::Debug + 'static {
             "Not implemented: WHEP needs the WebRTC data plane, which this build does not include",
         ))
     }
-    /// Whether `stream` of `room` can be played now. A WHEP POST asks before it takes its
-    /// single-use token, so that a player told to retry (`503`) can retry with the same token.
+    /// `503` if `stream` of `room` exists but cannot be played yet. A WHEP POST asks before
+    /// it takes its single-use token, so that a player told to retry can retry with the same
+    /// token.
     async fn whep_playable(&self, _room: &Room, _stream: &str) -> Result<(), ApiError> {
         Ok(())
     }

@@ -193,6 +193,16 @@ impl RoomState {
         self.streams.iter().find(|s| s.id == id)
     }
 
+    /// The stream a player may subscribe to now: `404` if the room has no such stream, `503`
+    /// (retry) while its publisher has not connected, since a publication is listed only then.
+    pub(crate) fn playable_stream(&self, id: &str) -> Result<&Stream, tessera_api::ApiError> {
+        match self.stream(id) {
+            Some(s) if s.ready => Ok(s),
+            Some(_) => Err(tessera_api::ApiError::stream_not_ready()),
+            None => Err(tessera_api::ApiError::stream_not_found()),
+        }
+    }
+
     pub(crate) fn participant(&self, id: &str) -> Option<&Participant> {
         self.participants.iter().find(|p| p.id == id)
     }

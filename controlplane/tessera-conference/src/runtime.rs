@@ -239,13 +239,7 @@ impl Conference {
                 caller.role
             )));
         }
-        // A publication is listed once its transport connects; until then a player is told to
-        // retry rather than that the stream does not exist (the WHIP answer already named it).
-        let stream = match st.stream(stream_id) {
-            Some(s) if s.ready => s.clone(),
-            Some(_) => return Err(ApiError::stream_not_ready()),
-            None => return Err(ApiError::stream_not_found()),
-        };
+        let stream = st.playable_stream(stream_id)?.clone();
         if st.config.participant_limit > 0
             && st.participants.len() as i64 >= st.config.participant_limit
         {
@@ -766,9 +760,10 @@ impl RoomRuntime for Conference {
         let Some(state) = self.existing_room(room.id) else {
             return Ok(());
         };
-        let st = state.lock().await;
-        match st.stream(stream) {
-            Some(s) if !s.ready => Err(ApiError::stream_not_ready()),
+        // Only "not yet" is answered before the token is taken; an unknown stream is left to
+        // the request itself, after the role's permission (the role comes with the token).
+        match state.lock().await.playable_stream(stream) {
+            Err(e) if e.status == http::StatusCode::SERVICE_UNAVAILABLE => Err(e),
             _ => Ok(()),
         }
     }
